@@ -1,0 +1,3 @@
+from emnet.cli import main
+
+raise SystemExit(main())
