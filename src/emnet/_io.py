@@ -56,7 +56,9 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def _json_default(obj: Any) -> Any:
@@ -112,8 +114,8 @@ def check_writable_dir(path: str | os.PathLike[str], arg: str = "--out") -> Path
         raise ValueError(f"{arg}: {path} exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".emnet-write-probe", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".emnet-write-probe"):
+            pass
     except OSError as exc:
         raise ValueError(f"{arg}: directory {path} is not writable ({exc.strerror})") from None
     return path
