@@ -1,0 +1,37 @@
+"""Mixtures of multivariate Bernoullis fitted by EM (SPEC §1).
+
+Pure log-domain functions (:func:`log_bernoulli`, :func:`e_step`, :func:`m_step`,
+:func:`expected_complete_loglik`), the sufficient-statistics interface the EM loop runs on
+(:class:`SuffStats`, :func:`chunk_stats`, :func:`add_stats`, :func:`m_step_from_stats`), and
+the scikit-learn style estimator :class:`BernoulliMixture`.
+"""
+
+from emnet.mixture._backend import NumpyBackend
+from emnet.mixture._bernoulli import BernoulliMixture
+from emnet.mixture._math import (
+    MEAN_CLAMP,
+    SuffStats,
+    add_stats,
+    chunk_stats,
+    e_step,
+    expected_complete_loglik,
+    log_bernoulli,
+    log_prior,
+    m_step,
+    m_step_from_stats,
+)
+
+__all__ = [
+    "MEAN_CLAMP",
+    "BernoulliMixture",
+    "NumpyBackend",
+    "SuffStats",
+    "add_stats",
+    "chunk_stats",
+    "e_step",
+    "expected_complete_loglik",
+    "log_bernoulli",
+    "log_prior",
+    "m_step",
+    "m_step_from_stats",
+]

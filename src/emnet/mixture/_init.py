@@ -1,0 +1,159 @@
+"""Initial parameters for EM: k-means++ or random seeding on the binary data.
+
+``'kmeans++'`` and ``'random_from_data'`` pick K seed rows (k-means++ with greedy local
+trials, as scikit-learn's ``kmeans_plusplus``, on squared Euclidean = Hamming distance for
+binary rows; or uniformly without replacement), assign every row to its nearest seed, and
+take one smoothed M-step from those hard assignments: p̂ = (Σ x + 1)/(N_k + 2),
+π̂ = (N_k + 1)/(n + K) (Laplace smoothing keeps the start away from 0 and 1).
+``'random'`` takes the same smoothed M-step from uniformly random responsibilities.
+Missing entries count as 0.5 in the distances. Everything runs chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from emnet.mixture._math import SuffStats, add_stats, as_float, m_step_from_stats, resp_stats
+from emnet.mixture._validation import iter_chunks
+
+INIT_PARAMS = ("kmeans++", "random", "random_from_data")
+
+
+def _filled(chunk: object, dtype: np.dtype) -> object:
+    """A float chunk with NaN → 0.5 (copies only when there is a NaN)."""
+    Xf = as_float(chunk, dtype)
+    data = Xf.data if sp.issparse(Xf) else Xf
+    nan = np.isnan(data)
+    if not nan.any():
+        return Xf
+    if sp.issparse(Xf):
+        Xf = Xf.copy()
+        Xf.data[nan] = 0.5
+        return Xf
+    return np.where(nan, dtype.type(0.5), Xf)
+
+
+def _rows(X: object, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx`` of X as a dense float64 array with NaN → 0.5."""
+    rows = X[np.asarray(idx)]
+    rows = rows.toarray() if sp.issparse(rows) else np.asarray(rows)
+    rows = rows.astype(np.float64)
+    rows[np.isnan(rows)] = 0.5
+    return rows
+
+
+def _row_sq_norms(X: object, batch_size: int | None, dtype: np.dtype) -> np.ndarray:
+    out = []
+    for chunk in iter_chunks(X, batch_size):
+        Xf = _filled(chunk, dtype)
+        sq = Xf.multiply(Xf).sum(axis=1) if sp.issparse(Xf) else np.einsum("ij,ij->i", Xf, Xf)
+        out.append(np.asarray(sq, dtype=np.float64).ravel())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _sq_dists(
+    X: object, centers: np.ndarray, row_sq: np.ndarray, batch_size: int | None, dtype: np.dtype
+) -> np.ndarray:
+    """(m, n) squared distances from each of the m centers to every row of X."""
+    C = centers.astype(dtype)
+    c_sq = (centers**2).sum(axis=1)
+    out = np.empty((len(centers), X.shape[0]))
+    start = 0
+    for chunk in iter_chunks(X, batch_size):
+        Xf = _filled(chunk, dtype)
+        stop = start + Xf.shape[0]
+        cross = np.asarray(Xf @ C.T, dtype=np.float64).T
+        out[:, start:stop] = row_sq[start:stop] - 2.0 * cross + c_sq[:, None]
+        start = stop
+    return np.maximum(out, 0.0, out=out)
+
+
+def kmeans_plusplus_seeds(
+    X: object,
+    n_components: int,
+    rng: np.random.RandomState,
+    *,
+    batch_size: int | None = None,
+    dtype: object = np.float64,
+) -> np.ndarray:
+    """Indices of K seed rows by greedy k-means++ (2 + ⌊log K⌋ local trials per seed)."""
+    dtype = np.dtype(dtype)
+    n = X.shape[0]
+    n_trials = 2 + int(np.log(n_components))
+    row_sq = _row_sq_norms(X, batch_size, dtype)
+    seeds = [int(rng.randint(n))]
+    closest = _sq_dists(X, _rows(X, seeds), row_sq, batch_size, dtype)[0]
+    for _ in range(1, n_components):
+        potential = closest.sum()
+        if potential <= 0:  # every row coincides with a seed: pick any unused row
+            unused = np.setdiff1d(np.arange(n), seeds)
+            seeds.append(int(rng.choice(unused)))
+            continue
+        cum = np.cumsum(closest)
+        candidates = np.searchsorted(cum, rng.uniform(size=n_trials) * cum[-1])
+        candidates = np.minimum(candidates, n - 1)
+        d = _sq_dists(X, _rows(X, candidates), row_sq, batch_size, dtype)
+        np.minimum(d, closest, out=d)
+        best = int(np.argmin(d.sum(axis=1)))
+        seeds.append(int(candidates[best]))
+        closest = d[best]
+    return np.asarray(seeds)
+
+
+def _assignment_stats(
+    X: object, seeds: np.ndarray, batch_size: int | None, dtype: np.dtype
+) -> SuffStats:
+    """Statistics of the hard assignment of every row to its nearest seed row."""
+    centers = _rows(X, seeds)
+    C = centers.astype(dtype)
+    c_sq = (centers**2).sum(axis=1)
+    total = None
+    for chunk in iter_chunks(X, batch_size):
+        cross = np.asarray(_filled(chunk, dtype) @ C.T, dtype=np.float64)
+        labels = np.argmin(c_sq[None, :] - 2.0 * cross, axis=1)  # row norm is constant
+        resp = np.zeros((len(labels), len(seeds)), dtype=dtype)
+        resp[np.arange(len(labels)), labels] = 1
+        s = resp_stats(chunk, resp, dtype=dtype)
+        total = s if total is None else add_stats(total, s)
+    return total
+
+
+def _random_resp_stats(
+    X: object,
+    n_components: int,
+    rng: np.random.RandomState,
+    batch_size: int | None,
+    dtype: np.dtype,
+) -> SuffStats:
+    total = None
+    for chunk in iter_chunks(X, batch_size):
+        resp = rng.uniform(size=(chunk.shape[0], n_components)).astype(dtype)
+        resp /= resp.sum(axis=1, keepdims=True)
+        s = resp_stats(chunk, resp, dtype=dtype)
+        total = s if total is None else add_stats(total, s)
+    return total
+
+
+def initialize(
+    X: object,
+    n_components: int,
+    init_params: str,
+    rng: np.random.RandomState,
+    *,
+    batch_size: int | None = None,
+    dtype: object = np.float64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Initial (weights (K,), means (K, D)) by ``init_params`` (see the module docstring)."""
+    dtype = np.dtype(dtype)
+    if init_params == "kmeans++":
+        seeds = kmeans_plusplus_seeds(X, n_components, rng, batch_size=batch_size, dtype=dtype)
+        stats = _assignment_stats(X, seeds, batch_size, dtype)
+    elif init_params == "random_from_data":
+        seeds = rng.choice(X.shape[0], size=n_components, replace=False)
+        stats = _assignment_stats(X, seeds, batch_size, dtype)
+    elif init_params == "random":
+        stats = _random_resp_stats(X, n_components, rng, batch_size, dtype)
+    else:
+        raise ValueError(f"init_params: expected one of {INIT_PARAMS}, got {init_params!r}")
+    return m_step_from_stats(stats, 2.0, 2.0, 2.0)  # Laplace-smoothed (module docstring)

@@ -1,0 +1,107 @@
+"""Input checks for binary data, and chunked iteration over rows (dense or CSR).
+
+The checks scan the data in blocks of rows, so they never build an (n, D) temporary, and
+their errors name the first offending row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+_CHECK_BLOCK_ELEMENTS = 1 << 22  # ~4M entries per block of the validation scan
+
+
+def row_blocks(n_rows: int, batch_size: int | None) -> Iterator[slice]:
+    """Consecutive row slices of at most ``batch_size`` rows (one slice when None)."""
+    step = n_rows if not batch_size else int(batch_size)
+    step = max(step, 1)
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def iter_chunks(X: object, batch_size: int | None) -> Iterator[object]:
+    """Row chunks of ``X`` (views for dense arrays, cheap CSR row slices)."""
+    if batch_size is None:
+        yield X
+        return
+    for sl in row_blocks(X.shape[0], batch_size):
+        yield X[sl]
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, int]:
+    i, j = np.argwhere(mask)[0]
+    return int(i), int(j)
+
+
+def _describe(value: float) -> str:
+    if np.isnan(value):
+        return "NaN"
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:g}"
+
+
+def check_binary(X: np.ndarray | sp.csr_matrix, name: str = "X") -> bool:
+    """Raise ValueError unless every entry is 0, 1 or NaN; return whether any NaN occurs.
+
+    Also rejects a row whose every entry is missing. Messages name the first offending
+    row and column (0-based).
+    """
+    n, d = X.shape
+    if sp.issparse(X):
+        return _check_binary_sparse(X, name)
+    if X.dtype == np.bool_:
+        return False
+    integer = np.issubdtype(X.dtype, np.integer)
+    has_nan = False
+    rows = max(1, _CHECK_BLOCK_ELEMENTS // max(d, 1))
+    for sl in row_blocks(n, rows):
+        block = X[sl]
+        if integer:
+            bad = (block != 0) & (block != 1)
+            nan = None
+        else:
+            nan = np.isnan(block)
+            bad = (block != 0) & (block != 1) & ~nan
+        if bad.any():
+            i, j = _first_bad(bad)
+            raise ValueError(
+                f"{name} must be binary (0/1, NaN for missing): found "
+                f"{_describe(block[i, j])} at row {sl.start + i}, column {j}"
+            )
+        if nan is not None and nan.any():
+            has_nan = True
+            empty = nan.all(axis=1)
+            if empty.any():
+                i = int(np.flatnonzero(empty)[0])
+                raise ValueError(
+                    f"{name}: row {sl.start + i} has no observed entry (all values are NaN)"
+                )
+    return has_nan
+
+
+def _check_binary_sparse(X: sp.csr_matrix, name: str) -> bool:
+    data = X.data
+    if data.dtype == np.bool_:
+        return False
+    nan = np.isnan(data) if np.issubdtype(data.dtype, np.floating) else np.zeros(len(data), bool)
+    bad = (data != 0) & (data != 1) & ~nan
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        row = int(np.searchsorted(X.indptr, pos, side="right") - 1)
+        raise ValueError(
+            f"{name} must be binary (0/1, NaN for missing): found {_describe(data[pos])} at "
+            f"row {row}, column {int(X.indices[pos])}"
+        )
+    if not nan.any():
+        return False
+    nan_rows = np.searchsorted(X.indptr, np.flatnonzero(nan), side="right") - 1
+    per_row = np.bincount(nan_rows, minlength=X.shape[0])
+    empty = per_row >= X.shape[1]
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise ValueError(f"{name}: row {i} has no observed entry (all values are NaN)")
+    return True
