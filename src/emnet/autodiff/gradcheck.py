@@ -27,13 +27,12 @@ def numerical_jacobian(
     fn: Callable[..., Tensor], inputs: tuple[Any, ...], index: int, eps: float = 1e-6
 ) -> np.ndarray:
     """∂fn/∂inputs[index] by central differences: shape (output size, input size)."""
-    x = inputs[index]
-    flat = x.data.reshape(-1)  # a view: perturbing it perturbs the input in place
+    flat = inputs[index].data.flat  # perturbs the input in place, contiguous or not
     with no_grad():
         size = _output(fn, inputs).data.size
-        jacobian = np.empty((size, flat.size))
-        for k in range(flat.size):
-            saved = flat[k]
+        jacobian = np.empty((size, inputs[index].data.size))
+        for k in range(inputs[index].data.size):
+            saved = float(flat[k])
             flat[k] = saved + eps
             plus = _output(fn, inputs).data.reshape(-1)
             flat[k] = saved - eps

@@ -78,11 +78,14 @@ def _as_float_array(data: Any, dtype: Any, what: str) -> np.ndarray:
     target = np.dtype(np.float64 if dtype is None else dtype)
     if target.kind != "f":
         raise TypeError(f"dtype: expected a floating dtype, got {target}")
-    return np.array(array, dtype=target, copy=None)
+    return np.array(array, dtype=target, copy=True)
 
 
 def _pair(value: int | Sequence[int], name: str, minimum: int) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if isinstance(value, numbers.Integral):
+        pair: tuple[Any, ...] = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, Sequence | np.ndarray) else ()
     if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if any(v < minimum for v in pair):
@@ -393,8 +396,8 @@ class Tensor:
         b2 = b[:, None] if b.ndim == 1 else b
 
         def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-            g2 = np.expand_dims(g, -2) if a.ndim == 1 else g
-            g2 = np.expand_dims(g2, -1) if b.ndim == 1 else g2
+            g2 = g[..., None] if b.ndim == 1 else g
+            g2 = g2[..., None, :] if a.ndim == 1 else g2
             grad_a = grad_b = None
             if self.requires_grad:
                 grad_a = g2 @ np.swapaxes(b2, -1, -2)
@@ -518,7 +521,11 @@ class Tensor:
 
     # ----------------------------------------------------------------- shapes
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        new_shape = (
+            tuple(shape[0])
+            if len(shape) == 1 and not isinstance(shape[0], numbers.Integral)
+            else shape
+        )
         old_shape = self.shape
         try:
             out = self.data.reshape(new_shape)
@@ -531,12 +538,18 @@ class Tensor:
         return Tensor._make("reshape", out, (self,), backward)
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
-        order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+        order = (
+            tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) else axes
+        )
         if not order:
             order = tuple(reversed(range(self.ndim)))
-        if sorted(normalize_axis_tuple(order, self.ndim, "axes")) != list(range(self.ndim)):
+        try:
+            normalized = normalize_axis_tuple(order, self.ndim)
+        except (TypeError, ValueError):
+            normalized = ()
+        if sorted(normalized) != list(range(self.ndim)):
             raise ValueError(f"transpose: axes {order} are not a permutation of {self.ndim} axes")
-        inverse = tuple(np.argsort([a % self.ndim for a in order]))
+        inverse = tuple(np.argsort(normalized))
 
         def backward(g: np.ndarray) -> tuple[np.ndarray]:
             return (g.transpose(inverse),)
