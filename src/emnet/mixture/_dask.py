@@ -1,0 +1,159 @@
+"""EM on a ``dask.array``: sufficient statistics per chunk on the workers, reduced there.
+
+Each EM iteration sends the current parameters (K + K·D numbers, one key shared by every
+task) to the workers, computes :class:`SuffStats` of every row-chunk where the chunk lives,
+and sums them pairwise in a tree on the workers; only the K×D statistics travel between
+tasks, never the rows. The estimator's EM loop only ever sees ``stats(weights, means)``,
+so a dask fit runs exactly the iterations of the in-memory fit (same init → same result up
+to the order of floating-point sums).
+
+Whatever scheduler is active is used: a ``distributed.Client`` created before ``fit`` (a
+``LocalCluster`` or ``Client("tcp://scheduler:8786")``), else dask's default threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from emnet.mixture._math import SuffStats, add_stats, chunk_stats
+
+__all__ = [
+    "is_dask_array",
+    "prepare_dask_array",
+    "DaskInfo",
+    "dask_stats",
+    "sample_rows",
+    "dask_log_resp",
+]
+
+StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]
+
+
+def is_dask_array(X: Any) -> bool:
+    """True for a dask.array.Array (checked without importing dask when it is not loaded)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "to_delayed")
+
+
+class DaskInfo:
+    """Shape facts of a validated dask array."""
+
+    def __init__(self, n_samples: int, n_features: int, has_nan: bool) -> None:
+        self.n_samples = n_samples
+        self.n_features = n_features
+        self.has_nan = has_nan
+
+
+def _check_block(block: np.ndarray, row0: int) -> tuple[str | None, bool]:
+    """(error message or None, has_nan) for one block whose first row is global row0."""
+    a = np.asarray(block)
+    if a.dtype == np.bool_ or np.issubdtype(a.dtype, np.unsignedinteger):
+        bad = a > 1
+        nan = np.zeros(a.shape, dtype=bool)
+    elif np.issubdtype(a.dtype, np.number):
+        nan = np.isnan(a) if np.issubdtype(a.dtype, np.floating) else np.zeros(a.shape, bool)
+        bad = ~nan & (a != 0) & (a != 1)
+    else:
+        return f"X must hold numbers, got dtype {a.dtype}", False
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        return (
+            f"X must be binary (0/1, NaN for missing); row {row0 + r}, column {c} "
+            f"holds {a[r, c]!r}",
+            False,
+        )
+    if nan.any():
+        empty = nan.all(axis=1)
+        if empty.any():
+            r = int(np.argmax(empty))
+            return f"row {row0 + r} of X has no observed entry (all NaN)", True
+    return None, bool(nan.any())
+
+
+def prepare_dask_array(X: Any) -> tuple[Any, DaskInfo]:
+    """Rechunk X to whole rows per chunk and validate every chunk on the workers.
+
+    Raises ValueError naming the first offending row/column, like the in-memory fit.
+    """
+    import dask
+
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got a dask array of shape {X.shape}")
+    if any(np.isnan(s) for s in X.shape):
+        raise ValueError("X has unknown chunk sizes; call X.compute_chunk_sizes() first")
+    n, d = (int(s) for s in X.shape)
+    if n == 0 or d == 0:
+        raise ValueError(f"X is empty (shape {X.shape})")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int)
+    blocks = X.to_delayed().ravel()
+    checks = dask.compute(
+        *[dask.delayed(_check_block)(b, int(o)) for b, o in zip(blocks, offsets, strict=True)]
+    )
+    for msg, _ in checks:
+        if msg is not None:
+            raise ValueError(msg)
+    return X, DaskInfo(n, d, any(has_nan for _, has_nan in checks))
+
+
+def _tree_sum(parts: list[Any]) -> Any:
+    """Pairwise tree reduction of delayed SuffStats (depth log2 of the chunk count)."""
+    import dask
+
+    add = dask.delayed(add_stats, pure=True)
+    while len(parts) > 1:
+        nxt = [add(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        if len(parts) % 2:
+            nxt.append(parts[-1])
+        parts = nxt
+    return parts[0]
+
+
+def dask_stats(X: Any, chunk_fn: StatsFn | None = None) -> Callable[..., SuffStats]:
+    """Return ``stats(weights, means) -> SuffStats`` over all of X, computed on the workers.
+
+    ``chunk_fn(X_chunk, weights, means)`` defaults to the numpy kernel
+    :func:`emnet.mixture._math.chunk_stats`; a backend's bound ``chunk_stats`` (picklable)
+    may be passed instead.
+    """
+    import dask
+
+    fn = chunk_stats if chunk_fn is None else chunk_fn
+    blocks = list(X.to_delayed().ravel())
+    task = dask.delayed(fn, pure=True)
+
+    def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
+        w = dask.delayed(np.asarray(weights, dtype=np.float64), pure=True)
+        m = dask.delayed(np.asarray(means, dtype=np.float64), pure=True)
+        (total,) = dask.compute(_tree_sum([task(b, w, m) for b in blocks]))
+        return total
+
+    return stats
+
+
+def sample_rows(X: Any, n_rows: int, random_state: np.random.Generator) -> np.ndarray:
+    """A uniform random subset of at most ``n_rows`` rows of X, as an in-memory array."""
+    n = int(X.shape[0])
+    if n <= n_rows:
+        return np.asarray(X.compute())
+    idx = np.sort(random_state.choice(n, size=n_rows, replace=False))
+    return np.asarray(X[idx].compute())
+
+
+def dask_log_resp(
+    X: Any, weights: np.ndarray, means: np.ndarray, log_resp_fn: Callable[..., Any]
+) -> tuple[Any, Any]:
+    """Lazy (log responsibilities, log p(x)) as dask arrays, chunked like X's rows."""
+    k = int(np.asarray(means).shape[0])
+    w = np.asarray(weights, dtype=np.float64)
+    m = np.asarray(means, dtype=np.float64)
+    lr = X.map_blocks(
+        lambda b: log_resp_fn(b, w, m)[0], chunks=(X.chunks[0], (k,)), dtype=np.float64
+    )
+    lp = X.map_blocks(
+        lambda b: log_resp_fn(b, w, m)[1], chunks=(X.chunks[0],), drop_axis=1, dtype=np.float64
+    )
+    return lr, lp

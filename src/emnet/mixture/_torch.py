@@ -1,0 +1,183 @@
+"""Torch backend for the Bernoulli-mixture E and M steps (CPU or CUDA, float32/float64).
+
+Same math as the numpy backend (SPEC §1), one chunk of rows at a time:
+
+- E-step: ``log P(x|p_k) = X·(log p − log(1−p))ᵀ + Σ_d log(1−p_d)`` — one GEMM. With
+  missing entries (NaN) the observed mask ``M`` enters the same product:
+  ``[X₀, M] · [log p − log(1−p); log(1−p)]ᵀ`` (still one GEMM, of width 2D).
+- M-step statistics: ``Rᵀ·X₀`` (and ``Rᵀ·M`` with NaN) — one more GEMM.
+- Responsibilities below the smallest normal number of the compute dtype are flushed to
+  zero: they change no result but make the M-step GEMM several times slower.
+
+Inputs: numpy arrays of any real/bool/uint8 dtype (cast per chunk on the device, never a
+float copy of the whole matrix) and scipy.sparse matrices (densified a sub-chunk of rows
+at a time). Statistics come back as float64 numpy arrays, accumulated in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from emnet.mixture._math import SuffStats, clamp_means
+
+__all__ = ["TorchBackend", "resolve_device", "resolve_dtype"]
+
+# Rows of a sparse matrix densified at once (bounds the working memory of sparse input).
+_SPARSE_ROWS = 4096
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) → torch.device."""
+    if isinstance(device, torch.device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but torch sees no CUDA device")
+        return torch.device(device)
+    raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    """float32/float64 given as numpy dtype, torch dtype or string → torch dtype."""
+    if dtype in (torch.float32, torch.float64):
+        return dtype
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        np_dtype = None
+    if np_dtype == np.float32:
+        return torch.float32
+    if np_dtype == np.float64:
+        return torch.float64
+    raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+
+
+class TorchBackend:
+    """E/M-step kernels in torch; see the module docstring for the math."""
+
+    def __init__(self, device: str | torch.device = "cpu", dtype: Any = np.float64) -> None:
+        self.device = resolve_device(device)
+        self.torch_dtype = resolve_dtype(dtype)
+        self.dtype = np.dtype(np.float32 if self.torch_dtype == torch.float32 else np.float64)
+        self._tiny = torch.finfo(self.torch_dtype).tiny
+
+    def __repr__(self) -> str:
+        return f"TorchBackend(device={str(self.device)!r}, dtype={self.dtype.name!r})"
+
+    # ---------------------------------------------------------------- helpers
+    def _params(
+        self, weights: np.ndarray, means: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log π, log p − log(1−p) as D×K, log(1−p) as D×K) in the compute dtype.
+
+        The logs are taken in float64 (K×D numbers) and then cast, so float32 compute
+        never sees log(1 − p) of a rounded p. Means are clamped like the numpy backend's.
+        """
+        means = clamp_means(means)
+        log_p = np.log(means)
+        log_1mp = np.log1p(-means)
+        with np.errstate(divide="ignore"):
+            log_w = np.log(np.asarray(weights, dtype=np.float64))
+        to = lambda a: torch.as_tensor(np.ascontiguousarray(a), device=self.device).to(
+            self.torch_dtype
+        )
+        return to(log_w), to((log_p - log_1mp).T), to(log_1mp.T)
+
+    def _dense_blocks(self, X: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Yield (X₀, observed mask or None) as device tensors, one block of rows at a time."""
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse
+            X = X.tocsr()
+            for start in range(0, X.shape[0], _SPARSE_ROWS):
+                yield from self._dense_blocks(X[start : start + _SPARSE_ROWS].toarray())
+            return
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
+        if not arr.flags.writeable or not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
+        if arr.dtype == np.bool_:
+            arr = arr.view(np.uint8)
+        t = torch.from_numpy(arr).to(self.device)
+        if t.is_floating_point():
+            nan = torch.isnan(t)
+            if bool(nan.any()):
+                mask = (~nan).to(self.torch_dtype)
+                yield torch.nan_to_num(t, nan=0.0).to(self.torch_dtype), mask
+                return
+        yield t.to(self.torch_dtype), None
+
+    def _log_joint(
+        self,
+        x0: torch.Tensor,
+        mask: torch.Tensor | None,
+        params: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """n×K matrix of log π_k + log P(x_i | p_k), one GEMM."""
+        log_w, logit, log_1mp = params
+        if mask is None:
+            return torch.addmm(log_w + log_1mp.sum(0), x0, logit)
+        return torch.addmm(log_w, torch.cat([x0, mask], 1), torch.cat([logit, log_1mp], 0))
+
+    # ---------------------------------------------------------------- API
+    def log_resp(
+        self, X_chunk: Any, weights: np.ndarray, means: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(log responsibilities n×K, log p(x_i) per row) as float64 numpy arrays."""
+        params = self._params(weights, means)
+        out_r, out_p = [], []
+        with torch.no_grad():
+            for x0, mask in self._dense_blocks(X_chunk):
+                joint = self._log_joint(x0, mask, params)
+                log_prob = torch.logsumexp(joint, dim=1)
+                out_r.append((joint - log_prob[:, None]).double().cpu().numpy())
+                out_p.append(log_prob.double().cpu().numpy())
+        if not out_r:
+            k = np.asarray(means).shape[0]
+            return np.empty((0, k)), np.empty(0)
+        return np.concatenate(out_r), np.concatenate(out_p)
+
+    def chunk_stats(self, X_chunk: Any, weights: np.ndarray, means: np.ndarray) -> SuffStats:
+        """Sufficient statistics of one chunk: n, Σ η, Σ η x, Σ η·[observed], Σ log p(x)."""
+        params = self._params(weights, means)
+        k, d = np.asarray(means).shape
+        n = 0.0
+        resp_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
+        resp_x = torch.zeros(k, d, dtype=torch.float64, device=self.device)
+        resp_obs: torch.Tensor | None = None
+        loglik = torch.zeros((), dtype=torch.float64, device=self.device)
+        with torch.no_grad():
+            for x0, mask in self._dense_blocks(X_chunk):
+                joint = self._log_joint(x0, mask, params)
+                log_prob = torch.logsumexp(joint, dim=1)
+                resp = torch.exp(joint - log_prob[:, None])
+                resp = torch.where(resp < self._tiny, torch.zeros_like(resp), resp)
+                n += x0.shape[0]
+                loglik += log_prob.double().sum()
+                resp_sum += resp.double().sum(0)
+                if mask is None:
+                    resp_x += (resp.T @ x0).double()
+                    if resp_obs is not None:
+                        resp_obs += resp.double().sum(0)[:, None]
+                else:
+                    both = (resp.T @ torch.cat([x0, mask], 1)).double()
+                    if resp_obs is None:  # earlier blocks had no NaN: all observed
+                        resp_obs = (resp_sum - resp.double().sum(0))[:, None].expand(k, d).clone()
+                    resp_x += both[:, :d]
+                    resp_obs += both[:, d:]
+        return SuffStats(
+            n=float(n),
+            resp_sum=resp_sum.cpu().numpy(),
+            resp_x=resp_x.cpu().numpy(),
+            resp_obs=None if resp_obs is None else resp_obs.cpu().numpy(),
+            loglik=float(loglik),
+        )
