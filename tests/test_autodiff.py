@@ -698,3 +698,27 @@ def test_render_without_dot_is_a_clear_runtime_error(tmp_path: Path, monkeypatch
     with pytest.raises(RuntimeError, match="Graphviz's `dot` program was not found"):
         render(f, tmp_path / "graph.png")
     assert not (tmp_path / "graph.png").exists()
+
+
+def test_pow_at_zero_follows_torch_conventions() -> None:
+    base = np.array([0.0, 0.0, 0.0, 2.0])
+    exponent = np.array([0.0, 2.0, 1.0, 0.0])
+    assert_matches_torch(lambda a, b: a**b, lambda a, b: a**b, base, exponent)
+    assert_matches_torch(lambda a: a**0, lambda a: a**0, base)
+
+
+def test_comparisons_give_masks_for_where_and_conversions_work() -> None:
+    x = Tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    mask = x > 0
+    assert isinstance(mask, np.ndarray) and mask.tolist() == [False, True, True]
+    assert (x <= 0.5).tolist() == [True, True, False]
+    assert (x >= Tensor(2.0)).tolist() == [False, False, True]
+    assert (x < 0).tolist() == [True, False, False]
+    y = where(x > 0, x * x, 0.0).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 4.0])
+    np.testing.assert_array_equal(np.asarray(x), [-1.0, 0.5, 2.0])
+    assert float(y) == pytest.approx(4.25)
+    assert {x: 1}[x] == 1  # == keeps identity semantics: tensors hash and compare by identity
+    with pytest.raises(TypeError):
+        np.exp(x)

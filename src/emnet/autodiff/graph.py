@@ -101,12 +101,16 @@ def render(output: Tensor, path: str | os.PathLike[str], rankdir: str = "LR") ->
             "(Debian/Ubuntu: apt-get install graphviz) or use to_dot() for the DOT text"
         )
     with atomic_path(path) as tmp:
-        result = subprocess.run(
-            [dot, f"-T{fmt}", "-o", str(tmp)],
-            input=dot_source.encode("utf-8"),
-            capture_output=True,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [dot, f"-T{fmt}", "-o", str(tmp)],
+                input=dot_source.encode("utf-8"),
+                capture_output=True,
+                check=False,
+                timeout=120,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(f"render: could not run Graphviz's dot at {dot}: {exc}") from None
         if result.returncode != 0:
             message = result.stderr.decode("utf-8", "replace").strip()
             raise RuntimeError(f"render: dot failed with exit code {result.returncode}: {message}")

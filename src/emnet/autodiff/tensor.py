@@ -227,6 +227,26 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         return self.data
 
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.array(self.data, dtype=dtype, copy=True if copy is None else copy)
+
+    def __float__(self) -> float:
+        return self.item()
+
+    # Comparisons give plain boolean arrays (no graph): conditions for where(), masks.
+    # == and != keep Python's identity semantics so tensors stay usable as dict keys.
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < self._lift(other).data
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= self._lift(other).data
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > self._lift(other).data
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= self._lift(other).data
+
     def detach(self) -> Tensor:
         """The same data as a new leaf that is cut off from the graph."""
         return Tensor(self.data, dtype=self.data.dtype)
@@ -339,8 +359,10 @@ class Tensor:
         out = a**b
 
         def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-            grad_a = g * b * a ** (b - 1) if self.requires_grad else None
-            grad_b = None
+            grad_a = grad_b = None
+            if self.requires_grad:  # x ** 0 is constant in x, even at x = 0 (torch's convention)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    grad_a = np.where(b == 0, 0.0, g * b * a ** (b - 1))
             if exponent.requires_grad:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     grad_b = g * out * np.log(a)
