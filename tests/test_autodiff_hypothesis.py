@@ -186,3 +186,54 @@ def test_random_expression_graphs_match_torch(program) -> None:
         grad_scale = max(scale, float(np.abs(expected).max(initial=0.0)))
         assert got.shape == t.shape
         assert_close(got, expected, grad_scale, f"gradient of leaf {k} {t.shape}; steps {steps}")
+
+
+@st.composite
+def conv_pool_cases(draw: st.DrawFn) -> dict[str, Any]:
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    h = draw(st.integers(max(1, kh - 2 * ph), 9))
+    w = draw(st.integers(max(1, kw - 2 * pw), 9))
+    return {
+        "x": (draw(st.integers(1, 3)), draw(st.integers(1, 3)), h, w),
+        "filters": draw(st.integers(1, 4)),
+        "kernel": (kh, kw),
+        "stride": (sh, sw),
+        "padding": (ph, pw),
+        "bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_pool_cases())
+def test_random_conv2d_then_max_pool2d_match_torch(case) -> None:
+    rng = np.random.default_rng(case["seed"])
+    n, c, h, w = case["x"]
+    arrays = [rng.normal(size=case["x"]), rng.normal(size=(case["filters"], c, *case["kernel"]))]
+    if case["bias"]:
+        arrays.append(rng.normal(size=case["filters"]))
+    conv = {"stride": case["stride"], "padding": case["padding"]}
+    pool = {"kernel_size": case["kernel"], "stride": case["stride"], "padding": case["padding"]}
+
+    ours = [Tensor(a, requires_grad=True) for a in arrays]
+    theirs = [TorchOps.leaf(a) for a in arrays]
+    y = ours[0].conv2d(ours[1], *ours[2:], **conv)
+    y_ref = torch.nn.functional.conv2d(theirs[0], theirs[1], *theirs[2:], **conv)
+    assert y.shape == tuple(y_ref.shape)
+    # pool the conv output when the window fits, else pool the input itself
+    source, source_ref = (
+        (y, y_ref) if min(y.shape[2:]) >= max(case["kernel"]) else (ours[0], theirs[0])
+    )
+    z = source.max_pool2d(**pool)
+    z_ref = torch.nn.functional.max_pool2d(source_ref, **pool)
+    assert z.shape == tuple(z_ref.shape)
+    upstream = rng.normal(size=z.shape)
+    ((z * upstream).sum() + y.sum()).backward()
+    ((z_ref * torch.tensor(upstream)).sum() + y_ref.sum()).backward()
+    np.testing.assert_allclose(z.data, z_ref.detach().numpy(), rtol=1e-10, atol=1e-10)
+    for k, (t, r) in enumerate(zip(ours, theirs)):
+        np.testing.assert_allclose(
+            t.grad, r.grad.numpy(), rtol=1e-8, atol=1e-8, err_msg=f"input {k}"
+        )
