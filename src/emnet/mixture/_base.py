@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
 from emnet.mixture._backend import Backend, make_backend
+from emnet.mixture._dask import is_dask_array
 from emnet.mixture._math import SuffStats, add_stats
 from emnet.mixture._validation import iter_chunks
 
@@ -146,10 +147,15 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._check_parameters()
         fitted = hasattr(self, "converged_")
         do_init = not (self.warm_start and fitted)
-        X = self._validate_X(X, reset=do_init)
         backend = self._backend()
-        data = self._prepare(X, backend)
-        stats_fn = self._make_stats_fn(data, backend)
+        if is_dask_array(X):  # EM on the cluster: emnet.mixture._dask
+            from emnet.mixture._dask import prepare_fit
+
+            data, stats_fn = prepare_fit(self, X, backend, reset=do_init)
+        else:
+            X = self._validate_X(X, reset=do_init)
+            data = self._prepare(X, backend)
+            stats_fn = self._make_stats_fn(data, backend)
         rng = check_random_state(self.random_state)
         best: EMRun | None = None
         for init in range(self.n_init if do_init else 1):
@@ -166,6 +172,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 )
             if best is None or run.lower_bound > best.lower_bound:
                 best = run
+        if getattr(self, "split_merge", False) and not is_dask_array(X):
+            from emnet.mixture._refine import refine_run  # fit-quality remedy
+
+            best = refine_run(self, best, data, backend, stats_fn, rng)
         self.weights_, self.means_ = best.weights, best.means
         self.history_ = best.history
         self.converged_, self.n_iter_ = best.converged, best.n_iter
@@ -178,6 +188,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
         return self
+
+    def partial_fit(self, X: Any, y: Any = None) -> BaseEMMixture:
+        """One stepwise (online) EM update on the batch X (see emnet.mixture._online)."""
+        from emnet.mixture._online import partial_fit_step
+
+        return partial_fit_step(self, X)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then the most responsible component of each row of X."""

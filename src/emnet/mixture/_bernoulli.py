@@ -42,6 +42,10 @@ class BernoulliMixture(BaseEMMixture):
     dtype : np.float32 or np.float64, the precision of the E/M-step arithmetic.
     batch_size : rows per chunk of the E and M steps (None: all rows at once). Working
         memory is O(batch_size·K + K·D) beyond X; uint8/bool X is converted per chunk.
+    split_merge : after EM converges, try split-and-merge moves (merge two components that
+        share a cluster, split one that covers two, re-run EM) and keep them only when the
+        objective rises (``emnet.mixture._refine``). Escapes the stalls of k-means++
+        seeding; skipped for K < 3 and for dask input.
 
     Attributes
     ----------
@@ -74,6 +78,7 @@ class BernoulliMixture(BaseEMMixture):
         device: str = "cpu",
         dtype: Any = np.float64,
         batch_size: int | None = None,
+        split_merge: bool = True,
     ) -> None:
         self.n_components = n_components
         self.tol = tol
@@ -92,6 +97,7 @@ class BernoulliMixture(BaseEMMixture):
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.split_merge = split_merge
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -107,6 +113,8 @@ class BernoulliMixture(BaseEMMixture):
         _check_int("verbose", self.verbose, 0)
         if self.batch_size is not None:
             _check_int("batch_size", self.batch_size, 1)
+        if not isinstance(self.split_merge, bool | np.bool_):
+            raise ValueError(f"split_merge: expected True or False, got {self.split_merge!r}")
         _check_real("tol", self.tol, 0.0)
         for name in ("alpha", "beta", "weight_concentration"):
             _check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")

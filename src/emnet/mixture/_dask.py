@@ -61,7 +61,7 @@ def _check_block(block: np.ndarray, row0: int) -> tuple[str | None, bool]:
         r, c = np.argwhere(bad)[0]
         return (
             f"X must be binary (0/1, NaN for missing); row {row0 + r}, column {c} "
-            f"holds {a[r, c]!r}",
+            f"holds {float(a[r, c]):g}",
             False,
         )
     if nan.any():
@@ -157,3 +157,31 @@ def dask_log_resp(
         lambda b: log_resp_fn(b, w, m)[1], chunks=(X.chunks[0],), drop_axis=1, dtype=np.float64
     )
     return lr, lp
+
+
+INIT_SAMPLE_ROWS = 20_000
+"""Rows drawn (uniformly, computed on the cluster) to initialise a dask fit."""
+
+
+def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[np.ndarray, Any]:
+    """For ``BaseEMMixture.fit`` on a dask array: (in-memory sample for init, stats function).
+
+    Validates X on the workers, records ``n_features_in_`` and builds the distributed
+    ``stats(weights, means)`` with the estimator's backend kernel. The initialisation
+    (k-means++ etc.) runs on a uniform sample of at most ``INIT_SAMPLE_ROWS`` rows.
+    """
+    X, info = prepare_dask_array(X)
+    if reset:
+        estimator.n_features_in_ = info.n_features
+        if info.n_samples < estimator.n_components:
+            raise ValueError(
+                f"n_components={estimator.n_components} must be <= n_samples={info.n_samples}"
+            )
+    elif info.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {info.n_features} features, but {type(estimator).__name__} was fitted "
+            f"with {estimator.n_features_in_}"
+        )
+    seed = np.random.RandomState(estimator.random_state).randint(2**31) if reset else 0
+    sample = sample_rows(X, INIT_SAMPLE_ROWS, np.random.default_rng(seed))
+    return sample, dask_stats(X, backend.chunk_stats)

@@ -14,13 +14,14 @@ exactly the cumulative average of all batches (incremental EM over one pass).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from emnet.mixture._math import SuffStats, m_step_from_stats
 
-__all__ = ["OnlineState", "step_size", "stepwise_update", "online_m_step"]
+__all__ = ["OnlineState", "step_size", "stepwise_update", "online_m_step", "partial_fit_step"]
 
 
 class OnlineState(NamedTuple):
@@ -94,3 +95,49 @@ def online_m_step(
         loglik=state.loglik_avg * n,
     )
     return m_step_from_stats(stats, alpha, beta, weight_concentration, prev_means=prev_means)
+
+
+def partial_fit_step(estimator: Any, X: Any, decay: float = 0.6, offset: float = 2.0) -> Any:
+    """One stepwise-EM update of ``estimator`` (a BernoulliMixture) on the batch ``X``.
+
+    The first call (or the first after ``fit``) starts the running statistics: from the
+    fitted parameters when the estimator is fitted, else from an initialisation on this
+    batch (``init_params``, ``means_init``/``weights_init``). Each call then runs one
+    E-step on the batch, folds its statistics in with step γ_t and takes the M-step.
+    ``history_`` records the batch's objective under the parameters it was scored with.
+    """
+    estimator._check_parameters()
+    state: OnlineState | None = getattr(estimator, "_online_state", None)
+    fitted = hasattr(estimator, "means_")
+    if fitted and getattr(estimator, "_online_means", None) is not estimator.means_:
+        state = None  # refitted (or loaded) since the last partial_fit: start afresh
+    X = estimator._validate_X(X, reset=not fitted)
+    if X.shape[0] == 0:
+        raise ValueError("X: a partial_fit batch must contain at least one row")
+    backend = estimator._backend()
+    data = estimator._prepare(X, backend)
+    if fitted:
+        weights, means = estimator.weights_, estimator.means_
+    else:
+        rng = check_random_state(estimator.random_state)
+        weights, means = estimator._initialize(data, rng)
+        state = None
+    stats = estimator._make_stats_fn(data, backend)(weights, means)
+    objective = estimator._objective(stats, weights, means)
+    state = stepwise_update(state, stats, decay, offset)
+    weights, means = online_m_step(
+        state,
+        estimator.alpha,
+        estimator.beta,
+        estimator.weight_concentration,
+        prev_means=means,
+    )
+    history = list(getattr(estimator, "history_", [])) if fitted else []
+    estimator.weights_, estimator.means_ = weights, means
+    estimator.history_ = np.asarray([*history, objective])
+    estimator.n_iter_ = int(getattr(estimator, "n_iter_", 0)) + 1 if fitted else 1
+    estimator.converged_ = False
+    estimator.lower_bound_ = objective
+    estimator._online_state = state
+    estimator._online_means = means
+    return estimator

@@ -270,3 +270,37 @@ def split_merge_refine(
         if not accepted:
             break
     return RefineResult(weights, means, objective, n_moves, n_rounds)
+
+
+def refine_run(estimator: Any, run: Any, data: Any, backend: Any, stats_fn: Any, rng: Any) -> Any:
+    """Split-and-merge refinement of a converged ``EMRun`` of a ``BaseEMMixture``.
+
+    Re-runs use the estimator's own EM loop (same ``tol``/``max_iter``); the returned run
+    is the last accepted one (its ``history`` is that run's, so it is monotone), or
+    ``run`` unchanged when no move improves the objective. ``estimator.n_split_merge_``
+    records the number of accepted rounds.
+    """
+    estimator.n_split_merge_ = 0
+    if not run.converged or len(run.weights) < 3:
+        return run
+    last = {"run": run}
+
+    def run_em(weights: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        new = estimator._run_em(stats_fn, weights, means)
+        if new.lower_bound > last["run"].lower_bound:
+            last["run"] = new
+        return new.weights, new.means, new.lower_bound
+
+    seed = int(rng.randint(2**31)) if hasattr(rng, "randint") else rng
+    result = split_merge_refine(
+        data,
+        backend,
+        estimator.batch_size,
+        run.weights,
+        run.means,
+        run.lower_bound,
+        run_em,
+        random_state=seed,
+    )
+    estimator.n_split_merge_ = result.n_moves
+    return last["run"] if result.n_moves else run
