@@ -356,3 +356,20 @@ def test_trace_input_shape_checks() -> None:
         trace((1, 9, 9), "1x8x8 relu")
     with pytest.raises(TypeError, match="layer 1 must be"):
         trace((1, 8, 8), ["relu"])  # type: ignore[list-item]
+
+
+def test_layer_constructors_validate() -> None:
+    from emnet.shapes import Activation, Linear, MaxPool2d
+
+    assert Conv2d(4, 3).kernel == (3, 3)
+    assert MaxPool2d(2).stride == (2, 2)
+    assert MaxPool2d(3, 2) == MaxPool2d((3, 3), (2, 2))
+    for build, match in (
+        (lambda: Conv2d(0, 3), "out_channels must be a positive integer"),
+        (lambda: Conv2d(2, 3, groups=0), "groups must be a positive integer"),
+        (lambda: Linear(0), "out_features must be a positive integer"),
+        (lambda: Activation("elu"), "relu, sigmoid or tanh"),
+        (lambda: Conv2d(2, (3, 3, 3)), "an int or a pair"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            build()

@@ -57,6 +57,11 @@ def _pair(value: int | Pair) -> Pair:
     return (int(value[0]), int(value[1]))
 
 
+def _positive(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _fmt_pair(p: Pair) -> str:
     return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
 
@@ -124,6 +129,8 @@ class Conv2d(Layer):
     kind: ClassVar[str] = "conv"
 
     def __post_init__(self) -> None:
+        _positive(self.out_channels, "out_channels")
+        _positive(self.groups, "groups")
         for name in ("kernel", "stride", "padding", "dilation"):
             object.__setattr__(self, name, _pair(getattr(self, name)))
 
@@ -245,6 +252,10 @@ class Activation(Layer):
     function: str = "relu"
     kind: ClassVar[str] = "activation"
 
+    def __post_init__(self) -> None:
+        if self.function not in ("relu", "sigmoid", "tanh"):
+            raise ValueError(f"function must be relu, sigmoid or tanh, got {self.function!r}")
+
     @property
     def spec(self) -> str:
         return self.function
@@ -272,6 +283,9 @@ class Linear(Layer):
     out_features: int
     bias: bool = True
     kind: ClassVar[str] = "fc"
+
+    def __post_init__(self) -> None:
+        _positive(self.out_features, "out_features")
 
     @property
     def spec(self) -> str:
