@@ -373,7 +373,16 @@ def test_unbroadcast_sums_back_to_the_input_shape() -> None:
 
 
 # ------------------------------------------------------------------ backward semantics
-def test_scalar_example_from_docstring() -> None:
+def test_package_docstring_example_runs() -> None:
+    import doctest
+
+    import emnet.autodiff
+
+    result = doctest.testmod(emnet.autodiff, verbose=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_scalar_sigmoid_gradient() -> None:
     w = Tensor(2.0, requires_grad=True, name="w")
     f = (w * 3.0).sigmoid()
     f.backward()
