@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from scipy.special import expit
 
 Value = float | np.ndarray
 
@@ -46,8 +47,7 @@ _COUNTER = SigmoidCounter()  # process-wide; use count_sigmoid() to count a bloc
 def sigmoid(u: Any) -> Value:
     """σ(u) = 1 / (1 + e^(−u)), overflow-free for any real u; counts one evaluation."""
     _COUNTER.calls += 1
-    arr = np.asarray(u, dtype=np.float64)
-    out = np.exp(-np.logaddexp(0.0, -arr))
+    out = expit(np.asarray(u, dtype=np.float64))  # 1/(1 + e^(−u)) without overflow
     return float(out) if out.ndim == 0 else out
 
 
