@@ -4,8 +4,10 @@ gradcheck, graph drawing, no_grad/zero_grad/accumulation and the error messages.
 from __future__ import annotations
 
 import shutil
+import struct
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -688,10 +690,15 @@ def test_render_writes_valid_png_and_svg(tmp_path: Path) -> None:
     f, _ = _small_graph()
     f.backward()
     png = render(f, tmp_path / "graph.png")
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 100 and height > 20
     svg = render(f, tmp_path / "sub" / "graph.SVG")
-    text = svg.read_text()
-    assert "<svg" in text and "sigmoid" in text and "w1" in text
+    root = ElementTree.fromstring(svg.read_bytes())
+    assert root.tag.endswith("svg")
+    texts = {el.text for el in root.iter() if el.tag.endswith("text")}
+    assert {"sigmoid → h1", "w1", "x", "tanh"} <= texts
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["graph.SVG", "graph.png", "sub"]
 
 
