@@ -267,9 +267,9 @@ def m_step_from_stats(
     obs = stats.resp_obs if stats.resp_obs is not None else resp_sum[:, None]
     denom = obs + (alpha + beta - 2.0)
     numer = stats.resp_x + (alpha - 1.0)
-    empty = denom <= 0
+    empty = np.broadcast_to(denom <= 0, numer.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        means = numer / np.where(empty, 1.0, denom)
+        means = numer / np.where(denom <= 0, 1.0, denom)
     if empty.any():
         fill = 0.5 if prev_means is None else np.broadcast_to(prev_means, means.shape)[empty]
         means[empty] = fill
