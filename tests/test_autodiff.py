@@ -738,3 +738,18 @@ def test_comparisons_give_masks_for_where_and_conversions_work() -> None:
     assert {x: 1}[x] == 1  # == keeps identity semantics: tensors hash and compare by identity
     with pytest.raises(TypeError):
         np.exp(x)
+
+
+def test_engine_imports_numpy_only_and_no_other_system() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, emnet.autodiff; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'scipy', 'sklearn') "
+        "or m.startswith(('emnet.deepnet', 'emnet.shapes', 'emnet.resnet', 'emnet.mixture', "
+        "'emnet.cli', 'emnet.commands', 'emnet.report'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
