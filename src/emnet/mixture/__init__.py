@@ -20,6 +20,7 @@ from emnet.mixture._math import (
     m_step,
     m_step_from_stats,
 )
+from emnet.mixture.selection import SelectionResult, plot_bic, select_n_components
 
 __all__ = [
     "MEAN_CLAMP",
@@ -34,4 +35,7 @@ __all__ = [
     "log_prior",
     "m_step",
     "m_step_from_stats",
+    "SelectionResult",
+    "plot_bic",
+    "select_n_components",
 ]
