@@ -53,3 +53,18 @@ def test_check_writable_dir_rejects_a_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--out: .* is not a directory"):
         check_writable_dir(f)
     assert check_writable_dir(tmp_path / "new" / "dir").is_dir()
+
+
+def test_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        f = write_text(tmp_path / "f.txt", "x")
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "x").write_text("y")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
