@@ -103,6 +103,7 @@ class BernoulliMixture(BaseEMMixture):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
         return tags
 
     # -- checks --------------------------------------------------------------------------

@@ -36,6 +36,13 @@ def _first_bad(mask: np.ndarray) -> tuple[int, int]:
     return int(i), int(j)
 
 
+def _non_binary(name: str, value: float, row: int, col: int) -> ValueError:
+    msg = f"{name} must be binary (0/1, NaN for missing): found {_describe(value)} at row {row}, column {col}"
+    if value < 0:
+        msg += " (Negative values in data are not allowed)"
+    return ValueError(msg)
+
+
 def _describe(value: float) -> str:
     if np.isnan(value):
         return "NaN"
@@ -68,10 +75,7 @@ def check_binary(X: np.ndarray | sp.csr_matrix, name: str = "X") -> bool:
             bad = (block != 0) & (block != 1) & ~nan
         if bad.any():
             i, j = _first_bad(bad)
-            raise ValueError(
-                f"{name} must be binary (0/1, NaN for missing): found "
-                f"{_describe(block[i, j])} at row {sl.start + i}, column {j}"
-            )
+            raise _non_binary(name, block[i, j], sl.start + i, j)
         if nan is not None and nan.any():
             has_nan = True
             empty = nan.all(axis=1)
@@ -92,10 +96,7 @@ def _check_binary_sparse(X: sp.csr_matrix, name: str) -> bool:
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         row = int(np.searchsorted(X.indptr, pos, side="right") - 1)
-        raise ValueError(
-            f"{name} must be binary (0/1, NaN for missing): found {_describe(data[pos])} at "
-            f"row {row}, column {int(X.indices[pos])}"
-        )
+        raise _non_binary(name, data[pos], row, int(X.indices[pos]))
     if not nan.any():
         return False
     nan_rows = np.searchsorted(X.indptr, np.flatnonzero(nan), side="right") - 1
