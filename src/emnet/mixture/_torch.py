@@ -93,8 +93,8 @@ class TorchBackend:
         )
         return to(log_w), to((log_p - log_1mp).T), to(log_1mp.T)
 
-    def _dense_blocks(self, X: Any) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Yield (X₀, observed mask or None) as device tensors, one block of rows at a time."""
+    def _dense_blocks(self, X: Any) -> Iterator[tuple[torch.Tensor, bool]]:
+        """Yield (block as a device tensor of the compute dtype, may it hold NaN)."""
         if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse
             X = X.tocsr()
             for start in range(0, X.shape[0], _SPARSE_ROWS):
@@ -108,25 +108,28 @@ class TorchBackend:
         if arr.dtype == np.bool_:
             arr = arr.view(np.uint8)
         t = torch.from_numpy(arr).to(self.device)
-        if t.is_floating_point():
-            nan = torch.isnan(t)
-            if bool(nan.any()):
-                mask = (~nan).to(self.torch_dtype)
-                yield torch.nan_to_num(t, nan=0.0).to(self.torch_dtype), mask
-                return
-        yield t.to(self.torch_dtype), None
+        yield t.to(self.torch_dtype), t.is_floating_point()
 
     def _log_joint(
         self,
-        x0: torch.Tensor,
-        mask: torch.Tensor | None,
+        x: torch.Tensor,
+        may_nan: bool,
         params: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    ) -> torch.Tensor:
-        """n×K matrix of log π_k + log P(x_i | p_k), one GEMM."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(n×K log π_k + log P(x_i | p_k), X with NaN → 0, observed mask or None).
+
+        One GEMM. A NaN in X shows up as NaN in its row of the product, so missing entries
+        are detected at O(n) cost; only then is the masked product (width 2D) formed.
+        """
         log_w, logit, log_1mp = params
-        if mask is None:
-            return torch.addmm(log_w + log_1mp.sum(0), x0, logit)
-        return torch.addmm(log_w, torch.cat([x0, mask], 1), torch.cat([logit, log_1mp], 0))
+        joint = torch.addmm(log_w + log_1mp.sum(0), x, logit)
+        if not may_nan or not bool(torch.isnan(joint[:, 0]).any()):
+            return joint, x, None
+        nan = torch.isnan(x)
+        mask = (~nan).to(self.torch_dtype)
+        x0 = torch.nan_to_num(x, nan=0.0)
+        joint = torch.addmm(log_w, torch.cat([x0, mask], 1), torch.cat([logit, log_1mp], 0))
+        return joint, x0, mask
 
     # ---------------------------------------------------------------- API
     def log_resp(
@@ -136,8 +139,8 @@ class TorchBackend:
         params = self._params(weights, means)
         out_r, out_p = [], []
         with torch.no_grad():
-            for x0, mask in self._dense_blocks(X_chunk):
-                joint = self._log_joint(x0, mask, params)
+            for x, may_nan in self._dense_blocks(X_chunk):
+                joint, _, _ = self._log_joint(x, may_nan, params)
                 log_prob = torch.logsumexp(joint, dim=1)
                 out_r.append((joint - log_prob[:, None]).double().cpu().numpy())
                 out_p.append(log_prob.double().cpu().numpy())
@@ -150,28 +153,30 @@ class TorchBackend:
         """Sufficient statistics of one chunk: n, Σ η, Σ η x, Σ η·[observed], Σ log p(x)."""
         params = self._params(weights, means)
         k, d = np.asarray(means).shape
+        f64 = torch.float64
         n = 0.0
-        resp_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
-        resp_x = torch.zeros(k, d, dtype=torch.float64, device=self.device)
+        resp_sum = torch.zeros(k, dtype=f64, device=self.device)
+        resp_x = torch.zeros(k, d, dtype=f64, device=self.device)
         resp_obs: torch.Tensor | None = None
-        loglik = torch.zeros((), dtype=torch.float64, device=self.device)
+        loglik = torch.zeros((), dtype=f64, device=self.device)
         with torch.no_grad():
-            for x0, mask in self._dense_blocks(X_chunk):
-                joint = self._log_joint(x0, mask, params)
-                log_prob = torch.logsumexp(joint, dim=1)
-                resp = torch.exp(joint - log_prob[:, None])
-                resp = torch.where(resp < self._tiny, torch.zeros_like(resp), resp)
+            for x, may_nan in self._dense_blocks(X_chunk):
+                resp, x0, mask = self._log_joint(x, may_nan, params)
+                log_prob = torch.logsumexp(resp, dim=1)
+                resp.sub_(log_prob[:, None]).exp_()  # in place: joint → responsibilities
+                resp.masked_fill_(resp < self._tiny, 0.0)  # flush subnormals
                 n += x0.shape[0]
-                loglik += log_prob.double().sum()
-                resp_sum += resp.double().sum(0)
+                loglik += log_prob.sum(dtype=f64)
+                block_sum = resp.sum(0, dtype=f64)
+                resp_sum += block_sum
                 if mask is None:
-                    resp_x += (resp.T @ x0).double()
+                    resp_x += (resp.T @ x0).to(f64)
                     if resp_obs is not None:
-                        resp_obs += resp.double().sum(0)[:, None]
+                        resp_obs += block_sum[:, None]
                 else:
-                    both = (resp.T @ torch.cat([x0, mask], 1)).double()
+                    both = (resp.T @ torch.cat([x0, mask], 1)).to(f64)
                     if resp_obs is None:  # earlier blocks had no NaN: all observed
-                        resp_obs = (resp_sum - resp.double().sum(0))[:, None].expand(k, d).clone()
+                        resp_obs = (resp_sum - block_sum)[:, None].expand(k, d).clone()
                     resp_x += both[:, :d]
                     resp_obs += both[:, d:]
         return SuffStats(
