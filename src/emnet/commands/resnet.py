@@ -1,4 +1,4 @@
-"""`emnet resnet` (placeholder until its system lands; replaced by the owner of this command)."""
+"""`emnet resnet`: the ResNet width study (SPEC §3) — a resumable sweep over widths and seeds."""
 
 from __future__ import annotations
 
@@ -6,11 +6,102 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("resnet", help="(not built yet)")
+    p = sub.add_parser(
+        "resnet",
+        help="train ResNet(C) on the digits for several widths and seeds; curves, CSV, JSON",
+        description="Train ResNet(C) (SPEC §3) on scikit-learn's digits for every width and "
+        "seed, recording each epoch's train/test loss and test accuracy. Results and "
+        "checkpoints are written to --out after every epoch: re-running the same command "
+        "after an interruption resumes. Writes results.json, results.csv, curves.png "
+        "(train blue, test orange, per width) and summary.png.",
+    )
+    p.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 64], metavar="C",
+                   help="channel widths C (default: 1 2 4 64)")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=100, help="epochs per run (default: 100)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="number of seeds per width, 0..N-1 (default: 3)")  # fmt: skip
+    p.add_argument("--batch-size", type=int, default=16, help="minibatch size (default: 16)")
+    p.add_argument("--optimizer", default="sgd",
+                   help="sgd, momentum, adam or adamw (default: sgd)")  # fmt: skip
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default: 0.1)")
+    p.add_argument("--momentum", type=float, default=0.9,
+                   help="momentum for --optimizer momentum (default: 0.9)")  # fmt: skip
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay (default: 0)")
+    p.add_argument("--drop-last", action="store_true",
+                   help="skip each epoch's incomplete last batch (1,617 = 101·16 + 1 leaves "
+                   "one sample at batch size 16)")  # fmt: skip
+    p.add_argument("--normalize", choices=["none", "unit", "standard"], default="none",
+                   help="pixel scaling (default: none, the raw 0–16 values)")  # fmt: skip
+    p.add_argument("--pack-size", type=int, default=None,
+                   help="seeds trained together as one packed network (default: all)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads per task (default: 1); part of the configuration")  # fmt: skip
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
+                   help="where to train (default: cpu)")  # fmt: skip
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--dask", choices=["local"], default=None,
+                   help="run each (width, seed pack) as a task on a local Dask cluster")  # fmt: skip
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the tasks on the Dask cluster at ADDRESS (tcp://host:port); "
+                   "--out must be on a file system the workers share")  # fmt: skip
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes for --dask local (default: 2)")  # fmt: skip
+    p.add_argument("--out", default="resnet-sweep", help="output directory (default: resnet-sweep)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from emnet.cli import UsageError
+    import warnings
 
-    raise UsageError("emnet resnet is not built yet")
+    from emnet.resnet import sweep
+    from emnet.resnet.train import SingleSampleBatchWarning
+
+    warnings.simplefilter("always", SingleSampleBatchWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"emnet resnet: warning: {msg}\n"
+    if args.workers < 1:
+        raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
+    try:
+        result = sweep(
+            args.widths,
+            args.seeds,
+            args.epochs,
+            batch_size=args.batch_size,
+            optimizer=args.optimizer,
+            lr=args.lr,
+            device=args.device,
+            out_dir=args.out,
+            drop_last=args.drop_last,
+            progress=not args.no_progress,
+            momentum=args.momentum,
+            weight_decay=args.weight_decay,
+            normalize=False if args.normalize == "none" else args.normalize,
+            pack_size=args.pack_size,
+            dask=args.scheduler or args.dask,
+            dask_workers=args.workers,
+            threads=args.threads,
+        )
+    except ValueError as exc:
+        # The API names its arguments (epochs, out_dir, ...); say them as the CLI flags.
+        raise ValueError(_as_flags(str(exc))) from None
+    print(f"wrote {args.out}/results.json, results.csv, curves.png, summary.png")
+    print(f"{'width':>6} {'params':>8} {'final test loss':>16} {'final test acc':>15}")
+    for w in result.widths:
+        loss = result.curves(w, "test_loss")[:, -1]
+        acc = result.curves(w, "test_acc")[:, -1]
+        print(f"{w:>6} {result.param_counts[w]:>8} {loss.mean():>16.4f} {acc.mean():>15.3f}")
+    if result.single_sample_last_batch:
+        print("(every epoch ended on a one-sample batch; --drop-last skips it)")
+    return 0
+
+
+def _as_flags(msg: str) -> str:
+    names = {
+        "widths": "--widths", "seeds": "--seeds", "epochs": "--epochs",
+        "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
+        "momentum": "--momentum", "weight_decay": "--weight-decay", "device": "--device",
+        "out_dir": "--out", "pack_size": "--pack-size", "threads": "--threads",
+        "scheduler": "--scheduler", "dask": "--dask",
+    }  # fmt: skip
+    head, sep, rest = msg.partition(":")
+    return f"{names[head]}{sep}{rest}" if sep and head in names else msg

@@ -1,0 +1,107 @@
+"""Figures of a sweep: loss curves per width (train blue, test orange) and a width summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from emnet import _io
+from emnet.resnet.sweeps import SweepResult
+
+TRAIN_COLOR = "tab:blue"
+TEST_COLOR = "tab:orange"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") -> Path:
+    """One panel per width: mean train (blue) and test (orange) loss per epoch over seeds,
+    with a band over seeds (``band``: "minmax" or "std")."""
+    if band not in ("minmax", "std"):
+        raise ValueError(f"band: expected 'minmax' or 'std', got {band!r}")
+    plt = _pyplot()
+    widths = result.widths
+    ncols = 2 if len(widths) in (2, 4) else min(len(widths), 3)
+    nrows = math.ceil(len(widths) / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.6 * ncols + 0.4, 3.0 * nrows + 0.6), squeeze=False
+    )
+    n_seeds = len(result.seeds)
+    for ax, width in zip(axes.flat, widths):
+        top = 0.0
+        for metric, color, label in (
+            ("train_loss", TRAIN_COLOR, "train"),
+            ("test_loss", TEST_COLOR, "test"),
+        ):
+            curves = result.curves(width, metric)
+            epochs = np.arange(curves.shape[1])
+            mean = curves.mean(0)
+            if band == "std":
+                lo, hi = mean - curves.std(0), mean + curves.std(0)
+            else:
+                lo, hi = curves.min(0), curves.max(0)
+            ax.plot(epochs, mean, color=color, lw=1.4, label=f"{label} (mean)")
+            if n_seeds > 1:
+                ax.fill_between(epochs, lo, hi, color=color, alpha=0.22, lw=0)
+            finite = mean[np.isfinite(mean)]
+            if finite.size:
+                # Keep a rare early spike from flattening the rest of the curve.
+                top = max(top, float(np.percentile(finite, 97)) * 1.15, float(finite[-1]) * 1.5)
+        ax.set_ylim(0, top if top > 0 else None)
+        ax.set_title(f"C = {width}  ({result.param_counts[width]:,} parameters)", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(widths) :]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8, loc="upper right")
+    c = result.config
+    band_text = "min–max" if band == "minmax" else "±1 std"
+    fig.suptitle(
+        f"ResNet(C) on digits: loss per epoch, {n_seeds} seed{'s' * (n_seeds > 1)} "
+        f"(line: mean, band: {band_text}); {c['optimizer']} lr={c['lr']}, "
+        f"batch {c['batch_size']}{', drop_last' if c['drop_last'] else ''}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    _io.savefig(fig, path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_summary(result: SweepResult, path: str | Path) -> Path:
+    """Final test loss and test accuracy against width (every seed, and the mean)."""
+    plt = _pyplot()
+    widths = result.widths
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.3))
+    for ax, metric, label in (
+        (axes[0], "test_loss", "final test loss"),
+        (axes[1], "test_acc", "final test accuracy"),
+    ):
+        finals = np.array([result.curves(w, metric)[:, -1] for w in widths])  # (W, S)
+        for i, w in enumerate(widths):
+            ax.scatter(np.full(finals.shape[1], w), finals[i], color=TEST_COLOR, alpha=0.5, s=18)
+        ax.plot(widths, finals.mean(1), color="black", marker="o", lw=1.2, label="mean over seeds")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(widths, [str(w) for w in widths])
+        ax.set_xlabel("width C (channels)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].set_ylim(0, 1.02)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"ResNet(C) after {result.config['epochs']} epochs, {len(result.seeds)} seeds", fontsize=10
+    )
+    fig.tight_layout()
+    _io.savefig(fig, path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,557 @@
+"""Width sweeps: every (width, seed) trained and validated, resumable, locally or on Dask.
+
+The seeds of one width are trained together as one :class:`PackedResNet` (``pack_size``
+seeds per pack; each pack is one task). Every epoch a task writes its checkpoint (model,
+optimizer and shuffling-generator states plus the curves so far, ``torch.save`` of plain
+tensors and lists, loaded with ``weights_only=True``) atomically, so a killed sweep re-run
+with the same configuration resumes and ends with the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emnet import _io
+from emnet.data import NORMALIZATIONS, digits
+from emnet.resnet.model import make_resnet, pack, resnet_parameter_count
+from emnet.resnet.train import (
+    OPTIMIZERS,
+    PackedTrainer,
+    as_tensors,
+    check_positive_int,
+    last_batch_size,
+    make_optimizer,
+    warn_single_sample_batch,
+)
+
+CONFIG_FILE = "config.json"
+STATE_DIR = "state"
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+DEVICES = ("auto", "cpu", "cuda")
+# Fields of the configuration that decide the numbers; a results directory written under
+# another value of any of them is refused rather than mixed with.
+_IDENTITY = (
+    "widths", "seeds", "epochs", "batch_size", "optimizer", "lr", "momentum",
+    "weight_decay", "drop_last", "normalize", "pack_size", "device", "threads",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep configuration (``device`` resolved to "cpu" or "cuda")."""
+
+    widths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    batch_size: int = 16
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    drop_last: bool = False
+    normalize: bool | str = False
+    pack_size: int = 8
+    device: str = "cpu"
+    threads: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["widths"], d["seeds"] = list(self.widths), list(self.seeds)
+        return d
+
+    def tasks(self) -> list[tuple[int, tuple[int, ...]]]:
+        """(width, seeds of one pack), in order."""
+        return [
+            (w, self.seeds[i : i + self.pack_size])
+            for w in self.widths
+            for i in range(0, len(self.seeds), self.pack_size)
+        ]
+
+
+@dataclass
+class RunResult:
+    """One (width, seed): per-epoch curves (epochs + 1 values each) and cost."""
+
+    width: int
+    seed: int
+    train_loss: list[float]
+    test_loss: list[float]
+    train_acc: list[float]
+    test_acc: list[float]
+    param_count: int
+    wall_time: float  # seconds of its pack's training and evaluation, divided by pack size
+    pack: list[int] = field(default_factory=list)  # the seeds trained together with it
+
+
+@dataclass
+class SweepResult:
+    """Everything a sweep measured; ``save`` writes it as JSON and CSV."""
+
+    config: dict[str, Any]
+    runs: list[RunResult]
+    param_counts: dict[int, int]
+    n_train: int
+    last_batch_size: int
+    single_sample_last_batch: bool
+    wall_time: float
+
+    @property
+    def widths(self) -> list[int]:
+        return list(self.config["widths"])
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.config["seeds"])
+
+    def run(self, width: int, seed: int) -> RunResult:
+        for r in self.runs:
+            if r.width == width and r.seed == seed:
+                return r
+        raise KeyError(f"no run for width {width}, seed {seed}")
+
+    def curves(self, width: int, metric: str) -> np.ndarray:
+        """(n_seeds, epochs + 1) array of ``metric`` for ``width``."""
+        if metric not in METRICS:
+            raise ValueError(f"metric: expected one of {', '.join(METRICS)}; got {metric!r}")
+        return np.array([getattr(self.run(width, s), metric) for s in self.seeds])
+
+    def numbers(self) -> dict[str, Any]:
+        """The deterministic part (everything but wall times), for comparing runs."""
+        return {f"{r.width}/{r.seed}": {m: getattr(r, m) for m in METRICS} for r in self.runs}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "n_train": self.n_train,
+            "last_batch_size": self.last_batch_size,
+            "single_sample_last_batch": self.single_sample_last_batch,
+            "param_counts": {str(k): v for k, v in self.param_counts.items()},
+            "wall_time": self.wall_time,
+            "runs": [asdict(r) for r in self.runs],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SweepResult:
+        return cls(
+            config=d["config"],
+            runs=[RunResult(**r) for r in d["runs"]],
+            param_counts={int(k): int(v) for k, v in d["param_counts"].items()},
+            n_train=d["n_train"],
+            last_batch_size=d["last_batch_size"],
+            single_sample_last_batch=d["single_sample_last_batch"],
+            wall_time=d["wall_time"],
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> SweepResult:
+        """Read ``results.json`` (or the directory holding it)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "results.json"
+        return cls.from_json(json.loads(path.read_text()))
+
+    def to_csv(self) -> str:
+        """One row per (width, seed, epoch)."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(
+            ["width", "seed", "epoch", *METRICS, "param_count", "wall_time_s", "drop_last",
+             "batch_size", "optimizer", "lr"]
+        )  # fmt: skip
+        c = self.config
+        for r in self.runs:
+            for e in range(len(r.train_loss)):
+                w.writerow(
+                    [r.width, r.seed, e, *(repr(float(getattr(r, m)[e])) for m in METRICS),
+                     r.param_count, f"{r.wall_time:.3f}", c["drop_last"], c["batch_size"],
+                     c["optimizer"], c["lr"]]
+                )  # fmt: skip
+        return buf.getvalue()
+
+    def save(self, out_dir: str | Path) -> None:
+        out = Path(out_dir)
+        _io.write_json(out / "results.json", self.to_json())
+        _io.write_text(out / "results.csv", self.to_csv())
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES:
+        raise ValueError(f"device: expected one of {', '.join(DEVICES)}; got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but no CUDA device is available")
+    return device
+
+
+def _int_list(values: object, name: str, minimum: int) -> tuple[int, ...]:
+    if isinstance(values, int | np.integer) and not isinstance(values, bool):
+        values = [values]
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(f"{name}: expected a list of integers, got {values!r}")
+    out = tuple(check_positive_int(v, name, minimum) for v in values)
+    if not out:
+        raise ValueError(f"{name}: expected at least one value")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: values must be distinct, got {list(out)}")
+    return out
+
+
+def make_config(
+    widths: Sequence[int],
+    seeds: int | Sequence[int],
+    epochs: int,
+    batch_size: int = 16,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    device: str = "cpu",
+    drop_last: bool = False,
+    *,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    normalize: bool | str = False,
+    pack_size: int | None = None,
+    threads: int = 1,
+) -> SweepConfig:
+    """Validate sweep arguments (ValueError/TypeError naming the argument).
+
+    ``seeds``: an int n means seeds 0 .. n-1; a list gives them explicitly.
+    """
+    widths_t = _int_list(widths, "widths", 1)
+    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+        seeds_t = tuple(range(check_positive_int(seeds, "seeds", 1)))
+    else:
+        seeds_t = _int_list(seeds, "seeds", 0)
+    epochs = check_positive_int(epochs, "epochs", 0)
+    batch_size = check_positive_int(batch_size, "batch_size", 1)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"{name}: expected a number, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+    if lr <= 0:
+        raise ValueError(f"lr: expected a learning rate > 0, got {lr}")
+    if normalize not in NORMALIZATIONS and normalize is not True:
+        raise ValueError(f"normalize: expected False, 'unit' or 'standard'; got {normalize!r}")
+    per_pack = len(seeds_t) if pack_size is None else check_positive_int(pack_size, "pack_size", 1)
+    return SweepConfig(
+        widths=widths_t,
+        seeds=seeds_t,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=float(lr),
+        momentum=float(momentum),
+        weight_decay=float(weight_decay),
+        drop_last=bool(drop_last),
+        normalize="standard" if normalize is True else normalize,
+        pack_size=min(per_pack, len(seeds_t)),
+        device=resolve_device(device),
+        threads=check_positive_int(threads, "threads", 1),
+    )
+
+
+def _task_name(width: int, seeds: Sequence[int]) -> str:
+    return f"w{width}_s{'-'.join(str(s) for s in seeds)}"
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``torch.set_num_threads(n)`` (``None``: leave it), then restore it."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def run_task(
+    config: dict[str, Any],
+    width: int,
+    seeds: Sequence[int],
+    state_dir: str | None = None,
+    on_epoch: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Train one pack (``seeds`` of ``width``) for ``config["epochs"]``; resume from
+    ``state_dir`` if it holds this pack's checkpoint. Returns curves and wall time.
+
+    A plain module-level function of plain arguments, so Dask workers can run it. It runs
+    with ``config["threads"]`` torch CPU threads wherever it runs: the last bits of a
+    float sum depend on how it is split, and training amplifies them.
+    """
+    with torch_threads(config["threads"]):
+        return _run_task(config, width, seeds, state_dir, on_epoch)
+
+
+def _run_task(
+    config: dict[str, Any],
+    width: int,
+    seeds: Sequence[int],
+    state_dir: str | None,
+    on_epoch: Callable[[], None] | None,
+) -> dict[str, Any]:
+    cfg = SweepConfig(
+        **{**config, "widths": tuple(config["widths"]), "seeds": tuple(config["seeds"])}
+    )
+    device = torch.device(cfg.device)
+    train, test = digits(cfg.normalize)
+    models = [make_resnet(width, s).to(device) for s in seeds]
+    net = pack(models)
+    optimizer = make_optimizer(
+        net.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay
+    )
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    curves: dict[str, list[list[float]]] = {m: [[] for _ in seeds] for m in METRICS}
+    wall, done = 0.0, -1
+    ckpt = Path(state_dir) / f"{_task_name(width, seeds)}.pt" if state_dir else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for g, s in zip(generators, state["generators"]):
+            g.set_state(s)
+        curves, wall, done = state["curves"], float(state["wall_time"]), int(state["epoch"])
+    trainer = PackedTrainer(
+        net, optimizer, generators, as_tensors(train, "train"), as_tensors(test, "test"),
+        cfg.batch_size, cfg.drop_last,
+    )  # fmt: skip
+
+    def checkpoint(epoch: int) -> None:
+        if ckpt is None:
+            return
+        state = {
+            "epoch": epoch,
+            "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generators": [g.get_state() for g in generators],
+            "curves": curves,
+            "wall_time": wall,
+        }
+        with _io.atomic_path(ckpt) as tmp:
+            torch.save(state, tmp)
+        _io.write_json(
+            ckpt.with_suffix(".json"),
+            {"width": width, "seeds": list(seeds), "epochs_done": epoch, "wall_time": wall,
+             "curves": curves},
+        )  # fmt: skip
+
+    for epoch in range(done + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        if epoch > 0:
+            trainer.train_epoch()
+        metrics = trainer.evaluate()
+        wall += time.perf_counter() - t0
+        for m in METRICS:
+            for i in range(len(seeds)):
+                curves[m][i].append(float(metrics[m][i]))
+        checkpoint(epoch)
+        if on_epoch is not None and epoch > 0:
+            on_epoch()
+    return {"width": width, "seeds": list(seeds), "curves": curves, "wall_time": wall}
+
+
+def _open_out_dir(out_dir: str | Path, config: SweepConfig) -> Path:
+    """Check ``out_dir`` is writable and holds nothing from another configuration."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir: {out} exists and is not a directory")
+    cfg_path = out / CONFIG_FILE
+    if cfg_path.exists():
+        try:
+            old = json.loads(cfg_path.read_text())
+        except (OSError, ValueError):
+            raise ValueError(f"out_dir: {cfg_path} is not a readable sweep configuration") from None
+        new = config.to_json()
+        diff = [k for k in _IDENTITY if old.get(k) != new[k]]
+        if diff:
+            d = diff[0]
+            raise ValueError(
+                f"out_dir: {out} holds results of a different configuration ({d} was "
+                f"{old.get(d)!r}, now {new[d]!r}); use another --out directory"
+            )
+    elif (out / STATE_DIR).exists():
+        raise ValueError(
+            f"out_dir: {out} holds sweep state but no {CONFIG_FILE}; use another directory"
+        )
+    _io.check_writable_dir(out, "out_dir")
+    return out
+
+
+def _dask_client(dask: Any, n_workers: int) -> tuple[Any, Callable[[], None]]:
+    from distributed import Client, LocalCluster
+
+    if isinstance(dask, Client):
+        return dask, lambda: None
+    if dask == "local":
+        cluster = LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+
+        def close() -> None:
+            client.close()
+            cluster.close()
+
+        return client, close
+    if isinstance(dask, str) and "://" in dask:
+        try:
+            client = Client(dask, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"scheduler: cannot connect to {dask} ({exc})") from None
+        return client, client.close
+    raise ValueError(
+        f"dask: expected 'local', a scheduler address like tcp://host:8786, or a Client; got {dask!r}"
+    )
+
+
+def _check_dask(dask: Any) -> None:
+    if dask is None or dask == "local" or (isinstance(dask, str) and "://" in dask):
+        return
+    from distributed import Client
+
+    if not isinstance(dask, Client):
+        raise ValueError(
+            "dask: expected 'local', a scheduler address like tcp://host:8786, or a "
+            f"distributed.Client; got {dask!r}"
+        )
+
+
+def _run_tasks(
+    cfg: SweepConfig, out: Path | None, client: Any, progress: bool
+) -> list[dict[str, Any]]:
+    """Run every pack, here or as Dask tasks, in the configuration's task order."""
+    from tqdm.auto import tqdm
+
+    state_dir = str(out / STATE_DIR) if out is not None else None
+    config = cfg.to_json()
+    tasks = cfg.tasks()
+    bar = tqdm(
+        total=len(cfg.widths) * len(cfg.seeds) * cfg.epochs, disable=not progress,
+        desc="resnet sweep", unit="model-epoch",
+    )  # fmt: skip
+    try:
+        if client is None:
+            outputs = []
+            for width, group in tasks:
+                bar.set_postfix(width=width, seeds=f"{group[0]}..{group[-1]}")
+                step = len(group)
+                outputs.append(
+                    run_task(config, width, group, state_dir, lambda k=step: bar.update(k))
+                )
+            return outputs
+        from distributed import as_completed
+
+        futures = [client.submit(run_task, config, w, g, state_dir, pure=False) for w, g in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[dict[str, Any]] = [{} for _ in futures]
+        for fut in as_completed(futures):
+            res = fut.result()
+            results[index[fut.key]] = res
+            bar.update(len(res["seeds"]) * cfg.epochs)
+        return results
+    finally:
+        bar.close()
+
+
+def sweep(
+    widths: Sequence[int],
+    seeds: int | Sequence[int],
+    epochs: int,
+    batch_size: int = 16,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    device: str = "cpu",
+    out_dir: str | Path | None = None,
+    drop_last: bool = False,
+    progress: bool = True,
+    *,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    normalize: bool | str = False,
+    pack_size: int | None = None,
+    dask: Any = None,
+    dask_workers: int = 2,
+    threads: int = 1,
+    plots: bool = True,
+) -> SweepResult:
+    """Train ``ResNet(C)`` for every width C and seed; return every epoch's numbers.
+
+    Seed ``s`` fixes the initial weights (``torch.manual_seed(s)``) and the batch order
+    (``torch.Generator().manual_seed(s)``, as a DataLoader would shuffle); ``seeds=n``
+    means 0 .. n-1. ``optimizer``: "sgd", "momentum" (``momentum``), "adam", "adamw".
+    ``pack_size`` seeds (default: all) train together as one packed network; the numbers
+    equal separate runs to float rounding. With ``out_dir``, results and checkpoints are
+    written there after every epoch and an interrupted sweep resumes; at the end it holds
+    ``results.json``, ``results.csv``, ``curves.png`` and ``summary.png``. ``dask``:
+    "local" (a LocalCluster of ``dask_workers`` processes), a scheduler address, or a
+    ``distributed.Client``; each pack is one task. ``threads``: torch CPU threads per task
+    (1 by default: these tensors are tiny, and on a busy machine more threads mostly wait
+    for each other). It is part of the configuration because float sums split over more
+    threads round differently, and training amplifies the difference.
+    """
+    cfg = make_config(
+        widths, seeds, epochs, batch_size, optimizer, lr, device, drop_last,
+        momentum=momentum, weight_decay=weight_decay, normalize=normalize, pack_size=pack_size,
+        threads=threads,
+    )  # fmt: skip
+    _check_dask(dask)
+    out = _open_out_dir(out_dir, cfg) if out_dir is not None else None
+    client, close = _dask_client(dask, dask_workers) if dask is not None else (None, None)
+    n_train = len(digits()[0].labels)
+    single = warn_single_sample_batch(n_train, cfg.batch_size, cfg.drop_last)
+    try:
+        if out is not None and not (out / CONFIG_FILE).exists():
+            _io.write_json(out / CONFIG_FILE, cfg.to_json())
+        t0 = time.perf_counter()
+        outputs = _run_tasks(cfg, out, client, progress)
+        wall = time.perf_counter() - t0
+    finally:
+        if close is not None:
+            close()
+    runs = [
+        RunResult(
+            width=o["width"],
+            seed=s,
+            **{m: o["curves"][m][i] for m in METRICS},
+            param_count=resnet_parameter_count(o["width"]),
+            wall_time=o["wall_time"] / len(o["seeds"]),
+            pack=list(o["seeds"]),
+        )  # fmt: skip
+        for o in outputs
+        for i, s in enumerate(o["seeds"])
+    ]
+    result = SweepResult(
+        config=cfg.to_json(),
+        runs=runs,
+        param_counts={w: resnet_parameter_count(w) for w in cfg.widths},
+        n_train=n_train,
+        last_batch_size=last_batch_size(n_train, cfg.batch_size, cfg.drop_last),
+        single_sample_last_batch=single,
+        wall_time=wall,
+    )
+    if out is not None:
+        result.save(out)
+        if plots:
+            from emnet.resnet.plots import plot_curves, plot_summary
+
+            plot_curves(result, out / "curves.png")
+            plot_summary(result, out / "summary.png")
+    return result
