@@ -68,6 +68,8 @@ def digits(normalize: bool | str = False) -> tuple[Split, Split]:
 
 def binarized_digits(threshold: float = 8) -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 digits flattened to (1797, 64) uint8 with ``pixel >= threshold`` → 1."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number):
+        raise TypeError(f"threshold: expected a number, got {threshold!r}")
     if not np.isfinite(threshold):
         raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
     images, labels = _load_digits()
@@ -84,11 +86,14 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rb") as fh:
-        raw = fh.read()
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(2)
+        opener = gzip.open if magic == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:  # corrupt or truncated gzip stream
+        raise ValueError(f"{path}: cannot read IDX data ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number)")
     code, ndim = raw[2], raw[3]
