@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python benchmarks/bmm.py
 	$(BIN)/python benchmarks/bmm_peers.py
+	$(BIN)/python benchmarks/bmm_memory.py
 	$(BIN)/python benchmarks/resnet.py
 
 clean:
