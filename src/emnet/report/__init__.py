@@ -1,0 +1,9 @@
+"""`emnet report`: the whole write-up reproduced as one HTML page.
+
+:func:`build_report` runs the three systems on embedded data and writes ``index.html``
+with its figures (``figures/``), tables (``tables/``) and every number (``results.json``).
+"""
+
+from emnet.report.build import BUILDERS, SECTIONS, Context, build_report, check_out_dir
+
+__all__ = ["BUILDERS", "SECTIONS", "Context", "build_report", "check_out_dir"]

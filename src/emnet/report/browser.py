@@ -1,0 +1,156 @@
+"""Open a written report in headless Chromium: screenshot, broken images, console errors.
+
+Used by the report's end-to-end test and to take the README's screenshot. Needs selenium
+(the ``dev`` extra) and Debian's ``chromium`` + ``chromium-driver`` (``make setup``
+installs them); a missing piece is a RuntimeError that says what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+CHROMEDRIVER_CANDIDATES = ("/usr/bin/chromedriver", "chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+)
+
+
+def _which(candidates: tuple[str, ...]) -> str | None:
+    for name in candidates:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def find_chromium() -> tuple[str, str]:
+    """Paths of the chromium binary and of chromedriver, else a RuntimeError saying how to
+    install them."""
+    chromium = _which(CHROMIUM_CANDIDATES)
+    driver = _which(CHROMEDRIVER_CANDIDATES)
+    missing = [n for n, p in (("chromium", chromium), ("chromedriver", driver)) if p is None]
+    if missing:
+        raise RuntimeError(
+            f"{' and '.join(missing)} not found: install Debian's chromium and chromium-driver "
+            "(`make setup` does: apt-get install chromium chromium-driver)"
+        )
+    return str(chromium), str(driver)
+
+
+@contextlib.contextmanager
+def chromium_driver(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A headless Chromium WebDriver with a fresh profile and browser logging enabled."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:  # pragma: no cover - selenium is in the dev extra
+        raise RuntimeError("selenium is not installed: pip install -e '.[dev]'") from exc
+    chromium, driver_path = find_chromium()
+    profile = tempfile.mkdtemp(prefix="emnet-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={width},{height}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(executable_path=driver_path, log_output=os.devnull)
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        driver.set_page_load_timeout(60)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@dataclass
+class PageCheck:
+    """What the browser saw: the screenshot, images that did not load, console errors."""
+
+    title: str
+    screenshot: bytes
+    images: list[dict[str, Any]]
+    broken_images: list[str]
+    console_errors: list[str]
+    console: list[dict[str, Any]] = field(default_factory=list)
+    page_height: int = 0
+
+
+_IMAGES_JS = """
+return Array.from(document.images).map(img => ({
+  src: img.getAttribute('src'), complete: img.complete,
+  naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight}));
+"""
+
+_WAIT_IMAGES_JS = """
+const done = arguments[arguments.length - 1];
+Promise.all(Array.from(document.images).map(img => img.complete ? null :
+  new Promise(r => { img.onload = r; img.onerror = r; }))).then(() => done(true));
+"""
+
+
+def check_page(
+    index_html: str | os.PathLike[str], width: int = 1280, full_page: bool = True
+) -> PageCheck:
+    """Open ``index_html`` from disk (file://), wait for every image, and report.
+
+    With ``full_page`` the window is resized to the document's height before the
+    screenshot, so it shows the whole report.
+    """
+    path = Path(index_html).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"index_html: {path} does not exist")
+    with chromium_driver(width=width) as driver:
+        driver.set_script_timeout(60)
+        driver.get(path.as_uri())
+        driver.execute_async_script(_WAIT_IMAGES_JS)
+        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        if full_page:
+            driver.set_window_size(width, min(max(height, 600), 16000))
+            driver.execute_async_script(_WAIT_IMAGES_JS)
+        images = driver.execute_script(_IMAGES_JS)
+        shot = driver.get_screenshot_as_png()
+        console = driver.get_log("browser")
+        title = driver.title
+    broken = [i["src"] for i in images if not i["complete"] or int(i["naturalWidth"]) <= 0]
+    errors = [
+        f"{e.get('level')}: {e.get('message')}" for e in console if e.get("level") == "SEVERE"
+    ]
+    return PageCheck(
+        title=title,
+        screenshot=shot,
+        images=images,
+        broken_images=broken,
+        console_errors=errors,
+        console=console,
+        page_height=height,
+    )
+
+
+def screenshot(
+    index_html: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1280
+) -> PageCheck:
+    """Write a full-page screenshot of ``index_html`` to ``png`` (atomically)."""
+    from emnet import _io
+
+    result = check_page(index_html, width=width, full_page=True)
+    _io.write_bytes(png, result.screenshot)
+    return result

@@ -1,0 +1,251 @@
+"""Run every section of the report and write ``index.html`` with its figures and tables.
+
+Each section is a builder ``build(ctx) -> html`` that runs one system of the write-up on
+embedded data, saves its figures and tables through the :class:`Context`, records its
+numbers in ``ctx.results`` and returns its HTML. A builder that raises is shown as failed
+in the page (with the error) and makes :func:`build_report` return 1; the other sections
+are still written. The output directory is built under a temporary name and moved into
+place only when complete (:func:`emnet._io.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emnet import _io
+from emnet.report import section_deepnet, section_em, section_errata, section_resnet
+from emnet.report.html import count_failed_checks
+
+#: Marker written into every report's ``index.html``; an existing output directory is
+#: replaced only if it is empty or holds a page with this marker.
+GENERATOR = "emnet report"
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """One section of the page: its anchor id, its heading and what it reproduces."""
+
+    id: str
+    title: str
+    lead: str
+
+
+SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec(
+        "em",
+        "§1 EM on binarized digits",
+        "A mixture of Bernoullis fitted by EM to scikit-learn's 1,797 digits, "
+        "binarized at pixel ≥ 8 (SPEC §1, write-up part 1).",
+    ),
+    SectionSpec(
+        "deepnet",
+        "§2 Deep net: forward and backward pass",
+        "f(x) = w₃·σ(w₂·σ(w₁·x)), its derivatives four ways, and the LeNet shapes of "
+        "2(g)–(h) (SPEC §2, write-up part 2).",
+    ),
+    SectionSpec(
+        "resnet",
+        "§3 ResNet width study",
+        "ResNet(C) trained on the digits for C = 1, 2, 4, 64 (SPEC §3, write-up part 3).",
+    ),
+    SectionSpec(
+        "errata",
+        "Errata",
+        "Where the write-up's algebra or answer differs from what this run verified, "
+        "the corrected statement and the check that shows it.",
+    ),
+)
+
+#: Section builders by id. Looked up at run time, so a test can replace one.
+BUILDERS: dict[str, Callable[[Context], str]] = {
+    "em": section_em.build,
+    "deepnet": section_deepnet.build,
+    "resnet": section_resnet.build,
+    "errata": section_errata.build,
+}
+
+
+@dataclass
+class Context:
+    """What a section builder gets: where to write, how big a run, and where to record."""
+
+    root: Path
+    quick: bool
+    progress: bool = True
+    #: every random seed used, by what it seeds (shown in the header).
+    seeds: dict[str, object] = field(default_factory=dict)
+    #: every number shown in the page, by section (written to results.json).
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the compute device each system ran on (shown in the header).
+    devices: dict[str, str] = field(default_factory=dict)
+
+    def path(self, name: str) -> Path:
+        """Absolute path of ``name`` (relative to index.html); parent folders are created."""
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def savefig(self, fig: Any, name: str, **kwargs: Any) -> str:
+        """Save a matplotlib figure under ``figures/`` and close it; return its src."""
+        import matplotlib.pyplot as plt
+
+        rel = f"figures/{name}"
+        kwargs.setdefault("dpi", 110)
+        kwargs.setdefault("bbox_inches", "tight")
+        try:
+            _io.savefig(fig, self.path(rel), **kwargs)
+        finally:
+            plt.close(fig)
+        return rel
+
+    def write_csv(self, name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+        """Write a table under ``tables/`` as CSV; return its relative path."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        rel = f"tables/{name}"
+        _io.write_text(self.path(rel), buf.getvalue())
+        return rel
+
+
+@dataclass
+class SectionOutcome:
+    spec: SectionSpec
+    ok: bool
+    seconds: float
+    html: str = ""
+    error: str = ""
+    traceback: str = ""
+    #: verifications shown in the section that did not hold (a section can run to the
+    #: end and still show a failed check; the report's exit code counts both).
+    failed_checks: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.ok and self.failed_checks == 0
+
+
+def check_out_dir(out_dir: str | os.PathLike[str], arg: str = "out_dir") -> Path:
+    """Validate the output directory before any work: a ValueError naming ``arg`` if it is
+    a file, or a non-empty directory that is not an earlier emnet report (so a typo can
+    never replace a directory of the user's), or if its parent is not writable."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{arg}: {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not _is_report_dir(out):
+        raise ValueError(
+            f"{arg}: {out} is a non-empty directory that does not hold an emnet report; "
+            "refusing to replace it (choose another directory or remove it)"
+        )
+    parent = out.resolve().parent
+    _io.check_writable_dir(parent, arg)
+    return out
+
+
+def _is_report_dir(path: Path) -> bool:
+    index = path / "index.html"
+    try:
+        head = index.read_text(encoding="utf-8", errors="replace")[:2000]
+    except OSError:
+        return False
+    return f'<meta name="generator" content="{GENERATOR}' in head
+
+
+def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
+    """Run one builder; an exception becomes a failed outcome carrying its message."""
+    import matplotlib.pyplot as plt
+
+    start = time.perf_counter()
+    try:
+        body = BUILDERS[spec.id](ctx)
+    except Exception as exc:  # a failed section is reported, never fatal to the page
+        ctx.results.setdefault(spec.id, {})["error"] = f"{type(exc).__name__}: {exc}"
+        return SectionOutcome(
+            spec,
+            ok=False,
+            seconds=time.perf_counter() - start,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        )
+    finally:
+        plt.close("all")
+    return SectionOutcome(
+        spec,
+        ok=True,
+        seconds=time.perf_counter() - start,
+        html=body,
+        failed_checks=count_failed_checks(body),
+    )
+
+
+def build_report(
+    out_dir: str | os.PathLike[str] = "report", quick: bool = False, progress: bool = True
+) -> int:
+    """Run all three systems and write ``out_dir/index.html`` with figures and tables.
+
+    ``quick`` runs fewer iterations and epochs (well under a minute). Returns 0 when every
+    section succeeded and every check it shows held, 1 otherwise (the page then shows
+    which section or check failed, and why).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from tqdm.auto import tqdm
+
+    from emnet.report.page import render_page
+
+    if not isinstance(quick, bool):
+        raise TypeError(f"quick: expected a bool, got {type(quick).__name__}")
+    out = check_out_dir(out_dir)
+    started = time.perf_counter()
+    started_wall = time.time()
+    outcomes: list[SectionOutcome] = []
+    with _io.atomic_dir(out) as tmp:
+        ctx = Context(root=tmp, quick=quick, progress=progress)
+        bar = tqdm(
+            SECTIONS,
+            desc="emnet report",
+            unit="section",
+            disable=not progress,
+            file=sys.stderr,
+            leave=True,
+        )
+        for spec in bar:
+            bar.set_postfix_str(spec.title)
+            outcome = run_section(spec, ctx)
+            outcomes.append(outcome)
+            if progress:
+                if not outcome.ok:
+                    status = f"FAILED ({outcome.error})"
+                elif outcome.failed_checks:
+                    status = f"done, {outcome.failed_checks} check(s) FAILED"
+                else:
+                    status = "done"
+                bar.write(f"{spec.title}: {status} in {outcome.seconds:.1f} s", file=sys.stderr)
+        bar.close()
+        total = time.perf_counter() - started
+        ctx.results["run"] = {
+            "generated_utc": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started_wall)),
+            "quick": quick,
+            "total_seconds": total,
+            "sections": {
+                o.spec.id: {"ok": o.ok, "failed_checks": o.failed_checks, "seconds": o.seconds}
+                for o in outcomes
+            },
+            "seeds": ctx.seeds,
+            "devices": ctx.devices,
+        }
+        _io.write_json(tmp / "results.json", ctx.results)
+        page = render_page(ctx, outcomes, total_seconds=total, started=started_wall)
+        _io.write_text(tmp / "index.html", page)
+    return 0 if all(o.passed for o in outcomes) else 1
