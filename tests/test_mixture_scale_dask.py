@@ -102,3 +102,19 @@ def test_model_selection_runs_fits_on_the_cluster(client, data):
     res = select_n_components(X[:800], [2, 3, 4], n_init=2, client=client, random_state=0)
     assert res.best_k == 3
     assert len(res.table()) == 3
+
+
+def test_predict_and_score_on_a_dask_array_stay_lazy(client, data):
+    X, m0, w0 = data
+    model = BernoulliMixture(3, random_state=0).fit(X)
+    Xd = da.from_array(X, chunks=(1000, 24))
+    labels = model.predict(Xd)
+    proba = model.predict_proba(Xd)
+    scores = model.score_samples(Xd)
+    assert all(is_dask_array(a) for a in (labels, proba, scores))
+    np.testing.assert_array_equal(labels.compute(), model.predict(X))
+    np.testing.assert_allclose(proba.compute(), model.predict_proba(X), rtol=1e-12)
+    assert model.score(Xd) == pytest.approx(model.score(X), rel=1e-12)
+    assert model.bic(Xd) == pytest.approx(model.bic(X), rel=1e-12)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(da.from_array(X[:, :10], chunks=(1000, 10)))

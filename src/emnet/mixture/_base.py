@@ -202,6 +202,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     # -- prediction ----------------------------------------------------------------------
     def _estimate(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "means_")
+        if is_dask_array(X):  # lazy dask arrays, computed chunk by chunk on the cluster
+            from emnet.mixture._dask import estimate_dask
+
+            return estimate_dask(self, X, self._backend())
         X = self._validate_X(X, reset=False)
         backend = self._backend()
         parts = [

@@ -27,6 +27,8 @@ __all__ = [
     "dask_stats",
     "sample_rows",
     "dask_log_resp",
+    "prepare_fit",
+    "estimate_dask",
 ]
 
 StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]
@@ -185,3 +187,18 @@ def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[n
     seed = np.random.RandomState(estimator.random_state).randint(2**31) if reset else 0
     sample = sample_rows(X, INIT_SAMPLE_ROWS, np.random.default_rng(seed))
     return sample, dask_stats(X, backend.chunk_stats)
+
+
+def estimate_dask(estimator: Any, X: Any, backend: Any) -> tuple[Any, Any]:
+    """Lazy (log responsibilities, log p(x)) of a fitted estimator on a dask array.
+
+    X is validated on the workers first (binary, no empty row, the fitted feature count);
+    ``predict``/``predict_proba``/``score_samples`` then return dask arrays.
+    """
+    X, info = prepare_dask_array(X)
+    if info.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {info.n_features} features, but {type(estimator).__name__} was fitted "
+            f"with {estimator.n_features_in_}"
+        )
+    return dask_log_resp(X, estimator.weights_, estimator.means_, backend.log_resp)
