@@ -524,3 +524,25 @@ def test_convergence_warning_when_max_iter_ends_the_fit():
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         model = BernoulliMixture(3, max_iter=2, tol=0.0, random_state=0).fit(X)
     assert not model.converged_ and model.n_iter_ == 2 and len(model.history_) == 2
+
+
+def test_pure_functions_name_mismatched_arguments():
+    X = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, np.nan]])
+    w, m = np.array([0.5, 0.5]), np.full((2, 3), 0.5)
+    with pytest.raises(ValueError, match=r"means: expected shape \(K, 3\)"):
+        e_step(X, w, np.full((2, 4), 0.5))
+    with pytest.raises(ValueError, match=r"weights: expected shape \(2,\)"):
+        chunk_stats(X, np.ones(3) / 3, m)
+    with pytest.raises(ValueError, match="means: expected values in"):
+        log_bernoulli(X, m + 1)
+    with pytest.raises(ValueError, match=r"resp: expected shape \(2, K\)"):
+        m_step(X, np.ones((3, 2)) / 2)
+    with pytest.raises(ValueError, match=r"resp: expected shape \(2, 2\)"):
+        expected_complete_loglik(X, np.ones((2, 3)) / 3, w, m)
+    with pytest.raises(ValueError, match="X: expected a 2-D"):
+        log_bernoulli(np.zeros(3), m)
+    # a zero weight is allowed: it gives zero responsibility, never NaN
+    w0 = np.array([1.0, 0.0])
+    log_resp, log_prob = e_step(X, w0, m)
+    assert np.all(np.isfinite(log_prob)) and np.all(np.exp(log_resp)[:, 1] == 0)
+    assert np.isfinite(expected_complete_loglik(X, np.exp(log_resp), w0, m))

@@ -177,6 +177,33 @@ def _stats_from_resp(Xf: object, mask: object, resp: np.ndarray, loglik: float) 
     return SuffStats(float(resp.shape[0]), resp_sum, resp_x, resp_obs, float(loglik))
 
 
+def _check_shapes(X: object, weights: object, means: object, resp: object = None) -> None:
+    """ValueError naming the argument when shapes disagree (O(K·D) checks only)."""
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise ValueError(f"X: expected a 2-D array or CSR matrix, got shape {shape}")
+    if means is not None:
+        m = np.asarray(means)
+        if m.ndim != 2 or m.shape[1] != shape[1]:
+            raise ValueError(f"means: expected shape (K, {shape[1]}), got {m.shape}")
+        if not np.all((m >= 0) & (m <= 1)):
+            raise ValueError("means: expected values in [0, 1]")
+        k = m.shape[0]
+    else:
+        k = None
+    if weights is not None:
+        w = np.asarray(weights)
+        if w.shape != (k,):
+            raise ValueError(f"weights: expected shape ({k},), got {w.shape}")
+        if not np.all(w >= 0):
+            raise ValueError("weights: expected non-negative values")
+    if resp is not None:
+        r = np.asarray(resp)
+        if r.ndim != 2 or r.shape[0] != shape[0] or (k is not None and r.shape[1] != k):
+            want = f"({shape[0]}, {'K' if k is None else k})"
+            raise ValueError(f"resp: expected shape {want}, got {r.shape}")
+
+
 def _has_nan(X: object) -> bool:
     data = X.data if sp.issparse(X) else X
     return bool(np.isnan(data).any())
@@ -188,6 +215,7 @@ def _has_nan(X: object) -> bool:
 
 def log_bernoulli(X: object, means: np.ndarray, *, dtype: object = None) -> np.ndarray:
     """(n, K) matrix of log P(x_i | p⁽ᵏ⁾) (seed eq. 1), one matrix product; NaN marginalised."""
+    _check_shapes(X, None, means)
     dt = work_dtype(X, dtype)
     A, _, _ = _joint_log_prob(as_float(X, dt), _log_params(None, means, dt))
     return A
@@ -197,6 +225,7 @@ def e_step(
     X: object, weights: np.ndarray, means: np.ndarray, *, dtype: object = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """E-step (eq. 5–6): (log responsibilities (n, K), per-sample log-likelihood (n,))."""
+    _check_shapes(X, weights, means)
     dt = work_dtype(X, dtype)
     A, _, _ = _joint_log_prob(as_float(X, dt), _log_params(weights, means, dt))
     log_prob = _log_normalizer(A)
@@ -206,6 +235,7 @@ def e_step(
 
 def resp_stats(X: object, resp: np.ndarray, *, dtype: object = None) -> SuffStats:
     """Sufficient statistics of given responsibilities (``loglik`` is 0: no parameters)."""
+    _check_shapes(X, None, None, resp)
     dt = work_dtype(X, dtype)
     Xf = as_float(X, dt)
     mask = None
@@ -218,6 +248,7 @@ def chunk_stats(
     X_chunk: object, weights: np.ndarray, means: np.ndarray, *, dtype: object = None
 ) -> SuffStats:
     """E-step on one chunk of rows and its sufficient statistics (two matrix products)."""
+    _check_shapes(X_chunk, weights, means)
     dt = work_dtype(X_chunk, dtype)
     A, Xf, mask = _joint_log_prob(as_float(X_chunk, dt), _log_params(weights, means, dt))
     log_prob = _responsibilities_inplace(A)
@@ -318,6 +349,8 @@ def expected_complete_loglik(
 
     Missing entries are left out of the inner sum; terms with η_ik = 0 contribute 0.
     """
+    _check_shapes(X, weights, means, resp)
     A = log_bernoulli(X, means, dtype=np.float64) + _safe_log(np.asarray(weights, np.float64))
     resp = np.asarray(resp, dtype=np.float64)
-    return float(np.where(resp > 0, resp * A, 0.0).sum())
+    with np.errstate(invalid="ignore"):  # 0 · (−inf) where a weight is 0: masked below
+        return float(np.where(resp > 0, resp * A, 0.0).sum())
