@@ -20,9 +20,11 @@ from emnet.mixture._validation import iter_chunks
 INIT_PARAMS = ("kmeans++", "random", "random_from_data")
 
 
-def _filled(chunk: object, dtype: np.dtype) -> object:
+def _filled(chunk: object, dtype: np.dtype, has_nan: bool = True) -> object:
     """A float chunk with NaN → 0.5 (copies only when there is a NaN)."""
     Xf = as_float(chunk, dtype)
+    if not has_nan:
+        return Xf
     data = Xf.data if sp.issparse(Xf) else Xf
     nan = np.isnan(data)
     if not nan.any():
@@ -43,17 +45,31 @@ def _rows(X: object, idx: np.ndarray) -> np.ndarray:
     return rows
 
 
-def _row_sq_norms(X: object, batch_size: int | None, dtype: np.dtype) -> np.ndarray:
+def _any_nan(X: object, batch_size: int | None) -> bool:
+    if not np.issubdtype(X.dtype, np.floating):
+        return False
+    for chunk in iter_chunks(X, batch_size):
+        if np.isnan(chunk.data if sp.issparse(chunk) else chunk).any():
+            return True
+    return False
+
+
+def _row_sq_norms(X: object, batch_size: int | None, dtype: np.dtype, has_nan: bool) -> np.ndarray:
     out = []
     for chunk in iter_chunks(X, batch_size):
-        Xf = _filled(chunk, dtype)
+        Xf = _filled(chunk, dtype, has_nan)
         sq = Xf.multiply(Xf).sum(axis=1) if sp.issparse(Xf) else np.einsum("ij,ij->i", Xf, Xf)
         out.append(np.asarray(sq, dtype=np.float64).ravel())
     return np.concatenate(out) if out else np.zeros(0)
 
 
 def _sq_dists(
-    X: object, centers: np.ndarray, row_sq: np.ndarray, batch_size: int | None, dtype: np.dtype
+    X: object,
+    centers: np.ndarray,
+    row_sq: np.ndarray,
+    batch_size: int | None,
+    dtype: np.dtype,
+    has_nan: bool,
 ) -> np.ndarray:
     """(m, n) squared distances from each of the m centers to every row of X."""
     C = centers.astype(dtype)
@@ -61,7 +77,7 @@ def _sq_dists(
     out = np.empty((len(centers), X.shape[0]))
     start = 0
     for chunk in iter_chunks(X, batch_size):
-        Xf = _filled(chunk, dtype)
+        Xf = _filled(chunk, dtype, has_nan)
         stop = start + Xf.shape[0]
         cross = np.asarray(Xf @ C.T, dtype=np.float64).T
         out[:, start:stop] = row_sq[start:stop] - 2.0 * cross + c_sq[:, None]
@@ -81,9 +97,10 @@ def kmeans_plusplus_seeds(
     dtype = np.dtype(dtype)
     n = X.shape[0]
     n_trials = 2 + int(np.log(n_components))
-    row_sq = _row_sq_norms(X, batch_size, dtype)
+    has_nan = _any_nan(X, batch_size)
+    row_sq = _row_sq_norms(X, batch_size, dtype, has_nan)
     seeds = [int(rng.randint(n))]
-    closest = _sq_dists(X, _rows(X, seeds), row_sq, batch_size, dtype)[0]
+    closest = _sq_dists(X, _rows(X, seeds), row_sq, batch_size, dtype, has_nan)[0]
     for _ in range(1, n_components):
         potential = closest.sum()
         if potential <= 0:  # every row coincides with a seed: pick any unused row
@@ -93,7 +110,7 @@ def kmeans_plusplus_seeds(
         cum = np.cumsum(closest)
         candidates = np.searchsorted(cum, rng.uniform(size=n_trials) * cum[-1])
         candidates = np.minimum(candidates, n - 1)
-        d = _sq_dists(X, _rows(X, candidates), row_sq, batch_size, dtype)
+        d = _sq_dists(X, _rows(X, candidates), row_sq, batch_size, dtype, has_nan)
         np.minimum(d, closest, out=d)
         best = int(np.argmin(d.sum(axis=1)))
         seeds.append(int(candidates[best]))
@@ -108,9 +125,10 @@ def _assignment_stats(
     centers = _rows(X, seeds)
     C = centers.astype(dtype)
     c_sq = (centers**2).sum(axis=1)
+    has_nan = _any_nan(X, batch_size)
     total = None
     for chunk in iter_chunks(X, batch_size):
-        cross = np.asarray(_filled(chunk, dtype) @ C.T, dtype=np.float64)
+        cross = np.asarray(_filled(chunk, dtype, has_nan) @ C.T, dtype=np.float64)
         labels = np.argmin(c_sq[None, :] - 2.0 * cross, axis=1)  # row norm is constant
         resp = np.zeros((len(labels), len(seeds)), dtype=dtype)
         resp[np.arange(len(labels)), labels] = 1
