@@ -248,3 +248,39 @@ def test_select_n_components_rejects_bad_arguments(kwargs, match):
     X, _, _, _ = planted(50, 5, 2)
     with pytest.raises((ValueError, TypeError), match=match):
         select_n_components(X, **kwargs)
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_em_range_of_k_prints_table_and_plots_bic(tmp_path, capsys):
+    import json
+
+    from emnet.cli import main
+
+    X, _, _, _ = planted(1200, 20, 3, seed=9)
+    data = tmp_path / "x.npy"
+    np.save(data, X)
+    out = tmp_path / "out"
+    rc = main(["em", "--data", str(data), "--k", "2:5", "--n-init", "2", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "BIC" in text and "best K by BIC: 3" in text
+    for name in ("bic.png", "means.png", "loglik.png", "model.npz", "selection.json"):
+        assert (out / name).stat().st_size > 0
+    sel = json.loads((out / "selection.json").read_text())
+    assert sel["best_k"] == 3 and [r["k"] for r in sel["table"]] == [2, 3, 4, 5]
+    assert BernoulliMixture.load(out / "model.npz").n_components == 3
+
+
+@pytest.mark.parametrize("spec", ["2:x", "0:3", "5:2", "2:9:0", ",", "1:2000"])
+def test_cli_em_bad_k_range_is_one_line_exit_2(tmp_path, capsys, spec):
+    from emnet.cli import main
+
+    X, _, _, _ = planted(100, 8, 2, seed=1)
+    data = tmp_path / "x.npy"
+    np.save(data, X)
+    try:
+        rc = main(["em", "--data", str(data), "--k", spec, "--out", str(tmp_path / "o")])
+    except SystemExit as exc:  # argparse errors exit from inside the parser
+        rc = exc.code
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--k" in err and len(err.splitlines()) == 1

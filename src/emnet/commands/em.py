@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emnet.commands._em_selection import parse_k
+
 DEFAULT_OUT = "emnet-em"
 
 
@@ -47,13 +49,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="a .npy or .csv file of 0/1 rows (default: binarised 8x8 digits)",
     )
-    p.add_argument("--k", type=_positive_int, default=10, help="number of components (10)")
+    p.add_argument(
+        "--k",
+        type=parse_k,
+        default=10,
+        help="number of components (10), or a range A:B / list a,b,c: fit each K with "
+        "--n-init restarts, print BIC/AIC per K, plot BIC vs K, keep the best",
+    )
     p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     p.add_argument(
         "--max-iter", type=_positive_int, default=200, help="EM iterations per start (200)"
     )
     p.add_argument(
         "--n-init", type=_positive_int, default=1, help="random restarts; the best is kept (1)"
+    )
+    p.add_argument(
+        "--n-jobs", type=int, default=1, help="parallel fits for a range of K (-1: all cores)"
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler (e.g. tcp://scheduler:8786) to run the fits of a range of K on",
     )
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output ({DEFAULT_OUT})")
     p.set_defaults(func=run)
@@ -156,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         X = load_data(args.data)
         source, image_shape = args.data, None
+    if isinstance(args.k, list):  # a range of K: model selection
+        from emnet.commands._em_selection import run_selection
+
+        return run_selection(args, X, source, out)
     if args.k > X.shape[0]:
         raise ValueError(
             f"--k: {args.k} components need at least {args.k} rows; the data has {X.shape[0]}"

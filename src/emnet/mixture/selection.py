@@ -9,11 +9,13 @@ minimises BIC (or AIC). ``plot_bic`` draws both criteria against K.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["SelectionResult", "select_n_components", "plot_bic", "format_selection_table"]
 
@@ -88,7 +90,9 @@ def _fit_one(X: Any, k: int, seed: int, params: dict[str, Any]) -> tuple[int, An
     from emnet.mixture import BernoulliMixture
 
     t0 = time.perf_counter()
-    model = BernoulliMixture(n_components=k, n_init=1, random_state=seed, **params).fit(X)
+    with warnings.catch_warnings():  # convergence is reported per K in the table instead
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BernoulliMixture(n_components=k, n_init=1, random_state=seed, **params).fit(X)
     loglik = float(np.sum(model.score_samples(X)))
     return k, model, loglik, time.perf_counter() - t0
 

@@ -1,0 +1,107 @@
+"""`emnet em --k A:B`: fit a range of K with restarts, print the BIC/AIC table, plot BIC vs K.
+
+Used by :mod:`emnet.commands.em` when ``--k`` names more than one K (``2:20``, ``2:20:2``
+or ``3,5,8``). Writes ``bic.png`` and ``selection.json``, and for the best K the same
+``means.png``, ``loglik.png`` and ``model.npz`` as a single fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def parse_k(text: str) -> int | list[int]:
+    """'10' → 10; 'A:B' → [A..B]; 'A:B:S' → every S-th from A to B; 'a,b,c' → [a, b, c]."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1 or stop < start:
+                raise ValueError
+            values = list(range(start, stop + 1, step))
+        elif "," in text:
+            values = sorted({int(p) for p in text.split(",") if p.strip()})
+        else:
+            values = [int(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected K, a range A:B (or A:B:STEP) or a list a,b,c of positive integers, "
+            f"got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers of components, got {text!r}")
+    return values[0] if len(values) == 1 and ":" not in text and "," not in text else values
+
+
+def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> int:
+    """Model selection over ``args.k`` (a list) on X; files into ``out``."""
+    from emnet._io import write_json
+    from emnet.mixture import plot_bic, select_n_components
+    from emnet.mixture.plotting import plot_history, plot_means
+    from emnet.mixture.selection import format_selection_table
+
+    ks = args.k
+    if max(ks) > X.shape[0]:
+        raise ValueError(
+            f"--k: {max(ks)} components need at least {max(ks)} rows; the data has {X.shape[0]}"
+        )
+    client = None
+    if getattr(args, "scheduler", None):
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except OSError as exc:
+            raise ValueError(f"--scheduler: cannot connect to {args.scheduler} ({exc})") from None
+    try:
+        result = select_n_components(
+            X,
+            ks,
+            n_init=args.n_init,
+            n_jobs=getattr(args, "n_jobs", 1),
+            client=client,
+            random_state=args.seed,
+            progress=sys.stderr.isatty(),
+            max_iter=args.max_iter,
+        )
+    except ValueError as exc:
+        raise ValueError(f"--data {source}: {exc}") from None
+    finally:
+        if client is not None:
+            client.close()
+    print(f"emnet em: model selection on {source}, K = {ks[0]}..{ks[-1]}, {args.n_init} restarts")
+    print(format_selection_table(result))
+    bic_png = plot_bic(result, out / "bic.png")
+    best = result.best_model
+    image_shape = (8, 8) if args.data is None else None
+    means_png = plot_means(
+        best.means_,
+        out / "means.png",
+        weights=best.weights_,
+        image_shape=image_shape,
+        title=f"Component means, best K={result.best_k} by BIC",
+    )
+    loglik_png = plot_history(best.history_, out / "loglik.png")
+    best.save(out / "model.npz")
+    write_json(
+        out / "selection.json",
+        {
+            "data": source,
+            "seed": args.seed,
+            "n_init": args.n_init,
+            "criterion": result.criterion,
+            "best_k": result.best_k,
+            "table": result.table(),
+        },
+    )
+    print(
+        f"wrote {bic_png}, {means_png}, {loglik_png}, {out / 'model.npz'}, {out / 'selection.json'}"
+    )
+    return 0
