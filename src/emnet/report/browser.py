@@ -146,11 +146,57 @@ def check_page(
 
 
 def screenshot(
-    index_html: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1280
+    index_html: str | os.PathLike[str],
+    png: str | os.PathLike[str],
+    width: int = 1280,
+    palette: bool = False,
 ) -> PageCheck:
-    """Write a full-page screenshot of ``index_html`` to ``png`` (atomically)."""
+    """Write a full-page screenshot of ``index_html`` to ``png`` (atomically).
+
+    ``palette`` stores it with an adaptive 256-colour palette (a fraction of the size;
+    good for the README)."""
     from emnet import _io
 
     result = check_page(index_html, width=width, full_page=True)
-    _io.write_bytes(png, result.screenshot)
+    data = result.screenshot
+    if palette:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            buf = io.BytesIO()
+            im.convert("RGB").quantize(colors=256).save(buf, format="PNG", optimize=True)
+        data = buf.getvalue()
+    _io.write_bytes(png, data)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m emnet.report.browser report/index.html docs/img/report.png``: take the
+    README's full-page screenshot and say whether the page loaded cleanly."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m emnet.report.browser",
+        description="Open a report in headless Chromium, check it, save a full-page screenshot.",
+    )
+    parser.add_argument("index_html", help="the report's index.html")
+    parser.add_argument("png", help="where to write the screenshot")
+    parser.add_argument("--width", type=int, default=1280, help="window width in pixels")
+    parser.add_argument(
+        "--palette", action="store_true", help="store with a 256-colour palette (smaller file)"
+    )
+    args = parser.parse_args(argv)
+    seen = screenshot(args.index_html, args.png, width=args.width, palette=args.palette)
+    print(
+        f"{args.png}: page height {seen.page_height} px, {len(seen.images)} images, "
+        f"{len(seen.broken_images)} broken, {len(seen.console_errors)} console errors"
+    )
+    for problem in seen.broken_images + seen.console_errors:
+        print(f"  {problem}")
+    return 1 if seen.broken_images or seen.console_errors else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -35,10 +35,10 @@ SETTINGS = {
     "full": EMSettings(
         n_components=10,
         n_init=10,
-        max_iter=500,
-        tol=1e-8,
+        max_iter=300,
+        tol=1e-6,
         trace_iter=60,
-        bic_ks=(*range(1, 21), 25, 30),
+        bic_ks=(1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 25, 30),
         bic_n_init=2,
     ),
     "quick": EMSettings(
@@ -426,6 +426,20 @@ def _plot_trace(trace: Trace):
     t = np.arange(trace.loglik.size)
     ax1.plot(t, trace.loglik, marker="o", ms=2.5, label="L(θₜ)  log-likelihood", color="tab:blue")
     ax1.plot(t, trace.q, marker="s", ms=2.5, label="Q(θₜ₊₁ | θₜ)  eq. 7", color="tab:orange")
+    if t.size > 2:
+        # the random start sits far below; zoom on the climb and say where it is
+        rest = np.concatenate([trace.loglik[1:], trace.q])
+        span = float(rest.max() - rest.min()) or 1.0
+        bottom = float(rest.min()) - 0.1 * span
+        if trace.loglik[0] < bottom:
+            ax1.set_ylim(bottom, float(rest.max()) + 0.1 * span)
+            ax1.annotate(
+                f"L(θ₀) = {trace.loglik[0]:.2f} (below the axis)",
+                xy=(0, bottom),
+                xytext=(0.25 * t[-1], bottom + 0.35 * span),
+                arrowprops={"arrowstyle": "->", "color": "tab:blue"},
+                fontsize=8,
+            )
     ax1.set_xlabel("iteration t")
     ax1.set_ylabel("nats per sample")
     ax1.set_title("log-likelihood and Q")
