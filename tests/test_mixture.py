@@ -546,3 +546,17 @@ def test_pure_functions_name_mismatched_arguments():
     log_resp, log_prob = e_step(X, w0, m)
     assert np.all(np.isfinite(log_prob)) and np.all(np.exp(log_resp)[:, 1] == 0)
     assert np.isfinite(expected_complete_loglik(X, np.exp(log_resp), w0, m))
+
+
+def test_verbose_output_and_max_iter_zero(capsys):
+    X, _, _, _ = planted(200, 2, 6, seed=12)
+    model = BernoulliMixture(2, verbose=2, random_state=0, split_merge=False).fit(X)
+    out = capsys.readouterr().out
+    assert f"iteration {model.n_iter_}: objective" in out and "init 1: converged" in out
+    w0, m0 = np.array([0.3, 0.7]), np.full((2, 6), 0.4) + [[0.0], [0.2]]
+    with pytest.warns(ConvergenceWarning):
+        zero = BernoulliMixture(2, max_iter=0, weights_init=w0, means_init=m0, split_merge=False)
+        zero.fit(X)
+    assert zero.n_iter_ == 0 and len(zero.history_) == 0
+    np.testing.assert_array_equal(zero.means_, m0)
+    assert zero.lower_bound_ == pytest.approx(e_step(X, w0, m0)[1].mean(), rel=1e-12)
