@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         out / "means.png",
         weights=model.weights_,
         image_shape=image_shape,
-        title=f"Component means, K={args.k} ({Path(source).name if args.data else 'digits'})",
+        title=f"Component means, K={args.k} ({Path(source).name if args.data else 'binarised digits'})",
     )
     loglik_png = plot_history(model.history_, out / "loglik.png")
     model.save(out / "model.npz")
