@@ -16,6 +16,14 @@ from typing import Any
 def parse_k(text: str) -> int | list[int]:
     """'10' → 10; 'A:B' → [A..B]; 'A:B:S' → every S-th from A to B; 'a,b,c' → [a, b, c]."""
     text = text.strip()
+    if ":" not in text and "," not in text:  # a single K
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        return value
     try:
         if ":" in text:
             parts = [int(p) for p in text.split(":")]
@@ -26,18 +34,16 @@ def parse_k(text: str) -> int | list[int]:
             if step < 1 or stop < start:
                 raise ValueError
             values = list(range(start, stop + 1, step))
-        elif "," in text:
-            values = sorted({int(p) for p in text.split(",") if p.strip()})
         else:
-            values = [int(text)]
+            values = sorted({int(p) for p in text.split(",") if p.strip()})
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected K, a range A:B (or A:B:STEP) or a list a,b,c of positive integers, "
+            f"expected a positive integer K, a range A:B (or A:B:STEP) or a list a,b,c, "
             f"got {text!r}"
         ) from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive numbers of components, got {text!r}")
-    return values[0] if len(values) == 1 and ":" not in text and "," not in text else values
+    return values
 
 
 def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> int:
