@@ -160,7 +160,10 @@ def test_self_contained_no_external_resources(quick_report: Built) -> None:
     page = parse_page(quick_report.html)
     assert "script" not in page.tags and "iframe" not in page.tags
     for target in page.links:
-        assert not target.startswith(("http:", "https:", "//")), target
+        assert not target.startswith(("http:", "https:", "//", "/")), target
+        if not target.startswith(("#", "data:")):  # a local data file: it must exist
+            assert (quick_report.out / target).is_file(), target
+    assert "tables/em_history.csv" in page.links and "results.json" in page.links
     assert "<style>" in quick_report.html  # the stylesheet is inlined
 
 

@@ -129,6 +129,8 @@ class SectionOutcome:
     #: verifications shown in the section that did not hold (a section can run to the
     #: end and still show a failed check; the report's exit code counts both).
     failed_checks: int = 0
+    #: the data files (under tables/) the section wrote, relative to index.html
+    tables: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -166,6 +168,7 @@ def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
     import matplotlib.pyplot as plt
 
     start = time.perf_counter()
+    tables_before = _tables(ctx.root)
     try:
         body = BUILDERS[spec.id](ctx)
     except Exception as exc:  # a failed section is reported, never fatal to the page
@@ -185,7 +188,15 @@ def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
         seconds=time.perf_counter() - start,
         html=body,
         failed_checks=count_failed_checks(body),
+        tables=sorted(_tables(ctx.root) - tables_before),
     )
+
+
+def _tables(root: Path) -> set[str]:
+    folder = root / "tables"
+    if not folder.is_dir():
+        return set()
+    return {f"tables/{p.name}" for p in folder.iterdir() if p.is_file()}
 
 
 def build_report(

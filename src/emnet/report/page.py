@@ -127,13 +127,23 @@ def _toc(outcomes: Sequence[SectionOutcome]) -> Markup:
     )
 
 
+def _data_links(tables: Sequence[str]) -> Markup:
+    if not tables:
+        return Markup("")
+    links = ", ".join(
+        f'<a href="{html.escape(t, quote=True)}">{html.escape(t.rsplit("/", 1)[-1])}</a>'
+        for t in tables
+    )
+    return Markup(f'<p class="data-files">Data of this section: {links}</p>')
+
+
 def _section(o: SectionOutcome) -> Markup:
     sid = html.escape(o.spec.id)
     if o.ok:
         return Markup(
             f'<section id="{sid}" class="section" data-status="ok">'
             f"<h2>{esc(o.spec.title)}</h2>"
-            f'<p class="lead">{esc(o.spec.lead)}</p>{o.html}</section>'
+            f'<p class="lead">{esc(o.spec.lead)}</p>{o.html}{_data_links(o.tables)}</section>'
         )
     return Markup(
         f'<section id="{sid}" class="section failed" data-status="failed">'
