@@ -112,12 +112,19 @@ def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res:
     right_err = float(np.max(np.abs(right_rows - 1.0)))
     wrong_err = float(np.max(np.abs(wrong_rows - 1.0)))
     col_err = float(np.max(np.abs(wrong.sum(axis=0) - 1.0)))
-    ok = right_err < 1e-12 and wrong_err > 0.5
+    # Read literally, eq. 6's denominator does not depend on j (x carries no index j):
+    # it is n times the numerator, so every η is 1/n.
+    n, k = log_joint.shape
+    literal = np.exp(log_joint - (np.log(n) + log_joint))
+    literal_rows = literal.sum(axis=1)
+    literal_err = float(np.max(np.abs(literal_rows - 1.0)))
+    ok = right_err < 1e-12 and wrong_err > 0.5 and literal_err > 0.5
     res["eq6"] = {
         "writeup_row_sum_min": float(wrong_rows.min()),
         "writeup_row_sum_max": float(wrong_rows.max()),
         "writeup_column_sum_max_error": col_err,
         "corrected_row_sum_max_error": right_err,
+        "literal_row_sum": float(literal_rows.max()),
     }
     body = join(
         [
@@ -129,6 +136,12 @@ def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res:
                         float(wrong_rows.min()),
                         float(wrong_rows.max()),
                         wrong_err,
+                    ),
+                    (
+                        "write-up read literally: x without index j, so η = 1/n",
+                        float(literal_rows.min()),
+                        float(literal_rows.max()),
+                        literal_err,
                     ),
                     (
                         "corrected: denominator Σₖ̂₌₁ᴷ (emnet.mixture.e_step)",
@@ -148,9 +161,10 @@ def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res:
                         f"components for every sample (error {fmt(right_err)}).",
                     ),
                     check(
-                        wrong_err > 0.5,
-                        "The write-up's do not sum to 1 over k (they sum to "
-                        f"1 over the samples instead: column error {fmt(col_err)}).",
+                        wrong_err > 0.5 and literal_err > 0.5,
+                        "The write-up's do not sum to 1 over k: with x⁽ʲ⁾ in the denominator "
+                        f"they sum to 1 over the samples instead (column error {fmt(col_err)}); "
+                        f"read literally every η is 1/n and Σₖ η = K/n = {fmt(k / n, 4)}.",
                     ),
                 ]
             ),
