@@ -10,7 +10,7 @@ from emnet.resnet.model import (
     resnet_parameter_count,
 )
 from emnet.resnet.plots import plot_curves, plot_summary
-from emnet.resnet.settings import REPORT_SETTINGS
+from emnet.resnet.settings import REPORT_SETTINGS, REPORT_WIDTHS
 from emnet.resnet.sweeps import RunResult, SweepConfig, SweepResult, make_config, run_task, sweep
 from emnet.resnet.train import (
     OPTIMIZERS,
@@ -25,6 +25,7 @@ from emnet.resnet.train import (
 __all__ = [
     "OPTIMIZERS",
     "REPORT_SETTINGS",
+    "REPORT_WIDTHS",
     "RunResult",
     "SweepConfig",
     "SweepResult",

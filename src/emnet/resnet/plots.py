@@ -25,7 +25,11 @@ def _pyplot():
 
 def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") -> Path:
     """One panel per width: mean train (blue) and test (orange) loss per epoch over seeds,
-    with a band over seeds (``band``: "minmax" or "std")."""
+    with a band over seeds (``band``: "minmax" or "std").
+
+    The panels share one y-axis so widths compare at a glance; it ends a little above the
+    largest untrained (epoch 0) loss, and rarer spikes above that run off the panel.
+    """
     if band not in ("minmax", "std"):
         raise ValueError(f"band: expected 'minmax' or 'std', got {band!r}")
     plt = _pyplot()
@@ -33,11 +37,12 @@ def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") 
     ncols = 2 if len(widths) in (2, 4) else min(len(widths), 3)
     nrows = math.ceil(len(widths) / ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.6 * ncols + 0.4, 3.0 * nrows + 0.6), squeeze=False
-    )
+        nrows, ncols, figsize=(3.9 * ncols + 0.3, 2.9 * nrows + 0.8), squeeze=False,
+        sharex=True, sharey=True,
+    )  # fmt: skip
     n_seeds = len(result.seeds)
+    top = 0.0
     for ax, width in zip(axes.flat, widths):
-        top = 0.0
         for metric, color, label in (
             ("train_loss", TRAIN_COLOR, "train"),
             ("test_loss", TEST_COLOR, "test"),
@@ -49,27 +54,28 @@ def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") 
                 lo, hi = mean - curves.std(0), mean + curves.std(0)
             else:
                 lo, hi = curves.min(0), curves.max(0)
-            ax.plot(epochs, mean, color=color, lw=1.4, label=f"{label} (mean)")
+            ax.plot(epochs, mean, color=color, lw=1.4, label=label)
             if n_seeds > 1:
                 ax.fill_between(epochs, lo, hi, color=color, alpha=0.22, lw=0)
-            finite = mean[np.isfinite(mean)]
-            if finite.size:
-                # Keep a rare early spike from flattening the rest of the curve.
-                top = max(top, float(np.percentile(finite, 97)) * 1.15, float(finite[-1]) * 1.5)
-        ax.set_ylim(0, top if top > 0 else None)
+            if np.isfinite(mean[0]):
+                top = max(top, float(mean[0]) * 1.1)
         ax.set_title(f"C = {width}  ({result.param_counts[width]:,} parameters)", fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy")
         ax.grid(alpha=0.3)
+    if top > 0:
+        axes.flat[0].set_ylim(0, top)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean cross-entropy")
     for ax in list(axes.flat)[len(widths) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=8, loc="upper right")
     c = result.config
     band_text = "min–max" if band == "minmax" else "±1 std"
     fig.suptitle(
-        f"ResNet(C) on digits: loss per epoch, {n_seeds} seed{'s' * (n_seeds > 1)} "
-        f"(line: mean, band: {band_text}); {c['optimizer']} lr={c['lr']}, "
-        f"batch {c['batch_size']}{', drop_last' if c['drop_last'] else ''}",
+        f"ResNet(C) on the digits: train (blue) and test (orange) loss per epoch\n"
+        f"mean of {n_seeds} seed{'s' * (n_seeds > 1)}, band {band_text}; {c['optimizer']} "
+        f"lr={c['lr']}, batch {c['batch_size']}, drop_last={c['drop_last']}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -89,7 +95,10 @@ def plot_summary(result: SweepResult, path: str | Path) -> Path:
     ):
         finals = np.array([result.curves(w, metric)[:, -1] for w in widths])  # (W, S)
         for i, w in enumerate(widths):
-            ax.scatter(np.full(finals.shape[1], w), finals[i], color=TEST_COLOR, alpha=0.5, s=18)
+            ax.scatter(
+                np.full(finals.shape[1], w), finals[i], color=TEST_COLOR, alpha=0.6, s=18,
+                label="each seed" if i == 0 else None,
+            )  # fmt: skip
         ax.plot(widths, finals.mean(1), color="black", marker="o", lw=1.2, label="mean over seeds")
         ax.set_xscale("log", base=2)
         ax.set_xticks(widths, [str(w) for w in widths])
