@@ -323,7 +323,7 @@ def _run_task(
     wall, done = 0.0, -1
     ckpt = Path(state_dir) / f"{_task_name(width, seeds)}.pt" if state_dir else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)  # states copy in place
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         for g, s in zip(generators, state["generators"]):
