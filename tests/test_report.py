@@ -269,7 +269,15 @@ def test_failing_section_is_shown_and_gives_nonzero_code(
     def boom(ctx: report_build.Context) -> str:
         raise RuntimeError("synthetic failure <in §3>")
 
+    def cheap_em(ctx: report_build.Context) -> str:  # the real §1 is covered by the fixture
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(2, 2))
+        fig.add_subplot().plot([0, 1], [1, 0])
+        return f'<img src="{ctx.savefig(fig, "em_means.png")}" alt="means">'
+
     monkeypatch.setitem(report_build.BUILDERS, "resnet", boom)
+    monkeypatch.setitem(report_build.BUILDERS, "em", cheap_em)
     out = tmp_path / "report"
     code = build_report(out, quick=True, progress=False)
     assert code == 1
@@ -281,7 +289,8 @@ def test_failing_section_is_shown_and_gives_nonzero_code(
     assert "1 of 4 sections failed" in html
     for src in page.images:
         assert_valid_image(out / src)
-    assert "figures/em_means.png" in page.images and "figures/resnet_curves.png" not in page.images
+    assert "figures/deepnet_graph.svg" in page.images  # the real §2 is written
+    assert "figures/resnet_curves.png" not in page.images
     results = json.loads((out / "results.json").read_text())
     assert results["run"]["sections"]["resnet"]["ok"] is False
     assert "synthetic failure" in results["resnet"]["error"]
@@ -362,3 +371,22 @@ def test_cli(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("emnet report: error: --out:")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_a_failing_part_is_shown_while_the_rest_of_its_section_renders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import emnet.autodiff
+    from emnet.report import section_deepnet
+    from emnet.report.html import count_failed_checks
+
+    def no_dot(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Graphviz 'dot' not found")
+
+    monkeypatch.setattr(emnet.autodiff, "render", no_dot)
+    ctx = report_build.Context(root=tmp_path, quick=True, progress=False)
+    html = section_deepnet.build(ctx)
+    assert count_failed_checks(html) == 1
+    assert "The computation graph failed: RuntimeError: Graphviz &#x27;dot&#x27; not found" in html
+    assert "The three gradients, every method side by side" in html  # the rest is there
+    assert "LeNet shapes" in html and "deepnet_graph.svg" not in html

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -122,3 +122,18 @@ def count_failed_checks(fragment: str) -> int:
 
 def checks(items: Iterable[Markup]) -> Markup:
     return Markup(f'<ul class="checks">{"".join(items)}</ul>')
+
+
+def guarded(name: str, build: Callable[[], str]) -> Markup:
+    """``build()``'s HTML, or, if it raises, an error box naming ``name`` and the error.
+
+    The box is a failed :func:`check`, so the section still renders its other parts while
+    the failure is counted (and makes the report's exit code non-zero)."""
+    try:
+        return Markup(build())
+    except Exception as exc:  # one part failing must not take the section down
+        return Markup(
+            '<div class="error part">'
+            + checks([check(False, f"{name} failed: {type(exc).__name__}: {exc}")])
+            + "</div>"
+        )

@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emnet.report.html import Markup, check, checks, code, figure, fmt, join, p, table, tag
+from emnet.report.html import (
+    Markup,
+    check,
+    checks,
+    code,
+    figure,
+    fmt,
+    guarded,
+    join,
+    p,
+    table,
+    tag,
+)
 
 if TYPE_CHECKING:
     from emnet.report.build import Context
@@ -35,12 +47,14 @@ def build(ctx: Context) -> str:
             + ". With a = w₁x, h₁ = σ(a), b = w₂h₁, h₂ = σ(b), f = w₃h₂."
         )
     ]
-    parts.append(_graph_part(ctx))
-    parts.append(_forward_backward_part(ctx, res))
-    parts.append(_gradients_part(ctx, res))
-    parts.append(_sympy_part(res))
-    parts.append(_sigmoid_part(ctx, res))
-    parts.append(_shapes_part(ctx, res))
+    parts += [
+        guarded("The computation graph", lambda: _graph_part(ctx)),
+        guarded("The forward/backward table", lambda: _forward_backward_part(ctx, res)),
+        guarded("The gradients by method", lambda: _gradients_part(ctx, res)),
+        guarded("The symbolic checks", lambda: _sympy_part(res)),
+        guarded("σ and σ′", lambda: _sigmoid_part(ctx, res)),
+        guarded("The LeNet shapes", lambda: _shapes_part(ctx, res)),
+    ]
     return join(parts)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emnet.report.html import Markup, check, checks, figure, fmt, join, p, table, tag
+from emnet.report.html import Markup, check, checks, figure, fmt, guarded, join, p, table, tag
 
 if TYPE_CHECKING:
     from emnet.report.build import Context
@@ -114,25 +114,6 @@ def build(ctx: Context) -> str:
         "em_history.csv", ["iteration", "loglik_per_sample"], enumerate(history.tolist(), 1)
     )
 
-    trace = em_trace(X, s.n_components, s.trace_iter, seed=s.seed + 1)
-    ctx.seeds["§1 Q trace start (random rows)"] = s.seed + 1
-    estimator_gap = _estimator_matches_trace(X, trace, s)
-    res["trace"] = {
-        "loglik": trace.loglik.tolist(),
-        "q": trace.q.tolist(),
-        "entropy": trace.entropy.tolist(),
-        "identity_max_abs_error": trace.identity_error,
-        "estimator_max_abs_diff": estimator_gap,
-    }
-    q_src = ctx.savefig(_plot_trace(trace), "em_q.png")
-    ctx.write_csv(
-        "em_q_trace.csv",
-        ["iteration", "loglik_per_sample", "Q_next_per_sample", "entropy_per_sample"],
-        zip(range(trace.loglik.size), trace.loglik, trace.q, trace.entropy),
-    )
-
-    bic_html = _bic_section(ctx, X, s)
-
     contingency_rows = []
     for rank, k in enumerate(order):
         counts = np.bincount(labels[pred == k], minlength=10)
@@ -195,6 +176,40 @@ def build(ctx: Context) -> str:
                 "Mean log-likelihood per sample after each EM iteration (model.history_).",
                 width=640,
             ),
+            guarded("The Q trace", lambda: _q_part(ctx, X, s)),
+            guarded("BIC vs K", lambda: _bic_section(ctx, X, s)),
+            tag("h3", "Agreement with the digit labels"),
+            p(
+                f"The adjusted Rand index between the K = {s.n_components} clusters and the "
+                f"true digit labels is {fmt(ari, 4)} (1 = identical partitions, 0 = chance). "
+                "The labels were not used by the fit."
+            ),
+            clusters,
+        ]
+    )
+
+
+def _q_part(ctx: Context, X: np.ndarray, s: EMSettings) -> Markup:
+    """EM step by step with the pure functions: L, Q (eq. 7) and the entropy per iteration."""
+    trace = em_trace(X, s.n_components, s.trace_iter, seed=s.seed + 1)
+    ctx.seeds["§1 Q trace start (random rows)"] = s.seed + 1
+    estimator_gap = _estimator_matches_trace(X, trace, s)
+    ctx.results["em"]["trace"] = {
+        "loglik": trace.loglik.tolist(),
+        "q": trace.q.tolist(),
+        "entropy": trace.entropy.tolist(),
+        "identity_max_abs_error": trace.identity_error,
+        "estimator_max_abs_diff": estimator_gap,
+    }
+    q_src = ctx.savefig(_plot_trace(trace), "em_q.png")
+    ctx.write_csv(
+        "em_q_trace.csv",
+        ["iteration", "loglik_per_sample", "Q_next_per_sample", "entropy_per_sample"],
+        zip(range(trace.loglik.size), trace.loglik, trace.q, trace.entropy),
+    )
+
+    return join(
+        [
             tag("h3", "Q (eq. 7) next to the log-likelihood"),
             p(
                 "EM run step by step with the pure functions (e_step, m_step, "
@@ -230,14 +245,6 @@ def build(ctx: Context) -> str:
                 "L(θₜ₊₁) − L(θₜ) and the entropy term (right).",
                 width=1000,
             ),
-            bic_html,
-            tag("h3", "Agreement with the digit labels"),
-            p(
-                f"The adjusted Rand index between the K = {s.n_components} clusters and the "
-                f"true digit labels is {fmt(ari, 4)} (1 = identical partitions, 0 = chance). "
-                "The labels were not used by the fit."
-            ),
-            clusters,
         ]
     )
 
