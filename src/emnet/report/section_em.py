@@ -43,7 +43,7 @@ SETTINGS = {
     ),
     "quick": EMSettings(
         n_components=10,
-        n_init=2,
+        n_init=1,
         max_iter=150,
         tol=1e-5,
         trace_iter=25,

@@ -19,18 +19,18 @@ from emnet.report.html import Markup, check, checks, figure, fmt, join, p, table
 if TYPE_CHECKING:
     from emnet.report.build import Context
 
-#: The widths the write-up trains (3(c) and 3(d)).
+#: The widths the write-up trains (3(c) and 3(d)); emnet.resnet.REPORT_WIDTHS if defined.
 WIDTHS = (1, 2, 4, 64)
 
 
 def sweep_settings(quick: bool) -> tuple[dict[str, Any], str]:
     """The sweep's keyword arguments (``emnet.resnet.REPORT_SETTINGS``, sized by the ResNet
     system for the report's time budget, plus the write-up's widths) and their source."""
-    from emnet.resnet import REPORT_SETTINGS
+    import emnet.resnet
 
     mode = "quick" if quick else "full"
-    settings = dict(REPORT_SETTINGS[mode])
-    settings.setdefault("widths", list(WIDTHS))
+    settings = dict(emnet.resnet.REPORT_SETTINGS[mode])
+    settings.setdefault("widths", list(getattr(emnet.resnet, "REPORT_WIDTHS", WIDTHS)))
     return settings, f"emnet.resnet.REPORT_SETTINGS[{mode!r}]"
 
 
@@ -168,13 +168,13 @@ def _settings_text(config: dict[str, Any], result: Any, seconds: float, source: 
     if result.single_sample_last_batch:
         text += (
             f" With {result.n_train:,} training images and batch size {config['batch_size']}, "
-            f"every epoch ends on a batch of {result.last_batch_size} sample(s)"
+            "every epoch would end on a batch of one sample, whose BatchNorm statistics spoil "
+            "the running averages (the eval-mode losses of the widest nets then jump in early "
+            "epochs); "
             + (
-                " (dropped: drop_last)."
+                "this run drops it (drop_last)."
                 if config.get("drop_last")
-                else " (kept, as in the write-up; emnet.resnet warns that its BatchNorm "
-                "statistics spoil the running averages, which the eval-mode losses of the "
-                "widest nets show as jumps in early epochs)."
+                else "this run keeps it, as the write-up did."
             )
         )
     return text
