@@ -390,3 +390,11 @@ def test_a_failing_part_is_shown_while_the_rest_of_its_section_renders(
     assert "The computation graph failed: RuntimeError: Graphviz &#x27;dot&#x27; not found" in html
     assert "The three gradients, every method side by side" in html  # the rest is there
     assert "LeNet shapes" in html and "deepnet_graph.svg" not in html
+
+
+def test_missing_chromium_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emnet.report import browser
+
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="chromium and chromedriver not found: install"):
+        browser.find_chromium()
