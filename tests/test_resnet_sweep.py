@@ -179,10 +179,19 @@ def _epochs_done(out: Path) -> int:
     return done
 
 
+RESUME_EPOCHS = "12"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("resume") / "ref"
+    assert _main(*CLI_ARGS, "--epochs", RESUME_EPOCHS, "--out", str(out), "--no-progress") == 0
+    return _numbers(out)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path, sig):
-    epochs = "12"
-    assert _main(*CLI_ARGS, "--epochs", epochs, "--out", str(tmp_path / "ref")) == 0
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, sig, uninterrupted):
+    epochs = RESUME_EPOCHS
     out = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "emnet", "resnet", *CLI_ARGS, "--epochs", epochs, "--out", str(out)],
@@ -202,7 +211,7 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, sig):
     for ckpt in (out / "state").glob("*.pt"):
         torch.load(ckpt, weights_only=True)
     assert _main(*CLI_ARGS, "--epochs", epochs, "--out", str(out)) == 0
-    assert _numbers(out) == _numbers(tmp_path / "ref")
+    assert _numbers(out) == uninterrupted
 
 
 def test_dask_local_cluster_equals_local_run(small, tmp_path):
