@@ -1,10 +1,11 @@
 """Sweep settings for the report's §3 (``emnet report`` and ``emnet report --quick``).
 
 Use as ``sweep(REPORT_WIDTHS, **REPORT_SETTINGS["full"])``. Measured on the 2-core
-development machine while five other jobs shared it (load average 5–6), all four widths:
+development machine while five other jobs shared it (load average 5.7–6.6), all four
+widths, results and plots written:
 
-* "full" (50 epochs, 3 seeds): 75 s wall for the whole sweep (C = 64 takes half of it).
-* "quick" (8 epochs, 2 seeds): 10 epochs took 14 s, so about 11 s.
+* "full" (50 epochs, 3 seeds): 70 s for the whole sweep (C = 64 takes half of it).
+* "quick" (10 epochs, 2 seeds): 13 s.
 
 ``drop_last=True``: 1,617 = 101·16 + 1, so at batch size 16 every epoch would otherwise
 end on a one-sample batch whose BatchNorm statistics spoil the running averages; the
@@ -29,7 +30,7 @@ REPORT_SETTINGS: dict[str, dict[str, Any]] = {
         "drop_last": True,
     },
     "quick": {
-        "epochs": 8,
+        "epochs": 10,
         "seeds": 2,
         "batch_size": 16,
         "optimizer": "sgd",
