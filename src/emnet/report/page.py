@@ -127,6 +127,49 @@ def _toc(outcomes: Sequence[SectionOutcome]) -> Markup:
     )
 
 
+def _highlights(ctx: Context, outcomes: Sequence[SectionOutcome]) -> Markup:
+    """The headline numbers of the sections that succeeded, one line each."""
+    ok = {o.spec.id for o in outcomes if o.ok}
+    r = ctx.results
+    rows: list[tuple[object, ...]] = []
+
+    def add(sid: str, label: str, value: object) -> None:
+        rows.append((Markup(f'<a href="#{sid}">{esc(label)}</a>'), str(value)))
+
+    if "em" in ok:
+        em = r["em"]
+        add("em", "§1 log-likelihood per sample (K = 10)", f"{fmt(em['loglik_per_sample'])} nats")
+        add("em", "§1 adjusted Rand index vs digit labels", fmt(em["adjusted_rand_index"], 3))
+        if "bic_vs_k" in em:
+            add("em", "§1 K with the lowest BIC", em["bic_vs_k"]["best_k"])
+    if "deepnet" in ok and "gradients" in r["deepnet"]:
+        g = r["deepnet"]["gradients"]["closed form"]
+        add("deepnet", "§2 (∂f/∂w₁, ∂f/∂w₂, ∂f/∂w₃)", ", ".join(fmt(v) for v in g))
+        d = r["deepnet"]
+        if "gradients_max_abs_diff_exact" in d:
+            add(
+                "deepnet",
+                f"§2 largest disagreement among the {len(d['gradients'])} gradient methods",
+                f"{fmt(d['gradients_max_abs_diff_exact'], 3)} (exact methods), "
+                f"{fmt(d['gradients_max_abs_diff_finite_differences'], 3)} (finite differences)",
+            )
+    if "resnet" in ok:
+        accs = ", ".join(f"C = {w['C']}: {fmt(w['test_acc'], 3)}" for w in r["resnet"]["widths"])
+        add("resnet", "§3 final test accuracy", accs)
+        add("resnet", "§3 sweep time", f"{r['resnet']['sweep_seconds']:.1f} s")
+    if "errata" in ok:
+        errata = next(o for o in outcomes if o.spec.id == "errata")
+        verified = errata.html.count('<span class="badge ok">verified</span>')
+        add("errata", "Errata of the write-up confirmed by a check", verified)
+    if not rows:
+        return Markup("")
+    return Markup(
+        f'<div class="glance">'
+        f"{table(['result', 'value'], rows, caption='Results at a glance', class_='data compact')}"
+        "</div>"
+    )
+
+
 def _data_links(tables: Sequence[str]) -> Markup:
     if not tables:
         return Markup("")
@@ -162,7 +205,8 @@ def render_page(
     """The whole ``index.html`` as a string."""
     from emnet.report.build import GENERATOR
 
-    body = join([_header(ctx, outcomes, total_seconds, started), _toc(outcomes)])
+    overview = Markup(f'<div class="overview">{_toc(outcomes)}{_highlights(ctx, outcomes)}</div>')
+    body = join([_header(ctx, outcomes, total_seconds, started), overview])
     body = join([body, "<main>", *(_section(o) for o in outcomes), "</main>"])
     footer = (
         "<footer>Written by <code>emnet report</code>"
