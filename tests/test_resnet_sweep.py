@@ -218,6 +218,7 @@ def test_dask_local_cluster_equals_local_run(small, tmp_path):
     from distributed import Client, LocalCluster
 
     _, res = small
+    out = tmp_path / "d"
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -225,16 +226,22 @@ def test_dask_local_cluster_equals_local_run(small, tmp_path):
         Client(cluster) as client,
     ):
         assert len(client.scheduler_info()["workers"]) == 2
-        # by address, as `emnet resnet --scheduler tcp://host:port` does
-        d = _quiet_sweep(dask=cluster.scheduler_address, out_dir=tmp_path / "d", pack_size=1)
-        assert cluster.scheduler_address.startswith("tcp://")
-    # the task partition (pack_size=1) differs from the local run's packs: equal to rounding
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://")
+        # `emnet resnet --scheduler tcp://host:port`, one task per (width, seed)
+        args = ["--widths", "2", "3", "--seeds", "2", "--epochs", "2", "--batch-size", "64"]
+        rc = _main(
+            *args, "--pack-size", "1", "--scheduler", address, "--no-progress", "--out", str(out)
+        )
+        assert rc == 0
+    d = SweepResult.load(out)
+    local = _quiet_sweep(pack_size=1)
+    assert d.numbers() == local.numbers()  # the same tasks run here: identical numbers
+    # and equal to the default packing (both seeds in one task) to float rounding
     for r in res.runs:
         np.testing.assert_allclose(
             d.run(r.width, r.seed).test_loss, r.test_loss, rtol=1e-4, atol=1e-4
         )
-    local = _quiet_sweep(pack_size=1)
-    assert d.numbers() == local.numbers()  # same tasks: identical numbers
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
