@@ -185,6 +185,7 @@ def test_numbers_in_page_come_from_the_run(quick_report: Built) -> None:
     html = quick_report.html
     em = r["em"]
     assert fmt(em["adjusted_rand_index"]) in html
+    assert "Results at a glance" in html and fmt(em["adjusted_rand_index"], 3) in html
     assert fmt(em["bic"]) in html
     assert 0.3 < em["adjusted_rand_index"] <= 1.0
     hist = np.array(em["history"])

@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -133,34 +133,49 @@ def _highlights(ctx: Context, outcomes: Sequence[SectionOutcome]) -> Markup:
     r = ctx.results
     rows: list[tuple[object, ...]] = []
 
-    def add(sid: str, label: str, value: object) -> None:
-        rows.append((Markup(f'<a href="#{sid}">{esc(label)}</a>'), str(value)))
+    def add(sid: str, label: str, value: Callable[[], object]) -> None:
+        if sid not in ok:
+            return
+        try:
+            text = str(value())
+        except (KeyError, IndexError, TypeError):  # a builder that recorded less
+            return
+        rows.append((Markup(f'<a href="#{sid}">{esc(label)}</a>'), text))
 
-    if "em" in ok:
-        em = r["em"]
-        add("em", "§1 log-likelihood per sample (K = 10)", f"{fmt(em['loglik_per_sample'])} nats")
-        add("em", "§1 adjusted Rand index vs digit labels", fmt(em["adjusted_rand_index"], 3))
-        if "bic_vs_k" in em:
-            add("em", "§1 K with the lowest BIC", em["bic_vs_k"]["best_k"])
-    if "deepnet" in ok and "gradients" in r["deepnet"]:
-        g = r["deepnet"]["gradients"]["closed form"]
-        add("deepnet", "§2 (∂f/∂w₁, ∂f/∂w₂, ∂f/∂w₃)", ", ".join(fmt(v) for v in g))
-        d = r["deepnet"]
-        if "gradients_max_abs_diff_exact" in d:
-            add(
-                "deepnet",
-                f"§2 largest disagreement among the {len(d['gradients'])} gradient methods",
-                f"{fmt(d['gradients_max_abs_diff_exact'], 3)} (exact methods), "
-                f"{fmt(d['gradients_max_abs_diff_finite_differences'], 3)} (finite differences)",
-            )
-    if "resnet" in ok:
-        accs = ", ".join(f"C = {w['C']}: {fmt(w['test_acc'], 3)}" for w in r["resnet"]["widths"])
-        add("resnet", "§3 final test accuracy", accs)
-        add("resnet", "§3 sweep time", f"{r['resnet']['sweep_seconds']:.1f} s")
-    if "errata" in ok:
-        errata = next(o for o in outcomes if o.spec.id == "errata")
-        verified = errata.html.count('<span class="badge ok">verified</span>')
-        add("errata", "Errata of the write-up confirmed by a check", verified)
+    em = lambda: r["em"]
+    dn = lambda: r["deepnet"]
+    add(
+        "em",
+        "§1 log-likelihood per sample (K = 10)",
+        lambda: f"{fmt(em()['loglik_per_sample'])} nats",
+    )
+    add("em", "§1 adjusted Rand index vs digit labels", lambda: fmt(em()["adjusted_rand_index"], 3))
+    add("em", "§1 K with the lowest BIC", lambda: em()["bic_vs_k"]["best_k"])
+    add(
+        "deepnet",
+        "§2 (∂f/∂w₁, ∂f/∂w₂, ∂f/∂w₃)",
+        lambda: ", ".join(fmt(v) for v in dn()["gradients"]["closed form"]),
+    )
+    add(
+        "deepnet",
+        "§2 largest disagreement among the gradient methods",
+        lambda: (
+            f"{fmt(dn()['gradients_max_abs_diff_exact'], 3)} (exact methods), "
+            f"{fmt(dn()['gradients_max_abs_diff_finite_differences'], 3)} (finite differences)"
+        ),
+    )
+    add(
+        "resnet",
+        "§3 final test accuracy",
+        lambda: ", ".join(f"C = {w['C']}: {fmt(w['test_acc'], 3)}" for w in r["resnet"]["widths"]),
+    )
+    add("resnet", "§3 sweep time", lambda: f"{r['resnet']['sweep_seconds']:.1f} s")
+    errata_html = next((o.html for o in outcomes if o.spec.id == "errata"), "")
+    add(
+        "errata",
+        "Errata of the write-up confirmed by a check",
+        lambda: errata_html.count('<span class="badge ok">verified</span>'),
+    )
     if not rows:
         return Markup("")
     return Markup(
