@@ -560,3 +560,16 @@ def test_verbose_output_and_max_iter_zero(capsys):
     assert zero.n_iter_ == 0 and len(zero.history_) == 0
     np.testing.assert_array_equal(zero.means_, m0)
     assert zero.lower_bound_ == pytest.approx(e_step(X, w0, m0)[1].mean(), rel=1e-12)
+
+
+def test_read_only_and_memory_mapped_input(tmp_path):
+    X, _, _, _ = planted(500, 3, 9, seed=13)
+    ref = BernoulliMixture(3, random_state=0).fit(X)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    np.save(tmp_path / "x.npy", X.astype(np.uint8))
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for data, batch in ((frozen, None), (mapped, None), (mapped, 64)):
+        fit = BernoulliMixture(3, random_state=0, batch_size=batch).fit(data)
+        np.testing.assert_allclose(fit.means_, ref.means_, atol=1e-10)
+    assert not frozen.flags.writeable and np.array_equal(frozen, X)
