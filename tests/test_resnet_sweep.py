@@ -214,11 +214,13 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, sig, uninterrupted
     assert _numbers(out) == uninterrupted
 
 
-def test_dask_local_cluster_equals_local_run(small, tmp_path):
+def test_dask_local_cluster_equals_local_run(small, tmp_path, monkeypatch):
+    import distributed
     from distributed import Client, LocalCluster
 
     _, res = small
-    out = tmp_path / "d"
+    args = ["--widths", "2", "3", "--seeds", "2", "--epochs", "2", "--batch-size", "64",
+            "--pack-size", "1", "--no-progress"]  # fmt: skip
     with (
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -228,15 +230,27 @@ def test_dask_local_cluster_equals_local_run(small, tmp_path):
         assert len(client.scheduler_info()["workers"]) == 2
         address = cluster.scheduler_address
         assert address.startswith("tcp://")
-        # `emnet resnet --scheduler tcp://host:port`, one task per (width, seed)
-        args = ["--widths", "2", "3", "--seeds", "2", "--epochs", "2", "--batch-size", "64"]
-        rc = _main(
-            *args, "--pack-size", "1", "--scheduler", address, "--no-progress", "--out", str(out)
-        )
+        # `emnet resnet --scheduler tcp://host:port`: one task per (width, seed)
+        assert _main(*args, "--scheduler", address, "--out", str(tmp_path / "d")) == 0
+        # `--dask local --workers 2` asks for a LocalCluster of 2 worker processes; starting
+        # a second real one would double this test's time, so it gets the running one.
+        calls: list[dict] = []
+
+        def running_cluster(**kwargs):
+            calls.append(kwargs)
+            return cluster
+
+        with monkeypatch.context() as m:
+            m.setattr(distributed, "LocalCluster", running_cluster)
+            m.setattr(cluster, "close", lambda *a, **k: calls.append({"closed": True}))
+            rc = _main(*args, "--dask", "local", "--workers", "2", "--out", str(tmp_path / "l"))
         assert rc == 0
-    d = SweepResult.load(out)
+        assert calls[0]["n_workers"] == 2 and calls[0]["processes"] is True
+        assert calls[-1] == {"closed": True}
+    d = SweepResult.load(tmp_path / "d")
     local = _quiet_sweep(pack_size=1)
     assert d.numbers() == local.numbers()  # the same tasks run here: identical numbers
+    assert SweepResult.load(tmp_path / "l").numbers() == local.numbers()
     # and equal to the default packing (both seeds in one task) to float rounding
     for r in res.runs:
         np.testing.assert_allclose(
