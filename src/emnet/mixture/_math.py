@@ -142,10 +142,11 @@ def _joint_log_prob(
 
 
 def _log_normalizer(A: np.ndarray) -> np.ndarray:
-    """Row-wise log Σ_k exp(A_ik) (float64), stable."""
+    """Row-wise log Σ_k exp(A_ik) (float64), stable; terms clamped as in the E-step."""
     m = A.max(axis=1, keepdims=True)
-    with np.errstate(under="ignore"):
-        s = np.exp(A - m).sum(axis=1, keepdims=True)
+    shifted = A - m
+    np.maximum(shifted, _flush_threshold(A.dtype)[0], out=shifted)
+    s = np.exp(shifted, out=shifted).sum(axis=1, keepdims=True)
     return (m.astype(np.float64) + np.log(s.astype(np.float64))).ravel()
 
 
