@@ -111,7 +111,8 @@ def test_fit_objective_never_decreases(data):
         max_iter=60,
         tol=0.0,
         random_state=data.draw(st.integers(0, 1000)),
-    ).fit(X)
+        batch_size=data.draw(st.sampled_from([None, 7])),
+    ).fit(sp.csr_matrix(X) if data.draw(st.booleans()) else X)
     h = model.history_
     assert np.all(np.isfinite(h)) and len(h) == model.n_iter_
     drops = h[:-1] - h[1:]
@@ -573,3 +574,17 @@ def test_read_only_and_memory_mapped_input(tmp_path):
         fit = BernoulliMixture(3, random_state=0, batch_size=batch).fit(data)
         np.testing.assert_allclose(fit.means_, ref.means_, atol=1e-10)
     assert not frozen.flags.writeable and np.array_equal(frozen, X)
+
+
+def test_sparse_missing_values_leave_the_input_untouched():
+    X = sp.csr_matrix(np.array([[np.nan, 1.0, 0.0], [1.0, np.nan, np.nan], [0.0, 1.0, 1.0]]))
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    w, m = np.array([0.4, 0.6]), np.full((2, 3), 0.3) + [[0.0], [0.4]]
+    first = chunk_stats(X, w, m)
+    second = chunk_stats(X, w, m)
+    for a, b in zip(before, (X.data, X.indices, X.indptr)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(first.resp_obs, second.resp_obs)
+    dense = chunk_stats(X.toarray(), w, m)
+    np.testing.assert_allclose(first.resp_obs, dense.resp_obs, rtol=1e-12)
+    np.testing.assert_allclose(first.resp_x, dense.resp_x, rtol=1e-12)

@@ -116,7 +116,10 @@ def _split_missing(X: np.ndarray | sp.csr_matrix) -> tuple[object, object]:
         nan = np.isnan(X.data)
         filled = X.copy()
         filled.data[nan] = 0
-        mask = sp.csr_matrix((nan.astype(X.dtype), X.indices, X.indptr), shape=X.shape)
+        # copies of the index arrays: eliminate_zeros works in place and must not touch X
+        mask = sp.csr_matrix(
+            (nan.astype(X.dtype), X.indices.copy(), X.indptr.copy()), shape=X.shape
+        )
         mask.eliminate_zeros()
         return filled, mask
     nan = np.isnan(X)
