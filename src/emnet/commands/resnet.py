@@ -52,17 +52,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     import warnings
 
-    from emnet.resnet import sweep
     from emnet.resnet.train import SingleSampleBatchWarning
 
-    warnings.simplefilter("always", SingleSampleBatchWarning)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"emnet resnet: warning: {msg}\n"
     if args.workers < 1:
         raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
+    with warnings.catch_warnings():  # restores the warning machinery afterwards
+        warnings.simplefilter("always", SingleSampleBatchWarning)
+        original = warnings.showwarning
+
+        def show(message, category, *rest, **kwargs) -> None:
+            if issubclass(category, SingleSampleBatchWarning):
+                print(f"emnet resnet: warning: {message}", file=sys.stderr)
+            else:
+                original(message, category, *rest, **kwargs)
+
+        warnings.showwarning = show
+        result = _sweep(args)
+    print(f"wrote {args.out}/results.json, results.csv, curves.png, summary.png")
+    print(f"{'width':>6} {'params':>8} {'final test loss':>16} {'final test acc':>15}")
+    for w in result.widths:
+        loss = result.curves(w, "test_loss")[:, -1]
+        acc = result.curves(w, "test_acc")[:, -1]
+        print(f"{w:>6} {result.param_counts[w]:>8} {loss.mean():>16.4f} {acc.mean():>15.3f}")
+    if result.single_sample_last_batch:
+        print("(every epoch ended on a one-sample batch; --drop-last skips it)")
+    return 0
+
+
+def _sweep(args: argparse.Namespace):
+    from emnet.resnet import sweep
+
     try:
-        result = sweep(
+        return sweep(
             args.widths,
             args.seeds,
             args.epochs,
@@ -84,15 +108,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         # The API names its arguments (epochs, out_dir, ...); say them as the CLI flags.
         raise ValueError(_as_flags(str(exc))) from None
-    print(f"wrote {args.out}/results.json, results.csv, curves.png, summary.png")
-    print(f"{'width':>6} {'params':>8} {'final test loss':>16} {'final test acc':>15}")
-    for w in result.widths:
-        loss = result.curves(w, "test_loss")[:, -1]
-        acc = result.curves(w, "test_acc")[:, -1]
-        print(f"{w:>6} {result.param_counts[w]:>8} {loss.mean():>16.4f} {acc.mean():>15.3f}")
-    if result.single_sample_last_batch:
-        print("(every epoch ended on a one-sample batch; --drop-last skips it)")
-    return 0
 
 
 def _as_flags(msg: str) -> str:
