@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
@@ -26,7 +28,7 @@ from emnet.resnet import (
     pack,
     resnet_parameter_count,
 )
-from emnet.resnet.train import PackedTrainer, as_tensors
+from emnet.resnet.train import PackedTrainer, as_tensors, batch_slices
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +115,25 @@ def test_epoch_order_follows_dataloader():
     for _ in range(3):
         seen = torch.cat([b for b in loader])
         torch.testing.assert_close(seen, epoch_order(23, g2))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 60), batch_size=st.integers(1, 20), seed=st.integers(0, 2**31),
+    drop_last=st.booleans(),
+)  # fmt: skip
+def test_batches_equal_dataloader_batches(n, batch_size, seed, drop_last):
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(range(n), batch_size=batch_size, shuffle=True, drop_last=drop_last,
+                        generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(2):
+        order = epoch_order(n, g)
+        ours = [order[sl].tolist() for sl in batch_slices(n, batch_size, drop_last)]
+        assert ours == [b.tolist() for b in loader]
+    if not drop_last:
+        assert sorted(i for b in ours for i in b) == list(range(n))
 
 
 def _run(fn, data, C=2, epochs=2, batch_size=16, seed=0, drop_last=False, optimizer="sgd"):
