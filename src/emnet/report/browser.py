@@ -108,24 +108,28 @@ Promise.all(Array.from(document.images).map(img => img.complete ? null :
 
 
 def check_page(
-    index_html: str | os.PathLike[str], width: int = 1280, full_page: bool = True
+    index_html: str | os.PathLike[str],
+    width: int = 1280,
+    full_page: bool = True,
+    height: int = 900,
 ) -> PageCheck:
     """Open ``index_html`` from disk (file://), wait for every image, and report.
 
-    With ``full_page`` the window is resized to the document's height before the
-    screenshot, so it shows the whole report.
+    With ``full_page`` the viewport is resized to the document's height (at most 16,000
+    pixels) before the screenshot, so it shows the whole report; otherwise the screenshot
+    is the top ``height`` pixels.
     """
     path = Path(index_html).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"index_html: {path} does not exist")
-    with chromium_driver(width=width) as driver:
+    with chromium_driver(width=width, height=height) as driver:
         driver.set_script_timeout(60)
         driver.get(path.as_uri())
         driver.execute_async_script(_WAIT_IMAGES_JS)
-        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
-        if full_page:
-            driver.set_window_size(width, min(max(height, 600), 16000))
-            driver.execute_async_script(_WAIT_IMAGES_JS)
+        page_height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        target = min(max(page_height, 600), 16000) if full_page else height
+        _set_viewport(driver, width, target)
+        driver.execute_async_script(_WAIT_IMAGES_JS)
         images = driver.execute_script(_IMAGES_JS)
         shot = driver.get_screenshot_as_png()
         console = driver.get_log("browser")
@@ -141,8 +145,16 @@ def check_page(
         broken_images=broken,
         console_errors=errors,
         console=console,
-        page_height=height,
+        page_height=page_height,
     )
+
+
+def _set_viewport(driver: Any, width: int, height: int) -> None:
+    """Resize the window so that the viewport (not the window) is ``width`` × ``height``."""
+    driver.set_window_size(width, height)
+    inner_w, inner_h = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    if (inner_w, inner_h) != (width, height):
+        driver.set_window_size(2 * width - int(inner_w), 2 * height - int(inner_h))
 
 
 def screenshot(
@@ -150,14 +162,19 @@ def screenshot(
     png: str | os.PathLike[str],
     width: int = 1280,
     palette: bool = False,
+    top: int | None = None,
 ) -> PageCheck:
-    """Write a full-page screenshot of ``index_html`` to ``png`` (atomically).
+    """Write a screenshot of ``index_html`` to ``png`` (atomically): the whole page, or
+    only its top ``top`` pixels.
 
     ``palette`` stores it with an adaptive 256-colour palette (a fraction of the size;
     good for the README)."""
     from emnet import _io
 
-    result = check_page(index_html, width=width, full_page=True)
+    if top is None:
+        result = check_page(index_html, width=width, full_page=True)
+    else:
+        result = check_page(index_html, width=width, full_page=False, height=top)
     data = result.screenshot
     if palette:
         import io
@@ -173,13 +190,13 @@ def screenshot(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m emnet.report.browser report/index.html docs/img/report.png``: take the
-    README's full-page screenshot and say whether the page loaded cleanly."""
+    """``python -m emnet.report.browser report/index.html docs/img/report.png --palette``:
+    take the README's screenshot and say whether the page loaded cleanly."""
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m emnet.report.browser",
-        description="Open a report in headless Chromium, check it, save a full-page screenshot.",
+        description="Open a report in headless Chromium, check it, save a screenshot.",
     )
     parser.add_argument("index_html", help="the report's index.html")
     parser.add_argument("png", help="where to write the screenshot")
@@ -187,8 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--palette", action="store_true", help="store with a 256-colour palette (smaller file)"
     )
+    parser.add_argument(
+        "--top", type=int, metavar="PX", help="only the top PX pixels (default: the whole page)"
+    )
     args = parser.parse_args(argv)
-    seen = screenshot(args.index_html, args.png, width=args.width, palette=args.palette)
+    seen = screenshot(
+        args.index_html, args.png, width=args.width, palette=args.palette, top=args.top
+    )
     print(
         f"{args.png}: page height {seen.page_height} px, {len(seen.images)} images, "
         f"{len(seen.broken_images)} broken, {len(seen.console_errors)} console errors"
