@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emnet.report._threads import single_threaded_blas
 from emnet.report.html import Markup, check, checks, figure, fmt, guarded, join, p, table, tag
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ RTOL = 1e-9
 
 
 def build(ctx: Context) -> str:
+    with single_threaded_blas():  # tiny matrices: see emnet.report._threads
+        return _build(ctx)
+
+
+def _build(ctx: Context) -> str:
     from sklearn.metrics import adjusted_rand_score
 
     from emnet.data import binarized_digits

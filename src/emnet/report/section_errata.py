@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emnet.report._threads import single_threaded_blas
 from emnet.report.html import Markup, check, checks, esc, fmt, guarded, join, table, tag
 
 if TYPE_CHECKING:
@@ -17,6 +18,11 @@ SEED = 0
 
 
 def build(ctx: Context) -> str:
+    with single_threaded_blas():  # tiny matrices: see emnet.report._threads
+        return _build(ctx)
+
+
+def _build(ctx: Context) -> str:
     import functools
 
     from emnet.data import binarized_digits
