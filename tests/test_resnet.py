@@ -28,6 +28,7 @@ from emnet.resnet import (
     pack,
     resnet_parameter_count,
 )
+from emnet.resnet.model import SmallMapConv2d, small_map_conv2d, small_map_conv_is_faster
 from emnet.resnet.train import PackedTrainer, as_tensors, batch_slices
 
 
@@ -295,3 +296,81 @@ def test_packed_training_equals_single_runs(data, C, optimizer, lr, drop_last, b
             )
     # the seeds really differ from one another
     assert abs(single[0]["train_loss"][-1] - single[1]["train_loss"][-1]) > 1e-3
+
+
+# --- the dense small-map convolution (PackedResNet's block convs on 2×2 maps) ---------
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hw=st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 3), (3, 3), (4, 2)]),
+    k=st.sampled_from([1, 3, 5]),
+    groups=st.integers(1, 3),
+    cin=st.integers(1, 4),
+    cout=st.integers(1, 4),
+    n=st.integers(1, 5),
+    channels_last=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_small_map_conv_equals_conv2d(hw, k, groups, cin, cout, n, channels_last, seed):
+    """Forward and both gradients equal F.conv2d's (stride 1, "same" padding) to 1e-6."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = hw
+    x = torch.randn(n, groups * cin, H, W, generator=g)
+    w = torch.randn(groups * cout, cin, k, k, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        w = w.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w.requires_grad_()
+    grad = torch.randn(n, groups * cout, H, W, generator=g)
+    ref = F.conv2d(x, w, padding=k // 2, groups=groups)
+    ref_gx, ref_gw = torch.autograd.grad(ref, (x, w), grad)
+    out = small_map_conv2d(x, w, groups)
+    gx, gw = torch.autograd.grad(out, (x, w), grad)
+    for got, want in ((out, ref), (gx, ref_gx), (gw, ref_gw)):
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-5)
+    with torch.no_grad():  # the evaluation path (no autograd)
+        torch.testing.assert_close(small_map_conv2d(x, w, groups), ref, rtol=1e-6, atol=1e-5)
+    # only the gradient that is asked for
+    (gw_only,) = torch.autograd.grad(small_map_conv2d(x.detach(), w, groups), (w,), grad)
+    torch.testing.assert_close(gw_only, ref_gw, rtol=1e-6, atol=1e-5)
+
+
+def test_small_map_conv_float64_exact_and_bad_input():
+    x = torch.randn(3, 8, 2, 2, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(12, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    ref = F.conv2d(x, w, padding=1, groups=2)
+    out = small_map_conv2d(x, w, 2)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    ref.sum().backward()
+    gx, gw = x.grad.clone(), w.grad.clone()
+    x.grad = w.grad = None
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, gx, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(w.grad, gw, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="channels"):
+        small_map_conv2d(x, w, 3)
+    with pytest.raises(ValueError, match="odd square kernel"):
+        small_map_conv2d(x, torch.randn(12, 4, 2, 2, dtype=torch.float64), 2)
+
+
+def test_small_map_conv2d_module_uses_dense_path_only_on_small_maps(monkeypatch):
+    assert small_map_conv_is_faster(2, 2, 3) and small_map_conv_is_faster(1, 1, 3)
+    assert not small_map_conv_is_faster(4, 4, 3) and not small_map_conv_is_faster(3, 3, 3)
+    conv = SmallMapConv2d(6, 6, 3, padding=1, bias=False, groups=2)
+    calls = []
+
+    def recording(*args):
+        calls.append(args[0].shape[-2:])
+        return small_map_conv2d(*args)
+
+    monkeypatch.setattr("emnet.resnet.model.small_map_conv2d", recording)
+    for hw in ((2, 2), (4, 4)):
+        x = torch.randn(2, 6, *hw)
+        want = F.conv2d(x, conv.weight, padding=1, groups=2)
+        torch.testing.assert_close(conv(x), want, rtol=1e-6, atol=1e-6)
+    assert calls == [(2, 2)]
+    assert isinstance(PackedResNet(2, 3).block.conv1, SmallMapConv2d)
+    assert type(ResNet(2).block.conv1) is nn.Conv2d  # the write-up's model stays plain
