@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from emnet.mixture._math import SuffStats, add_stats, chunk_stats
 
@@ -184,7 +185,7 @@ def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[n
             f"X has {info.n_features} features, but {type(estimator).__name__} was fitted "
             f"with {estimator.n_features_in_}"
         )
-    seed = np.random.RandomState(estimator.random_state).randint(2**31) if reset else 0
+    seed = check_random_state(estimator.random_state).randint(2**31) if reset else 0
     sample = sample_rows(X, INIT_SAMPLE_ROWS, np.random.default_rng(seed))
     return sample, dask_stats(X, backend.chunk_stats)
 

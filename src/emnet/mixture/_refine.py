@@ -177,9 +177,9 @@ def _propose(
     if len(big) > 1:
         m = clamp_means(means[big])
         logit = np.log(m) - np.log1p(-m)
-        # symmetric KL between the Bernoulli means of every pair of components
-        skl = (m[:, None, :] - m[None, :, :]) * (logit[:, None, :] - logit[None, :, :])
-        dist = skl.sum(-1)
+        # symmetric KL between the Bernoulli means of every pair of components (row by row:
+        # O(K·D) memory)
+        dist = np.stack([((m[a] - m) * (logit[a] - logit)).sum(1) for a in range(len(big))])
         np.fill_diagonal(dist, np.inf)
         seen = set()
         for a in range(len(big)):
