@@ -23,6 +23,8 @@ ArrayPair = Any  # (images, labels) as numpy arrays or tensors; emnet.data.Split
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 
+EVAL_CHUNK = 256  # samples per forward pass when PackedTrainer evaluates a whole set
+
 
 class SingleSampleBatchWarning(UserWarning):
     """The last batch of every epoch holds one sample (BatchNorm statistics of one image)."""
@@ -102,16 +104,18 @@ def make_optimizer(
     """``"sgd"`` (plain), ``"momentum"`` (SGD with ``momentum``), ``"adam"`` or ``"adamw"``.
 
     Every one updates each weight from its own gradient and state only, which is what lets
-    packed models train exactly like separate ones.
+    packed models train exactly like separate ones. All use the multi-tensor (``foreach``)
+    implementation: the same arithmetic per weight in a few kernels instead of a loop.
     """
+    kw: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay, "foreach": True}
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, **kw)
     if optimizer == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(params, momentum=momentum, **kw)
     if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, **kw)
     if optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, **kw)
     raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
 
 
@@ -289,18 +293,25 @@ class PackedTrainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, np.ndarray]:
-        """Per-model mean cross-entropy and accuracy on the whole train and test sets."""
+        """Per-model mean cross-entropy and accuracy on the whole train and test sets.
+
+        The sets go through in chunks of ``EVAL_CHUNK`` samples: eval mode makes every
+        sample's output independent of the others, and chunks whose activations fit in the
+        CPU cache run about twice as fast as one pass over all 1,617 samples.
+        """
         net, S = self.net, self.net.n_models
         was_training = net.training
         net.eval()
         out: dict[str, np.ndarray] = {}
         splits = (("train", self.eval_inputs[0], self.y), ("test", self.eval_inputs[1], self.yt))
         for split, x, y in splits:
-            logits = net(x)  # (n, S, K)
-            targets = y[:, None].expand(-1, S)
-            losses = F.cross_entropy(logits.permute(0, 2, 1), targets, reduction="none").mean(0)
-            acc = (logits.argmax(2) == targets).double().mean(0)
-            out[f"{split}_loss"] = losses.double().cpu().numpy()
-            out[f"{split}_acc"] = acc.cpu().numpy()
+            losses, hits = [], []
+            for start in range(0, len(x), EVAL_CHUNK):
+                logits = net(x[start : start + EVAL_CHUNK])  # (b, S, K)
+                targets = y[start : start + EVAL_CHUNK, None].expand(-1, S)
+                losses.append(F.cross_entropy(logits.permute(0, 2, 1), targets, reduction="none"))
+                hits.append(logits.argmax(2) == targets)
+            out[f"{split}_loss"] = torch.cat(losses).mean(0).double().cpu().numpy()
+            out[f"{split}_acc"] = torch.cat(hits).double().mean(0).cpu().numpy()
         net.train(was_training)
         return out
