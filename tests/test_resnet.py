@@ -390,10 +390,12 @@ def test_small_map_conv_float64_exact_and_bad_input():
 
 
 def test_small_map_conv2d_module_uses_dense_path_only_on_small_maps(monkeypatch):
-    assert small_map_conv_is_faster(2, 2, 3, 64, 64) and small_map_conv_is_faster(1, 1, 3, 64, 64)
-    assert not small_map_conv_is_faster(4, 4, 3, 64, 64)
-    assert not small_map_conv_is_faster(3, 3, 3, 64, 64)
-    assert not small_map_conv_is_faster(2, 2, 3, 4, 4)  # few channels: mkldnn is faster
+    assert small_map_conv_is_faster(2, 2, 3, 64, 64, 16)
+    assert small_map_conv_is_faster(1, 1, 3, 64, 64, 256)
+    assert not small_map_conv_is_faster(4, 4, 3, 64, 64, 16)
+    assert not small_map_conv_is_faster(3, 3, 3, 64, 64, 16)
+    assert not small_map_conv_is_faster(2, 2, 3, 4, 4, 16)  # few channels: mkldnn is faster
+    assert not small_map_conv_is_faster(2, 2, 3, 64, 64, 8)  # few samples: mkldnn is faster
     conv = SmallMapConv2d(128, 128, 3, padding=1, bias=False, groups=2)
     calls = []
 
@@ -402,13 +404,13 @@ def test_small_map_conv2d_module_uses_dense_path_only_on_small_maps(monkeypatch)
         return small_map_conv2d(*args)
 
     monkeypatch.setattr("emnet.resnet.model.small_map_conv2d", recording)
-    for hw in ((2, 2), (4, 4)):
-        x = torch.randn(2, 128, *hw)
+    for n, hw in ((16, (2, 2)), (16, (4, 4)), (2, (2, 2))):
+        x = torch.randn(n, 128, *hw)
         want = F.conv2d(x, conv.weight, padding=1, groups=2)
         torch.testing.assert_close(conv(x), want, rtol=1e-5, atol=1e-5)
     assert calls == [(2, 2)]
     calls.clear()
-    SmallMapConv2d(8, 8, 3, padding=1, bias=False, groups=2)(torch.randn(2, 8, 2, 2))
+    SmallMapConv2d(8, 8, 3, padding=1, bias=False, groups=2)(torch.randn(16, 8, 2, 2))
     assert calls == []
     strided = SmallMapConv2d(128, 128, 3, stride=2, padding=1, bias=False, groups=2)
     x = torch.randn(2, 128, 2, 2)
