@@ -115,6 +115,36 @@ def _median(fn, *args, repeat: int) -> Seconds:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
+def _c64_note(epoch_16_8: dict[int, tuple[float, float]]) -> str:
+    """Where the time goes at C = 64 (batch 16, 8 seeds): this run's times, then the
+    profile and ablation measured separately (CPU seconds, 1 thread, 2026-11-24)."""
+    if 64 not in epoch_16_8:
+        return ""
+    base, packed = epoch_16_8[64]
+    return f"""
+At C = 64, in this run, the plain loop takes {base:.3f} s per model-epoch, so 5× means
+≤ {8 * base / 5:.3f} s for the 8-model epoch; emnet's takes {packed:.3f} s. Where it goes
+(8 packed models, batch 16, CPU seconds per 8-model epoch, measured separately with
+`torch.profiler` and by ablation): training ≈ 0.56–0.61 s (102 steps of ≈ 5.5–6 ms),
+evaluation ≈ 0.09–0.12 s. Replacing the two block convolutions by a no-op (an ablation,
+not a model) leaves ≈ 0.31 s (train 0.275 s + eval 0.036 s): everything but those two
+convolutions already runs at ≈ 6× the plain loop. The convolutions cost ≈ 0.3 s per
+epoch in training: per step 2 convs × 3 batched GEMMs × 8.4 M multiply-adds (the dense
+minimum on 2×2 maps; im2col needs 2.25× that) plus gathering each model's 256×256 dense
+matrix from the taps and summing its gradient back into them. With only 16 rows per
+model-GEMM the work is bound by memory traffic (2 MB matrices built and read every step),
+not arithmetic: in the profile (wall time, machine under load) the gather and the
+weight-gradient GEMM take ≈ 1.1–1.3 ms per call, against ≈ 0.1–0.2 ms CPU when timed
+alone with warm caches. Against the
+grouped mkldnn convolutions the dense form gains 5–15 % per training epoch at batch 16
+and 32 and is used only there (it loses at batch ≤ 8 and below 64 channels per model);
+chunked evaluation halved the evaluation (0.21 → 0.12 s at the time). `torch.compile`
+(inductor, CPU) was tried on the packed network: 45 s + 15 s of compilation per width and
+a slower epoch (1.2–1.6 s CPU), so it is not used. 5× at C = 64 would need the block
+convolutions about 3× cheaper than this; not reached.
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 64])
@@ -126,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", SingleSampleBatchWarning)
     rows, ratios_16_8 = [], []
+    epoch_16_8: dict[int, tuple[float, float]] = {}
     for C in args.widths:
         for batch_size in (1, 16):
             cut = args.steps_b1 if batch_size == 1 else None
@@ -136,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 wall, cpu = base[0] * n_seeds / t[0], base[1] * n_seeds / t[1]
                 if batch_size == 16 and n_seeds == 8:
                     ratios_16_8.append((C, wall, cpu))
+                    epoch_16_8[C] = (base[0], t[0])  # wall s: one model-epoch, one 8-model epoch
                 row = [C, batch_size, n_seeds, 1 / base[0], n_seeds / t[0], f"{wall:.1f}×",
                        f"{cpu:.1f}×"]  # fmt: skip
                 rows.append(row)
@@ -172,22 +204,7 @@ Target ≥ 5× at batch size 16 with 8 seeds: {summary}
 ({"met for C = " + ", ".join(map(str, hit)) if hit else "not met"}).
 
 The small widths are bound by per-step overhead, which packing shares among the seeds.
-At C = 64 the target is not met; where the time goes (8 packed models, batch 16, CPU
-seconds per 8-model epoch, measured with `torch.profiler` and by ablation, 1 thread):
-the plain loop needs ≈ 0.27–0.30 s per *model*-epoch, so 5× means ≤ 0.45 s for all 8.
-emnet's epoch takes ≈ 0.73–0.79 s: ≈ 0.61 s training (102 steps of ≈ 6 ms) + ≈ 0.12 s
-evaluation. Replacing the two block convolutions by a no-op (an ablation, not a model)
-leaves ≈ 0.31 s (train 0.275 s + eval 0.036 s), so everything except those two
-convolutions already runs at ≈ 6.4×; the convolutions themselves cost ≈ 0.34 s per epoch
-in training (2 convs × 3 GEMMs × 8.4 M multiply-adds per step, the dense minimum on 2×2
-maps, ≈ 15 GMAC/s reached) and ≈ 0.085 s in evaluation. Batch 16 leaves each per-model
-GEMM only 16 rows against a 256×256 matrix that must be gathered from the taps every step,
-so it is bound by memory traffic rather than arithmetic. Against the grouped mkldnn
-convolutions the dense form gains 5–10 % per training epoch and ≈ 2× in evaluation;
-chunked evaluation gained another ≈ 2× on the evaluation (0.21 → 0.12 s).
-`torch.compile` (inductor, CPU) was tried: 45 s + 15 s compile time per width and a
-slower epoch (1.2–1.6 s), so it is not used.
-"""
+{_c64_note(epoch_16_8)}"""
     print(body)
     if not args.no_write:
         write_section("resnet", body)

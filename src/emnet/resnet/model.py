@@ -39,7 +39,7 @@ def small_map_conv_is_faster(
     im2col's H·W·k²·Cin·Cout, and it skips the padding zeros; but it gathers the dense
     matrix, (H·W)²·Cin·Cout floats per group, on every call, which only pays over enough
     samples. Measured in PackedResNet training (8 models, 2×2 maps, 1 thread, CPU seconds
-    per epoch): at 64 channels per group 13–15 % faster at batch 16 and 32, 10–20 %
+    per epoch): at 64 channels per group 5–15 % faster at batch 16 and 32, 10–20 %
     slower at batch 1, 2, 4 and 8; slower at 1, 4, 16 and 32 channels per group (batch 16).
     Hence: H·W ≤ k²/2, ≥ 64 channels and ≥ 16 samples.
     """

@@ -1,11 +1,14 @@
 """Sweep settings for the report's §3 (``emnet report`` and ``emnet report --quick``).
 
 Use as ``sweep(REPORT_WIDTHS, **REPORT_SETTINGS["full"])``. Measured on the 2-core
-development machine while five other jobs shared it (load average 5.7–6.6), all four
-widths, results and plots written:
+development machine while other jobs shared it, all four widths, results and plots
+written, 1 torch thread:
 
-* "full" (50 epochs, 3 seeds): 70 s for the whole sweep (C = 64 takes half of it).
-* "quick" (10 epochs, 2 seeds): 13 s.
+* "full" (50 epochs, 3 seeds): 42.5 s for the whole sweep (training and evaluation:
+  C = 1, 2, 4 about 2.5 s each, C = 64 6.2 s; the rest is start-up, checkpoints and
+  plots). Load average 3–4.5, 2026-11-24, after the dense small-map convolution and
+  chunked evaluation; before them it took 70 s at load average 5.7–6.6.
+* "quick" (10 epochs, 2 seeds): 12.3 s (before: 13 s).
 
 ``drop_last=True``: 1,617 = 101·16 + 1, so at batch size 16 every epoch would otherwise
 end on a one-sample batch whose BatchNorm statistics spoil the running averages; the
