@@ -420,3 +420,24 @@ def test_small_map_conv2d_module_uses_dense_path_only_on_small_maps(monkeypatch)
     assert calls == []
     assert isinstance(PackedResNet(2, 3).block.conv1, SmallMapConv2d)
     assert type(ResNet(2).block.conv1) is nn.Conv2d  # the write-up's model stays plain
+
+
+def test_packed_c64_training_is_deterministic(data):
+    """The dense small-map path (C = 64, batch 16) gives bit-identical numbers run to run."""
+    train, test = data
+
+    def run() -> dict[str, np.ndarray]:
+        packed = pack([make_resnet(64, s) for s in (0, 1)])
+        opt = make_optimizer(packed.parameters(), "momentum", 0.05)
+        trainer = PackedTrainer(
+            packed, opt, [torch.Generator().manual_seed(s) for s in (0, 1)],
+            as_tensors(train, "train"), as_tensors(test, "test"), 16, True,
+        )  # fmt: skip
+        assert isinstance(trainer.net.block.conv2, SmallMapConv2d)
+        trainer.slices = trainer.slices[:12]
+        trainer.train_epoch()
+        return trainer.evaluate()
+
+    first, second = run(), run()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key])

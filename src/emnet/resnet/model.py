@@ -187,8 +187,9 @@ def small_map_conv2d(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> 
 
 
 class SmallMapConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (stride 1, "same" padding, no bias) that runs :func:`small_map_conv2d`
-    on maps where that is faster (:func:`small_map_conv_is_faster`), ``F.conv2d`` elsewhere.
+    """``nn.Conv2d`` that runs :func:`small_map_conv2d` on CPU where that is faster
+    (:func:`small_map_conv_is_faster`; stride 1, "same" zero padding, no bias) and
+    ``F.conv2d`` everywhere else (other geometries, other devices).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +200,12 @@ class SmallMapConv2d(nn.Conv2d):
             and self.padding_mode == "zeros"
         )  # fmt: skip
         cin, cout = self.in_channels // self.groups, self.out_channels // self.groups
-        if same and small_map_conv_is_faster(x.shape[-2], x.shape[-1], k, cin, cout, len(x)):
+        measured = x.device.type == "cpu"  # the choice was measured on CPU only
+        if (
+            same
+            and measured
+            and small_map_conv_is_faster(x.shape[-2], x.shape[-1], k, cin, cout, len(x))
+        ):
             return small_map_conv2d(x, self.weight, self.groups)
         return super().forward(x)
 
