@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             "### Fit quality (same data, each fit to convergence, tol 1e-6, max_iter 500)",
             "",
             "Gap = (planted − reached) / |planted| in %; target: emnet's default within 0.5%. "
-            "`moves` = accepted split-merge rounds.",
+            "`moves` = accepted split-merge rounds; `iterations` = those of the kept EM run "
+            "(after an accepted move, the last re-run); `seconds` = the whole fit.",
             "",
             markdown_table(
                 [
