@@ -190,7 +190,13 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return self
 
     def partial_fit(self, X: Any, y: Any = None) -> BaseEMMixture:
-        """One stepwise (online) EM update on the batch X (see emnet.mixture._online)."""
+        """One stepwise (online) EM update on the batch X (see emnet.mixture._online).
+
+        Running per-row statistics move towards the batch's, s ← (1 − γ_t)·s + γ_t·s_batch
+        with γ_t = (t + 2)^−0.6, then the M-step runs on them. The first call initialises
+        from this batch (or continues from ``fit``'s parameters). Batches can be read from
+        anywhere, e.g. slices of ``np.load(path, mmap_mode="r")``.
+        """
         from emnet.mixture._online import partial_fit_step
 
         return partial_fit_step(self, X)
