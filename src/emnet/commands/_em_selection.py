@@ -49,8 +49,8 @@ def parse_k(text: str) -> int | list[int]:
 def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> int:
     """Model selection over ``args.k`` (a list) on X; files into ``out``."""
     from emnet._io import write_json
+    from emnet.commands.em import write_model_files
     from emnet.mixture import plot_bic, select_n_components
-    from emnet.mixture.plotting import plot_history, plot_means
     from emnet.mixture.selection import format_selection_table
 
     ks = args.k
@@ -85,18 +85,10 @@ def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> i
     print(f"emnet em: model selection on {source}, K = {ks[0]}..{ks[-1]}, {args.n_init} restarts")
     print(format_selection_table(result))
     bic_png = plot_bic(result, out / "bic.png")
-    best = result.best_model
     image_shape = (8, 8) if args.data is None else None
-    means_png = plot_means(
-        best.means_,
-        out / "means.png",
-        weights=best.weights_,
-        image_shape=image_shape,
-        title=f"Component means, best K={result.best_k} by BIC",
-    )
-    loglik_png = plot_history(best.history_, out / "loglik.png")
-    best.save(out / "model.npz")
-    write_json(
+    title = f"Component means, best K={result.best_k} by {result.criterion.upper()}"
+    written = [bic_png, *write_model_files(result.best_model, out, image_shape, title)]
+    selection_json = write_json(
         out / "selection.json",
         {
             "data": source,
@@ -107,7 +99,5 @@ def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> i
             "table": result.table(),
         },
     )
-    print(
-        f"wrote {bic_png}, {means_png}, {loglik_png}, {out / 'model.npz'}, {out / 'selection.json'}"
-    )
+    print("wrote " + ", ".join(str(p) for p in [*written, selection_json]))
     return 0

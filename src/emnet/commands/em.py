@@ -163,7 +163,6 @@ def run(args: argparse.Namespace) -> int:
     from emnet._io import check_writable_dir, write_json
     from emnet.data import binarized_digits
     from emnet.mixture import BernoulliMixture
-    from emnet.mixture.plotting import plot_history, plot_means
 
     out = check_writable_dir(args.out)
     if args.data is None:
@@ -198,15 +197,28 @@ def run(args: argparse.Namespace) -> int:
     print(text)
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         print(f"note: EM stopped at --max-iter {args.max_iter} before converging")
+    title = (
+        f"Component means, K={args.k} ({Path(source).name if args.data else 'binarised digits'})"
+    )
+    written = write_model_files(model, out, image_shape, title)
+    written.append(write_json(out / "summary.json", {"data": source, "seed": args.seed, **info}))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def write_model_files(
+    model: Any, out: Path, image_shape: tuple[int, int] | None, title: str
+) -> list[Path]:
+    """The files every fit writes, atomically: means.png, loglik.png and model.npz."""
+    from emnet.mixture.plotting import plot_history, plot_means
+
     means_png = plot_means(
         model.means_,
         out / "means.png",
         weights=model.weights_,
         image_shape=image_shape,
-        title=f"Component means, K={args.k} ({Path(source).name if args.data else 'binarised digits'})",
+        title=title,
     )
     loglik_png = plot_history(model.history_, out / "loglik.png")
     model.save(out / "model.npz")
-    write_json(out / "summary.json", {"data": source, "seed": args.seed, **info})
-    print(f"wrote {means_png}, {loglik_png}, {out / 'model.npz'}, {out / 'summary.json'}")
-    return 0
+    return [Path(means_png), Path(loglik_png), out / "model.npz"]
