@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from emnet._io import atomic_path
 from emnet.mixture._backend import Backend, make_backend
 from emnet.mixture._dask import is_dask_array
-from emnet.mixture._math import SuffStats, add_stats
+from emnet.mixture._math import SuffStats, sum_stats
 from emnet.mixture._validation import iter_chunks
 
 StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]
@@ -95,11 +95,8 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         batch_size = self.batch_size
 
         def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
-            total = None
-            for chunk in iter_chunks(X, batch_size):
-                s = backend.chunk_stats(chunk, weights, means)
-                total = s if total is None else add_stats(total, s)
-            return total
+            chunks = iter_chunks(X, batch_size)
+            return sum_stats(backend.chunk_stats(chunk, weights, means) for chunk in chunks)
 
         return stats
 

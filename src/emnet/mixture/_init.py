@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from emnet.mixture._math import SuffStats, add_stats, as_float, m_step_from_stats, resp_stats
+from emnet.mixture._math import SuffStats, as_float, m_step_from_stats, resp_stats, sum_stats
 from emnet.mixture._validation import iter_chunks
 
 INIT_PARAMS = ("kmeans++", "random", "random_from_data")
@@ -126,15 +126,15 @@ def _assignment_stats(
     C = centers.astype(dtype)
     c_sq = (centers**2).sum(axis=1)
     has_nan = _any_nan(X, batch_size)
-    total = None
-    for chunk in iter_chunks(X, batch_size):
+
+    def one_chunk(chunk: object) -> SuffStats:
         cross = np.asarray(_filled(chunk, dtype, has_nan) @ C.T, dtype=np.float64)
         labels = np.argmin(c_sq[None, :] - 2.0 * cross, axis=1)  # row norm is constant
         resp = np.zeros((len(labels), len(seeds)), dtype=dtype)
         resp[np.arange(len(labels)), labels] = 1
-        s = resp_stats(chunk, resp, dtype=dtype)
-        total = s if total is None else add_stats(total, s)
-    return total
+        return resp_stats(chunk, resp, dtype=dtype)
+
+    return sum_stats(one_chunk(chunk) for chunk in iter_chunks(X, batch_size))
 
 
 def _random_resp_stats(
@@ -144,13 +144,13 @@ def _random_resp_stats(
     batch_size: int | None,
     dtype: np.dtype,
 ) -> SuffStats:
-    total = None
-    for chunk in iter_chunks(X, batch_size):
+
+    def one_chunk(chunk: object) -> SuffStats:
         resp = rng.uniform(size=(chunk.shape[0], n_components)).astype(dtype)
         resp /= resp.sum(axis=1, keepdims=True)
-        s = resp_stats(chunk, resp, dtype=dtype)
-        total = s if total is None else add_stats(total, s)
-    return total
+        return resp_stats(chunk, resp, dtype=dtype)
+
+    return sum_stats(one_chunk(chunk) for chunk in iter_chunks(X, batch_size))
 
 
 def initialize(

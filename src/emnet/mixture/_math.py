@@ -26,6 +26,8 @@ Numerics:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -293,6 +295,11 @@ def add_stats(a: SuffStats, b: SuffStats) -> SuffStats:
     return SuffStats(
         a.n + b.n, a.resp_sum + b.resp_sum, a.resp_x + b.resp_x, resp_obs, a.loglik + b.loglik
     )
+
+
+def sum_stats(parts: Iterable[SuffStats]) -> SuffStats:
+    """:func:`add_stats` folded over ``parts`` (one per chunk of rows; at least one)."""
+    return functools.reduce(add_stats, parts)
 
 
 def m_step_from_stats(
