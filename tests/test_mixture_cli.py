@@ -67,6 +67,7 @@ def test_npy_and_csv_data(tmp_path, capsys):
         ("bad.npy", ["--data", "{tmp}/bad.npy", "--k", "2"], "found 2 at row 1, column 0"),
         ("small.npy", ["--data", "{tmp}/small.npy", "--k", "5"], "need at least 5 rows"),
         ("ragged.csv", ["--data", "{tmp}/ragged.csv"], "cannot read"),
+        ("spaces.csv", ["--data", "{tmp}/spaces.csv"], "line 2 column 1: expected a number"),
         ("file", ["--out", "{tmp}/file"], "--out"),
     ],
 )
@@ -79,6 +80,8 @@ def test_bad_arguments_are_one_line_exit_2(tmp_path, capsys, setup, args, messag
         np.save(tmp_path / "small.npy", np.eye(3))
     elif setup == "ragged.csv":
         (tmp_path / "ragged.csv").write_text("0,1\n1,0,1\n")
+    elif setup == "spaces.csv":  # header line, then space-separated rows
+        (tmp_path / "spaces.csv").write_text("a,b\n0 1\n1 0\n")
     elif setup == "file":
         (tmp_path / "file").write_text("")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

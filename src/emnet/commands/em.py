@@ -87,10 +87,7 @@ def load_data(path: str) -> Any:
         if suffix == ".npy":
             X = np.load(p, allow_pickle=False)
         elif suffix == ".csv":
-            with p.open(encoding="utf-8") as fh:
-                first = fh.readline()
-            header = any(_is_text(field) for field in first.strip().split(","))
-            X = np.genfromtxt(p, delimiter=",", skip_header=int(header), dtype=np.float64)
+            X = _read_csv(p)
         else:
             raise ValueError(f"--data: expected a .npy or .csv file, got {p.name}")
     except (OSError, UnicodeDecodeError) as exc:
@@ -106,6 +103,37 @@ def load_data(path: str) -> Any:
     if X.size == 0:
         raise ValueError(f"--data: {path} holds no data")
     return X
+
+
+def _read_csv(p: Path) -> Any:
+    """Comma-separated numbers, optional header line; an empty cell is NaN (missing).
+
+    Any other non-numeric cell, or a row of the wrong length, is a ValueError naming its
+    line and column (a space- or semicolon-separated file would otherwise read as NaN).
+    """
+    import csv
+
+    import numpy as np
+
+    with p.open(encoding="utf-8", newline="") as fh:
+        lines = [(i, row) for i, row in enumerate(csv.reader(fh), start=1) if row]
+    if lines and any(_is_text(field) for field in lines[0][1]):
+        lines = lines[1:]  # header
+    rows = []
+    for line, row in lines:
+        if rows and len(row) != len(rows[0]):
+            raise ValueError(f"line {line} has {len(row)} columns, expected {len(rows[0])}")
+        values = []
+        for col, field in enumerate(row, start=1):
+            field = field.strip()
+            if _is_text(field):
+                raise ValueError(
+                    f"line {line} column {col}: expected a number or an "
+                    f"empty cell, got {field!r} (is the file comma-separated?)"
+                )
+            values.append(float(field) if field else np.nan)
+        rows.append(values)
+    return np.array(rows, dtype=np.float64)
 
 
 def _is_text(field: str) -> bool:
@@ -171,14 +199,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         X = load_data(args.data)
         source, image_shape = args.data, None
+    k_max = max(args.k) if isinstance(args.k, list) else args.k
+    if k_max > X.shape[0]:
+        raise ValueError(
+            f"--k: {k_max} components need at least {k_max} rows; the data has {X.shape[0]}"
+        )
     if isinstance(args.k, list):  # a range of K: model selection
         from emnet.commands._em_selection import run_selection
 
         return run_selection(args, X, source, out)
-    if args.k > X.shape[0]:
-        raise ValueError(
-            f"--k: {args.k} components need at least {args.k} rows; the data has {X.shape[0]}"
-        )
     model = BernoulliMixture(
         args.k,
         max_iter=args.max_iter,
