@@ -55,3 +55,16 @@ def test_console_script_runs_as_module() -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"emnet {__version__}"
+
+
+def test_closed_pipe_is_not_a_traceback() -> None:
+    # `emnet ... | head -1` after head has exited: stdout is a pipe with no reader left.
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)\n"
+        "from emnet.cli import main\n"
+        "sys.exit(main(['shapes', '1x28x28 conv20k5 pool2 conv50k5 pool2 flatten fc500 fc10']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
