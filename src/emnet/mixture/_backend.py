@@ -1,11 +1,15 @@
 """Compute backends: where the E-step and its sufficient statistics run.
 
-A backend offers two methods on one chunk of rows (dense array of any real dtype, or CSR):
+A backend offers three methods on one chunk of rows (dense array of any real dtype, or CSR):
 
-- ``chunk_stats(X_chunk, weights, means) -> SuffStats``
+- ``prepare(X_chunk)``: the chunk in the form the backend computes on fastest (once per fit
+  when all rows are one chunk; per chunk and iteration otherwise);
+- ``chunk_stats(prepared, weights, means) -> SuffStats``;
 - ``log_resp(X_chunk, weights, means) -> (log_resp (n, K), log_prob (n,))`` as numpy arrays.
 
-:class:`NumpyBackend` runs :mod:`emnet.mixture._math`; ``backend="torch"`` loads
+:class:`NumpyBackend` runs :mod:`emnet.mixture._math` (matrix products) or, for complete
+dense 0/1 data, the bit-packed kernels of :mod:`emnet.mixture._bitpack` (``bitpack=True``,
+the default: about twice as fast). ``backend="torch"`` loads
 ``emnet.mixture._torch.TorchBackend`` lazily.
 """
 
@@ -24,6 +28,10 @@ DEVICES = ("cpu", "cuda", "auto")
 class Backend(Protocol):
     dtype: np.dtype
 
+    def prepare(self, X_chunk: object) -> object:
+        """The chunk as :meth:`chunk_stats` takes it (may be ``X_chunk`` itself)."""
+        ...
+
     def chunk_stats(self, X_chunk: object, weights: np.ndarray, means: np.ndarray) -> SuffStats:
         """E-step on a chunk and its sufficient statistics."""
         ...
@@ -36,22 +44,63 @@ class Backend(Protocol):
 
 
 class NumpyBackend:
-    """The numpy/BLAS backend (CPU), float32 or float64."""
+    """The numpy/BLAS backend (CPU), float32 or float64.
 
-    def __init__(self, dtype: object = np.float64) -> None:
+    With ``bitpack=True`` a chunk that is a dense matrix of exactly 0s and 1s (no NaN) is
+    packed 8 entries to a byte by :meth:`prepare` and runs through the table kernels of
+    :mod:`emnet.mixture._bitpack`; anything else (sparse, missing values) runs through the
+    matrix products of :mod:`emnet.mixture._math`. Both give the same numbers to rounding.
+    """
+
+    def __init__(self, dtype: object = np.float64, *, bitpack: bool = True) -> None:
         self.dtype = work_dtype(None, dtype)
+        self.bitpack = bool(bitpack)
+
+    def __repr__(self) -> str:
+        return f"NumpyBackend(dtype={self.dtype.name!r}, bitpack={self.bitpack})"
+
+    def prepare(self, X_chunk: object) -> object:
+        if not self.bitpack:
+            return X_chunk
+        from emnet.mixture._bitpack import pack_binary
+
+        packed = pack_binary(X_chunk)
+        return X_chunk if packed is None else packed
 
     def chunk_stats(self, X_chunk: object, weights: np.ndarray, means: np.ndarray) -> SuffStats:
+        if _is_packed(X_chunk):
+            from emnet.mixture._bitpack import packed_stats
+
+            return packed_stats(X_chunk, weights, means, dtype=self.dtype)
         return chunk_stats(X_chunk, weights, means, dtype=self.dtype)
 
     def log_resp(
         self, X_chunk: object, weights: np.ndarray, means: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
+        prepared = self.prepare(X_chunk)
+        if _is_packed(prepared):
+            from emnet.mixture._bitpack import packed_log_resp
+
+            return packed_log_resp(prepared, weights, means, dtype=self.dtype)
         return e_step(X_chunk, weights, means, dtype=self.dtype)
 
 
-def make_backend(backend: str, device: str, dtype: object) -> Backend:
-    """The backend object for the estimator's ``backend``/``device``/``dtype`` parameters."""
+def _is_packed(X: object) -> bool:
+    return type(X).__name__ == "PackedBinary"  # without importing numba for other input
+
+
+def prepared_stats(
+    backend: Backend, X_chunk: object, weights: np.ndarray, means: np.ndarray
+) -> SuffStats:
+    """``backend.chunk_stats(backend.prepare(X_chunk), …)``: one chunk from raw rows.
+
+    Module-level so that ``functools.partial(prepared_stats, backend)`` pickles (dask).
+    """
+    return backend.chunk_stats(backend.prepare(X_chunk), weights, means)
+
+
+def make_backend(backend: str, device: str, dtype: object, *, bitpack: bool = True) -> Backend:
+    """The backend for the estimator's ``backend``/``device``/``dtype``/``bitpack`` parameters."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if device not in DEVICES:
@@ -59,7 +108,7 @@ def make_backend(backend: str, device: str, dtype: object) -> Backend:
     if backend == "numpy":
         if device == "cuda":
             raise ValueError("device='cuda' needs backend='torch' (the numpy backend is CPU only)")
-        return NumpyBackend(dtype)
+        return NumpyBackend(dtype, bitpack=bitpack)
     try:
         from emnet.mixture._torch import TorchBackend
     except ImportError as exc:

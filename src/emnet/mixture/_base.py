@@ -27,7 +27,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
-from emnet.mixture._backend import Backend, make_backend
+from emnet.mixture._backend import Backend, make_backend, prepared_stats
 from emnet.mixture._dask import is_dask_array
 from emnet.mixture._math import SuffStats, sum_stats
 from emnet.mixture._validation import iter_chunks
@@ -82,21 +82,36 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- plumbing ------------------------------------------------------------------------
     def _backend(self) -> Backend:
-        return make_backend(self.backend, self.device, self.dtype)
+        return make_backend(
+            self.backend, self.device, self.dtype, bitpack=getattr(self, "bitpack", True)
+        )
 
     def _prepare(self, X: Any, backend: Backend) -> Any:
-        """Data as the loop iterates it: one float copy only when all rows are one chunk."""
+        """Data as the loop iterates it: one float copy only when all rows are one chunk.
+
+        Integer and bool arrays stay as they are when the backend packs them into bits.
+        """
         if self.batch_size is None and getattr(X, "dtype", None) != backend.dtype:
-            return X.astype(backend.dtype)
+            packs = getattr(backend, "bitpack", False) and isinstance(X, np.ndarray)
+            if not (packs and X.dtype.kind in "biu"):
+                return X.astype(backend.dtype)
         return X
 
     def _make_stats_fn(self, X: Any, backend: Backend) -> StatsFn:
-        """``stats(weights, means)``: one E-step over all rows, chunk by chunk."""
+        """``stats(weights, means)``: one E-step over all rows, chunk by chunk.
+
+        All rows in one chunk are prepared (e.g. bit-packed) once, here; chunks of
+        ``batch_size`` rows are prepared as they are read, so that working memory stays
+        O(batch_size·K + K·D).
+        """
         batch_size = self.batch_size
+        if batch_size is None or getattr(X, "shape", (0,))[0] <= batch_size:
+            prepared = backend.prepare(X)
+            return lambda weights, means: backend.chunk_stats(prepared, weights, means)
 
         def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
             chunks = iter_chunks(X, batch_size)
-            return sum_stats(backend.chunk_stats(chunk, weights, means) for chunk in chunks)
+            return sum_stats(prepared_stats(backend, c, weights, means) for c in chunks)
 
         return stats
 

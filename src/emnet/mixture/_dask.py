@@ -13,12 +13,14 @@ Whatever scheduler is active is used: a ``distributed.Client`` created before ``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from emnet.mixture._backend import prepared_stats
 from emnet.mixture._math import SuffStats, add_stats, chunk_stats
 
 __all__ = [
@@ -187,7 +189,7 @@ def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[n
         )
     seed = check_random_state(estimator.random_state).randint(2**31) if reset else 0
     sample = sample_rows(X, INIT_SAMPLE_ROWS, np.random.default_rng(seed))
-    return sample, dask_stats(X, backend.chunk_stats)
+    return sample, dask_stats(X, functools.partial(prepared_stats, backend))
 
 
 def estimate_dask(estimator: Any, X: Any, backend: Any) -> tuple[Any, Any]:

@@ -132,6 +132,10 @@ class TorchBackend:
         return joint, x0, mask
 
     # ---------------------------------------------------------------- API
+    def prepare(self, X_chunk: Any) -> Any:
+        """Chunks are used as they are (cast per block on the device)."""
+        return X_chunk
+
     def log_resp(
         self, X_chunk: Any, weights: np.ndarray, means: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
