@@ -37,7 +37,6 @@ _LOCK = threading.Lock()
 _TILE = 64  # groups of 8 rows per tile of the E-step (512 rows: measured best)
 # Reassociation etc. for the table sums; not 'nnan'/'ninf': a zero weight gives bias −inf.
 _FAST = {"nsz", "arcp", "contract", "reassoc"}
-_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)  # (256, 8) big-endian
 
 
 class PackedBinary(NamedTuple):
@@ -109,14 +108,34 @@ def pack_binary(X: object) -> PackedBinary | None:
     return PackedBinary(np.packbits(bits, axis=1), cols, (n, d))
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _byte_tables_kernel(slope_t, tables):
+    """tables[256b + v] ← Σ of slope_t[8b + j] over the bits 7 − j set in v (subset sums)."""
+    D, K = slope_t.shape
+    for b in numba.prange(tables.shape[0] // 256):
+        base = 256 * b
+        tables[base, :] = 0.0
+        size = 1
+        for bit in range(8):  # bit `bit` of a byte is feature 8b + 7 − bit
+            d = 8 * b + 7 - bit
+            for v in range(size):
+                for k in range(K):
+                    w = slope_t[d, k] if d < D else 0.0
+                    tables[base + size + v, k] = tables[base + v, k] + w
+            size *= 2
+
+
 def _byte_tables(slope: np.ndarray) -> np.ndarray:
-    """(⌈D/8⌉·256, K) table T[256b + v] = Σ of slope[:, 8b + j] over the bits j set in v."""
+    """(⌈D/8⌉·256, K) table T[256b + v] = Σ of slope[:, 8b + j] over the bits j set in v.
+
+    Built by numba, not by a matrix product: waking BLAS's threads here would leave them
+    spinning against the kernels' own threads.
+    """
     k, d = slope.shape
-    n_bytes = (d + 7) // 8
-    padded = np.zeros((n_bytes * 8, k), dtype=slope.dtype)
-    padded[:d] = slope.T
-    tables = np.matmul(_BITS.astype(slope.dtype), padded.reshape(n_bytes, 8, k))
-    return np.ascontiguousarray(tables.reshape(n_bytes * 256, k))
+    tables = np.empty(((d + 7) // 8 * 256, k), dtype=slope.dtype)
+    with _LOCK:
+        _byte_tables_kernel(np.ascontiguousarray(slope.T), tables)
+    return tables
 
 
 @numba.njit(fastmath=_FAST, cache=True, nogil=True)
