@@ -97,13 +97,15 @@ def run_emnet(X, w0, m0, iters, backend, dtype, bitpack=True):
         state["stats"] = stats_fn(state["w"], state["m"])
 
     secs = _timed_loop(step, iters)
-    how = "bit-packed kernels" if backend == "numpy" and bitpack else "matrix products"
+    if backend == "numpy" and bitpack:
+        how = "bit-packed kernels; X packed once before the loop, as fit does"
+    else:
+        how = "matrix products"
     return (
         secs,
         state["w"],
         state["m"],
-        f"{iters} iterations of BernoulliMixture's EM loop body ({how}; X packed once "
-        "before, as fit does)",
+        f"{iters} iterations of BernoulliMixture's EM loop body ({how})",
     )
 
 
