@@ -15,4 +15,5 @@ def test_bmm_benchmark_smoke(capsys):
     assert module.main(["--n", "300", "--repeat", "1", "--no-write"]) == 0
     out = capsys.readouterr().out
     assert "| 10 | float64 |" in out and "| 50 | float32 |" in out
-    assert "Worst ratio to the floor" in out
+    assert "Worst ratio of the matrix-product iteration to the floor" in out
+    assert "emnet EM iteration, bit-packed (ms)" in out

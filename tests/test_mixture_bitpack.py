@@ -165,3 +165,23 @@ def test_estimator_with_missing_values_falls_back_to_products():
 def test_bitpack_parameter_is_validated():
     with pytest.raises(ValueError, match="bitpack: expected True or False"):
         BernoulliMixture(2, bitpack="yes").fit(np.eye(4))
+
+
+def _fork_child(queue: object, X: np.ndarray, w: np.ndarray, mu: np.ndarray) -> None:
+    queue.put(packed_stats(pack_binary(X), w, mu).loglik)
+
+
+def test_kernels_work_in_a_forked_child_after_running_in_the_parent():
+    """numba's default GNU OpenMP layer aborts a forked child on its first parallel kernel
+    ("fork() called from a process already using GNU OpenMP"); emnet selects workqueue."""
+    import multiprocessing
+
+    X, w, mu = _problem(7, 2000, 40, 3)
+    parent = packed_stats(pack_binary(X), w, mu).loglik
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_fork_child, args=(queue, X, w, mu))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == pytest.approx(parent, rel=1e-12)

@@ -17,12 +17,16 @@ packed once per fit (:func:`pack_binary`, one pass over X) into ``n·D/4`` bytes
 row-packed bytes for the E-step and the column-packed bytes for the M-step.
 
 The kernels run on numba's thread pool (one part of the rows per thread, partial
-statistics summed at the end). A lock serialises calls from different Python threads,
-which numba's default threading layer does not allow to run at once.
+statistics summed at the end). Unless ``NUMBA_THREADING_LAYER`` is set, emnet selects
+numba's "workqueue" layer before its first parallel call: numba would otherwise pick GNU
+OpenMP, after which a process that forks (``multiprocessing``'s default on Linux) gets
+children that abort on their first parallel kernel. Workqueue is fork-safe but must not be
+entered from two Python threads at once, so a lock serialises the kernels' calls.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import NamedTuple
 
@@ -33,6 +37,8 @@ from emnet.mixture._math import SuffStats, _check_shapes, _flush_threshold, _log
 
 __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
 
+if "NUMBA_THREADING_LAYER" not in os.environ:  # see the module docstring
+    numba.config.THREADING_LAYER = "workqueue"
 _LOCK = threading.Lock()
 _TILE = 64  # groups of 8 rows per tile of the E-step (512 rows: measured best)
 # Reassociation etc. for the table sums; not 'nnan'/'ninf': a zero weight gives bias −inf.
