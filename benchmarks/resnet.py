@@ -115,34 +115,51 @@ def _median(fn, *args, repeat: int) -> Seconds:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def _c64_note(epoch_16_8: dict[int, tuple[float, float]]) -> str:
+def _c64_note(epoch_16_8: dict[int, tuple[float, float]], threads_row: str) -> str:
     """Where the time goes at C = 64 (batch 16, 8 seeds): this run's times, then the
-    profile and ablation measured separately (CPU seconds, 1 thread, 2026-11-24)."""
+    profile and ablations measured separately (1 thread, quiet machine, 2026-11-24)."""
     if 64 not in epoch_16_8:
         return ""
     base, packed = epoch_16_8[64]
     return f"""
 At C = 64, in this run, the plain loop takes {base:.3f} s per model-epoch, so 5× means
-≤ {8 * base / 5:.3f} s for the 8-model epoch; emnet's takes {packed:.3f} s. Where it goes
-(8 packed models, batch 16, CPU seconds per 8-model epoch, measured separately with
-`torch.profiler` and by ablation): training ≈ 0.56–0.61 s (102 steps of ≈ 5.5–6 ms),
-evaluation ≈ 0.09–0.12 s. Replacing the two block convolutions by a no-op (an ablation,
-not a model) leaves ≈ 0.31 s (train 0.275 s + eval 0.036 s): everything but those two
-convolutions already runs at ≈ 6× the plain loop. The convolutions cost ≈ 0.3 s per
-epoch in training: per step 2 convs × 3 batched GEMMs × 8.4 M multiply-adds (the dense
-minimum on 2×2 maps; im2col needs 2.25× that) plus gathering each model's 256×256 dense
-matrix from the taps and summing its gradient back into them. With only 16 rows per
-model-GEMM the work is bound by memory traffic (2 MB matrices built and read every step),
-not arithmetic: in the profile (wall time, machine under load) the gather and the
-weight-gradient GEMM take ≈ 1.1–1.3 ms per call, against ≈ 0.1–0.2 ms CPU when timed
-alone with warm caches. Against the
-grouped mkldnn convolutions the dense form gains 5–15 % per training epoch at batch 16
-and 32 and is used only there (it loses at batch ≤ 8 and below 64 channels per model);
-chunked evaluation halved the evaluation (0.21 → 0.12 s at the time). `torch.compile`
-(inductor, CPU) was tried on the packed network: 45 s + 15 s of compilation per width and
-a slower epoch (1.2–1.6 s CPU), so it is not used. 5× at C = 64 would need the block
-convolutions about 3× cheaper than this; not reached.
+≤ {8 * base / 5:.3f} s for the 8-model epoch; emnet's takes {packed:.3f} s.
+{threads_row}
+Where it goes (8 packed models, batch 16, 1 thread, `torch.profiler` on a quiet machine):
+training ≈ 0.63 s per epoch (102 steps of ≈ 6.1 ms), evaluation ≈ 0.11 s. Of the
+training, the batched matmuls take 0.20 s (the block's two dense 2×2-map convolutions,
+3 per convolution per step, plus the grouped classifier), copies 0.10 s (gathering each
+model's 256×256 dense matrix from the taps, the layout changes around it) and the
+weight-gradient scatter and other in-place adds 0.05 s; BatchNorm, ReLU, pooling, the
+first convolution and the SGD step share the rest. One dense convolution (forward and
+backward, 8 models) costs ≈ 1.6 ms, of which its three matmuls are ≈ 0.85 ms: each
+multiplies only 16 rows per model by a 256×256 matrix, at ≈ 60 GFLOP/s on one core.
+Against the grouped mkldnn convolutions the dense form gains 5–15 % per training epoch at
+batch 16 and 32 and is used only there (it loses at batch ≤ 8 and below 64 channels per
+model). `torch.compile` (inductor, CPU) was tried on the packed network: 45 s + 15 s of
+compilation per width and a slower epoch (1.2–1.6 s CPU), so it is not used. The other
+route the issue names, CUDA graphs, needs a GPU; none was lent to this task. 5× at C = 64
+is not reached on this CPU.
 """
+
+
+def _default_threads_row(widths: list[int]) -> str:
+    """C = 64, batch 16, 8 seeds, with torch's default thread count for both loops."""
+    if 64 not in widths:
+        return ""
+    n = os.cpu_count() or 1
+    torch.set_num_threads(n)
+    try:
+        base = _median(_baseline_epoch, 64, 16, None, repeat=3)
+        packed = _median(_emnet_epoch, 64, 16, 8, None, repeat=3)
+    finally:
+        torch.set_num_threads(1)
+    return (
+        f"With torch's default {n} threads for both loops instead (same run): the plain "
+        f"loop takes {base[0]:.3f} s per model-epoch, emnet's 8-model epoch {packed[0]:.3f} s "
+        f"— {8 * base[0] / packed[0]:.1f}× (the plain loop barely gains from a second "
+        f"thread on these tiny tensors; the packed network does)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     body = f"""## resnet — ResNet width study: sweep vs plain DataLoader loop
 
 `python benchmarks/resnet.py`. {machine_line()} Both loops run with 1 torch thread.
-Load average when the run ended: {load} (the 2 cores are shared with other jobs).
+Load average when the run ended: {load}.
 
 A model-epoch is one epoch of training on the 1,617 training digits plus the evaluation
 of the whole train and test set after it (what `fit_and_validate` records). The baseline
@@ -204,7 +221,7 @@ Target ≥ 5× at batch size 16 with 8 seeds: {summary}
 ({"met for C = " + ", ".join(map(str, hit)) if hit else "not met"}).
 
 The small widths are bound by per-step overhead, which packing shares among the seeds.
-{_c64_note(epoch_16_8)}"""
+{_c64_note(epoch_16_8, _default_threads_row(args.widths))}"""
     print(body)
     if not args.no_write:
         write_section("resnet", body)
