@@ -68,8 +68,30 @@ def test_pack_binary_bits_round_trip(dtype: type):
 
 
 @pytest.mark.parametrize(
+    "layout",
+    ["fortran", "strided", "float16", "big-endian", "int8"],
+)
+def test_pack_binary_any_memory_layout_and_dtype(layout: str):
+    X, w, mu = _problem(8, 37, 23, 3)
+    Y = {
+        "fortran": np.asfortranarray(X.astype(np.float64)),
+        "strided": np.repeat(X, 2, axis=1)[:, ::2],
+        "float16": X.astype(np.float16),
+        "big-endian": X.astype(">f8"),
+        "int8": X.astype(np.int8),
+    }[layout]
+    packed = pack_binary(Y)
+    ref = pack_binary(np.ascontiguousarray(X))
+    np.testing.assert_array_equal(packed.rows, ref.rows)
+    np.testing.assert_array_equal(packed.cols, ref.cols)
+    _assert_stats_equal(packed_stats(packed, w, mu), chunk_stats(X, w, mu), np.float64)
+
+
+@pytest.mark.parametrize(
     "X",
     [
+        np.array([[0.0, np.nan]], dtype=np.float16),
+        np.array([[0.0, 2.0]], dtype=">f8"),
         np.array([[0.0, np.nan]]),
         np.array([[0, 2]]),
         np.array([[0, -1]]),
@@ -79,7 +101,8 @@ def test_pack_binary_bits_round_trip(dtype: type):
         sp.csr_matrix(np.eye(3)),
         [[0, 1]],
     ],
-    ids=["nan", "two", "minus-one", "half", "object", "1-d", "sparse", "list"],
+    ids=["nan-f16", "two-big-endian", "nan", "two", "minus-one", "half", "object", "1-d"]
+    + ["sparse", "list"],
 )
 def test_pack_binary_refuses_what_it_cannot_pack(X: object):
     assert pack_binary(X) is None

@@ -40,6 +40,11 @@ __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
 if "NUMBA_THREADING_LAYER" not in os.environ:  # see the module docstring
     numba.config.THREADING_LAYER = "workqueue"
 _LOCK = threading.Lock()
+_KERNEL_DTYPES = tuple(
+    np.dtype(t)
+    for t in (np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.uint64)
+    + (np.float32, np.float64)
+)
 _TILE = 64  # groups of 8 rows per tile of the E-step (512 rows: measured best)
 # Reassociation etc. for the table sums; not 'nnan'/'ninf': a zero weight gives bias −inf.
 _FAST = {"nsz", "arcp", "contract", "reassoc"}
@@ -98,12 +103,17 @@ def pack_binary(X: object) -> PackedBinary | None:
         if X.size and X.max() > 1:
             return None
         bits = X
-    elif X.dtype.kind in "uif":
+    elif X.dtype in _KERNEL_DTYPES:
         bits = np.empty(X.shape, dtype=np.uint8)
         if X.size:
             with _LOCK:
                 if not _as_bits(X, bits):
                     return None
+    elif X.dtype.kind in "uif":  # float16, non-native byte order, ...: numpy does it
+        ones = X == 1
+        if not (ones | (X == 0)).all():
+            return None
+        bits = ones.view(np.uint8)
     else:
         return None
     n, d = X.shape
