@@ -191,10 +191,7 @@ def _normalise(row, cut, flush):
     or below ``flush`` set to 0.
     """
     K = row.shape[0]
-    m = row[0]
-    for k in range(1, K):
-        if row[k] > m:
-            m = row[k]
+    m = row.max()
     s = 0.0
     for k in range(K):
         e = row[k] - m
@@ -210,17 +207,38 @@ def _normalise(row, cut, flush):
     return np.float64(m) + np.log(s)
 
 
+@numba.njit(inline="always")
+def _log_normalise(row, cut):
+    """row (joint log-probabilities) → log responsibilities in place; returns log p(x).
+
+    As ``_math.e_step``: the log-sum-exp's terms clamped at ``cut``, in float64.
+    """
+    K = row.shape[0]
+    m = row.max()
+    s = 0.0
+    for k in range(K):
+        s += np.exp(np.float64(max(row[k] - m, cut)))
+    lp = np.float64(m) + np.log(s)
+    for k in range(K):
+        row[k] = row[k] - lp
+    return lp
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _resp_kernel(rows, tables, bias, cut, flush, resp, log_prob):
-    """E-step: resp (n, K) responsibilities and log_prob (n,) = log p(x_i), by tiles."""
+def _e_kernel(rows, tables, bias, cut, flush, log_space, out, log_prob):
+    """E-step by tiles of rows: log_prob (n,) = log p(x_i), and in out (n, K) the
+    responsibilities (:func:`_normalise`) or, with ``log_space``, their logs."""
     n = rows.shape[0]
     tile = 8 * _TILE
     for t in numba.prange((n + tile - 1) // tile):
         lo, hi = t * tile, min(n, (t + 1) * tile)
-        out = _tile_logits(rows, lo, hi, tables, bias)
+        block = _tile_logits(rows, lo, hi, tables, bias)
         for r in range(hi - lo):
-            log_prob[lo + r] = _normalise(out[r], cut, flush)
-        resp[lo:hi] = out
+            if log_space:
+                log_prob[lo + r] = _log_normalise(block[r], cut)
+            else:
+                log_prob[lo + r] = _normalise(block[r], cut, flush)
+        out[lo:hi] = block
 
 
 @numba.njit(inline="always")
@@ -274,30 +292,6 @@ def _resp_x_kernel(cols, resp, resp_x):
                         acc[d, k] += first[c1, k]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _log_resp_kernel(rows, tables, bias, cut, log_resp, log_prob):
-    """log_resp (n, K) and log_prob (n,) of every row (E-step only)."""
-    n = rows.shape[0]
-    K = bias.shape[0]
-    tile = 8 * _TILE
-    for t in numba.prange((n + tile - 1) // tile):
-        lo, hi = t * tile, min(n, (t + 1) * tile)
-        out = _tile_logits(rows, lo, hi, tables, bias)
-        for r in range(hi - lo):
-            m = out[r, 0]
-            for k in range(1, K):
-                if out[r, k] > m:
-                    m = out[r, k]
-            s = 0.0
-            for k in range(K):
-                s += np.exp(np.float64(max(out[r, k] - m, cut)))
-            lp = np.float64(m) + np.log(s)
-            log_prob[lo + r] = lp
-            for k in range(K):
-                out[r, k] = out[r, k] - lp
-        log_resp[lo:hi] = out
-
-
 def _setup(
     packed: PackedBinary, weights: np.ndarray, means: np.ndarray, dtype: object
 ) -> tuple[np.ndarray, np.ndarray, np.floating, np.floating]:
@@ -321,7 +315,7 @@ def packed_stats(
     resp_x = np.zeros((n_parts, d, k), dtype=tables.dtype)
     if n:
         with _LOCK:
-            _resp_kernel(packed.rows, tables, bias, cut, flush, resp, log_prob)
+            _e_kernel(packed.rows, tables, bias, cut, flush, False, resp, log_prob)
             _resp_x_kernel(packed.cols, resp, resp_x)
     return SuffStats(
         float(n),
@@ -336,11 +330,11 @@ def packed_log_resp(
     packed: PackedBinary, weights: np.ndarray, means: np.ndarray, *, dtype: object = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Same as :func:`emnet.mixture._math.e_step` on the unpacked matrix."""
-    tables, bias, cut, _ = _setup(packed, weights, means, dtype)
+    tables, bias, cut, flush = _setup(packed, weights, means, dtype)
     n = packed.shape[0]
     log_resp = np.empty((n, bias.shape[0]), dtype=tables.dtype)
     log_prob = np.empty(n)
     if n:
         with _LOCK:
-            _log_resp_kernel(packed.rows, tables, bias, cut, log_resp, log_prob)
+            _e_kernel(packed.rows, tables, bias, cut, flush, True, log_resp, log_prob)
     return log_resp, log_prob
