@@ -140,11 +140,14 @@ At C = 64, in this run, the plain loop takes {base:.3f} s per model-epoch, so 5�
 ≤ {8 * base / 5:.3f} s for the 8-model epoch; emnet's takes {packed:.3f} s.
 {threads_row}
 Ablation (same run, 1 thread): with the block's two convolutions replaced by the identity,
-the 8-model epoch still takes {rest:.3f} s — everything but those convolutions
-({rest / base:.2f}× one plain model-epoch) leaves {8 * base / 5 - rest:.3f} s of the 5× budget
-for the convolutions, whose matrix products alone (forward, input and weight gradients for
-102 steps, forward for the 1,797 evaluated samples: ≈ 7.0 G multiply-adds) need ≈ 0.23 s at
-the ≈ 60 GFLOP/s measured below.
+the 8-model epoch takes {rest:.3f} s, so those convolutions cost {packed - rest:.3f} s of it
+and 5× leaves them {8 * base / 5 - rest:.3f} s. Their matrix products alone (forward, input and
+weight gradients for 102 steps, forward for the 1,797 evaluated samples: ≈ 7.0 G
+multiply-adds) need ≈ 0.17 s even at the ≈ 85 GFLOP/s a lone 16-row batched matmul reaches
+on one core here (≈ 0.23 s at the ≈ 60 GFLOP/s measured inside training), leaving
+≈ {8 * base / 5 - rest - 0.17:.2f} s for all else around them: building each model's dense
+matrix, summing weight gradients into the taps and the layout changes, over 204
+forward-backward passes and 16 evaluation chunks, where each such eager op costs tens of µs.
 Where it goes (8 packed models, batch 16, 1 thread, `torch.profiler` on a quiet machine):
 training ≈ 0.63 s per epoch (102 steps of ≈ 6.1 ms), evaluation ≈ 0.11 s. Of the
 training, the batched matmuls take 0.20 s (the block's two dense 2×2-map convolutions,
