@@ -15,7 +15,7 @@ the default: about twice as fast). ``backend="torch"`` loads
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -23,6 +23,20 @@ from emnet.mixture._math import SuffStats, chunk_stats, e_step, work_dtype
 
 BACKENDS = ("numpy", "torch")
 DEVICES = ("cpu", "cuda", "auto")
+
+
+class PackedBinary(NamedTuple):
+    """A complete binary (n, D) matrix packed 8 to a byte, both ways (big-endian bits).
+
+    ``rows`` (n, ⌈D/8⌉): bit 7 − j of ``rows[i, b]`` is x[i, 8b + j].
+    ``cols`` (⌈n/8⌉, D): bit 7 − j of ``cols[g, d]`` is x[8g + j, d] (0 past the last row).
+    Built by ``_bitpack.pack_binary``; defined here so that checking for it does not
+    import numba.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    shape: tuple[int, int]
 
 
 class Backend(Protocol):
@@ -68,7 +82,7 @@ class NumpyBackend:
         return X_chunk if packed is None else packed
 
     def chunk_stats(self, X_chunk: object, weights: np.ndarray, means: np.ndarray) -> SuffStats:
-        if _is_packed(X_chunk):
+        if isinstance(X_chunk, PackedBinary):
             from emnet.mixture._bitpack import packed_stats
 
             return packed_stats(X_chunk, weights, means, dtype=self.dtype)
@@ -78,15 +92,11 @@ class NumpyBackend:
         self, X_chunk: object, weights: np.ndarray, means: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         prepared = self.prepare(X_chunk)
-        if _is_packed(prepared):
+        if isinstance(prepared, PackedBinary):
             from emnet.mixture._bitpack import packed_log_resp
 
             return packed_log_resp(prepared, weights, means, dtype=self.dtype)
         return e_step(X_chunk, weights, means, dtype=self.dtype)
-
-
-def _is_packed(X: object) -> bool:
-    return type(X).__name__ == "PackedBinary"  # without importing numba for other input
 
 
 def prepared_stats(

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import NamedTuple
 
 import numba
 import numpy as np
 
+from emnet.mixture._backend import PackedBinary
 from emnet.mixture._math import SuffStats, _check_shapes, _flush_threshold, _log_params
 
 __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
@@ -48,18 +48,6 @@ _KERNEL_DTYPES = tuple(
 _TILE = 64  # groups of 8 rows per tile of the E-step (512 rows: measured best)
 # Reassociation etc. for the table sums; not 'nnan'/'ninf': a zero weight gives bias −inf.
 _FAST = {"nsz", "arcp", "contract", "reassoc"}
-
-
-class PackedBinary(NamedTuple):
-    """A complete binary (n, D) matrix packed 8 to a byte, both ways (big-endian bits).
-
-    ``rows`` (n, ⌈D/8⌉): bit 7 − j of ``rows[i, b]`` is x[i, 8b + j].
-    ``cols`` (⌈n/8⌉, D): bit 7 − j of ``cols[g, d]`` is x[8g + j, d] (0 past the last row).
-    """
-
-    rows: np.ndarray
-    cols: np.ndarray
-    shape: tuple[int, int]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
