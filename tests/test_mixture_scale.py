@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,44 @@ def test_torch_fit_equals_numpy_fit_float64(small, batch_size):
     np.testing.assert_allclose(b.weights_, a.weights_, atol=1e-6)
     np.testing.assert_allclose(b.history_, a.history_, rtol=1e-6)
     np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "bool", "float64", "nan", "sparse"])
+def test_torch_prepare_moves_x_to_the_device_once(small, kind, monkeypatch):
+    """A fit copies X to the device once (prepare), not on every E-step; the statistics
+    from the prepared tensor equal those from the raw array."""
+    X, m0, w0 = small
+    X = {
+        "uint8": X,
+        "bool": X.astype(bool),
+        "float64": X.astype(np.float64),
+        "nan": np.where(np.random.default_rng(4).random(X.shape) < 0.05, np.nan, X),
+        "sparse": sp.csr_matrix(X),
+    }[kind]
+    backend = TorchBackend("cpu", np.float64)
+    prepared = backend.prepare(X)
+    if kind == "sparse":
+        assert prepared is X
+    else:
+        assert isinstance(prepared, torch.Tensor) and prepared.dtype == torch.float64
+    ref = backend.chunk_stats(X, w0, m0)
+    got = backend.chunk_stats(prepared, w0, m0)
+    np.testing.assert_allclose(got.resp_x, ref.resp_x, rtol=1e-12, atol=1e-12)
+    assert got.loglik == pytest.approx(ref.loglik, rel=1e-12)
+    assert (got.resp_obs is None) == (ref.resp_obs is None)
+
+    calls = []
+    to_device = TorchBackend._to_device
+    monkeypatch.setattr(
+        TorchBackend, "_to_device", lambda self, a: calls.append(a.shape) or to_device(self, a)
+    )
+    model = fit_quiet(
+        X, n_components=4, means_init=m0, weights_init=w0, max_iter=5, tol=0.0,
+        backend="torch", split_merge=False,
+    )  # fmt: skip
+    assert model.n_iter_ == 5
+    # sparse X stays sparse: one block of rows densified per E-step (1 + 5 of them)
+    assert len(calls) == (6 if kind == "sparse" else 1)
 
 
 def test_torch_float32_is_finite_and_close(small):

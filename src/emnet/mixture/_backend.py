@@ -41,6 +41,7 @@ class PackedBinary(NamedTuple):
 
 class Backend(Protocol):
     dtype: np.dtype
+    takes_integer_input: bool  # True: prepare() handles integer/bool X (no float copy first)
 
     def prepare(self, X_chunk: object) -> object:
         """The chunk as :meth:`chunk_stats` takes it (may be ``X_chunk`` itself)."""
@@ -69,6 +70,8 @@ class NumpyBackend:
     def __init__(self, dtype: object = np.float64, *, bitpack: bool = True) -> None:
         self.dtype = work_dtype(None, dtype)
         self.bitpack = bool(bitpack)
+        # prepare() packs integer/bool X into bits: no float copy of it is needed
+        self.takes_integer_input = self.bitpack
 
     def __repr__(self) -> str:
         return f"NumpyBackend(dtype={self.dtype.name!r}, bitpack={self.bitpack})"

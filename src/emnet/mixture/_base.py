@@ -89,11 +89,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _prepare(self, X: Any, backend: Backend) -> Any:
         """Data as the loop iterates it: one float copy only when all rows are one chunk.
 
-        Integer and bool arrays stay as they are when the backend packs them into bits.
+        Integer and bool arrays stay as they are when the backend's ``prepare`` takes them
+        (bit-packing; the torch backend's cast on the device).
         """
         if self.batch_size is None and getattr(X, "dtype", None) != backend.dtype:
-            packs = getattr(backend, "bitpack", False) and isinstance(X, np.ndarray)
-            if not (packs and X.dtype.kind in "biu"):
+            integer = isinstance(X, np.ndarray) and X.dtype.kind in "biu"
+            if not (integer and getattr(backend, "takes_integer_input", False)):
                 return X.astype(backend.dtype)
         return X
 

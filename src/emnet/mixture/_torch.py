@@ -65,6 +65,8 @@ def resolve_dtype(dtype: Any) -> torch.dtype:
 class TorchBackend:
     """E/M-step kernels in torch; see the module docstring for the math."""
 
+    takes_integer_input = True  # prepare() casts integer/bool X itself (see there)
+
     def __init__(self, device: str | torch.device = "cpu", dtype: Any = np.float64) -> None:
         self.device = resolve_device(device)
         self.torch_dtype = resolve_dtype(dtype)
@@ -93,13 +95,8 @@ class TorchBackend:
         )
         return to(log_w), to((log_p - log_1mp).T), to(log_1mp.T)
 
-    def _dense_blocks(self, X: Any) -> Iterator[tuple[torch.Tensor, bool]]:
-        """Yield (block as a device tensor of the compute dtype, may it hold NaN)."""
-        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse
-            X = X.tocsr()
-            for start in range(0, X.shape[0], _SPARSE_ROWS):
-                yield from self._dense_blocks(X[start : start + _SPARSE_ROWS].toarray())
-            return
+    def _to_device(self, X: Any) -> torch.Tensor:
+        """A dense 2-D array as a tensor on the device, in its own dtype (bool → uint8)."""
         arr = np.asarray(X)
         if arr.ndim != 2:
             raise ValueError(f"X must be 2-dimensional, got shape {arr.shape}")
@@ -107,7 +104,19 @@ class TorchBackend:
             arr = np.ascontiguousarray(arr) if arr.flags.writeable else np.array(arr, order="C")
         if arr.dtype == np.bool_:
             arr = arr.view(np.uint8)
-        t = torch.from_numpy(arr).to(self.device)
+        return torch.from_numpy(arr).to(self.device)
+
+    def _dense_blocks(self, X: Any) -> Iterator[tuple[torch.Tensor, bool]]:
+        """Yield (block as a device tensor of the compute dtype, may it hold NaN)."""
+        if isinstance(X, torch.Tensor):  # from prepare(): already on the device
+            yield X.to(self.device, self.torch_dtype), X.is_floating_point()
+            return
+        if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse
+            X = X.tocsr()
+            for start in range(0, X.shape[0], _SPARSE_ROWS):
+                yield from self._dense_blocks(X[start : start + _SPARSE_ROWS].toarray())
+            return
+        t = self._to_device(X)
         yield t.to(self.torch_dtype), t.is_floating_point()
 
     def _log_joint(
@@ -133,8 +142,15 @@ class TorchBackend:
 
     # ---------------------------------------------------------------- API
     def prepare(self, X_chunk: Any) -> Any:
-        """Chunks are used as they are (cast per block on the device)."""
-        return X_chunk
+        """Dense rows → one tensor on the device, made once per fit (or per chunk with
+        ``batch_size``): the EM iterations then read X where they run, with no copy from
+        the host per iteration. On the CPU it is cast to the compute dtype here, once; on
+        a GPU integer and bool X stays in its compact dtype and each iteration casts it
+        there. Sparse input is left as it is (densified a block of rows at a time)."""
+        if not isinstance(X_chunk, np.ndarray):
+            return X_chunk
+        t = self._to_device(X_chunk)
+        return t.to(self.torch_dtype) if self.device.type == "cpu" or t.is_floating_point() else t
 
     def log_resp(
         self, X_chunk: Any, weights: np.ndarray, means: np.ndarray
