@@ -46,6 +46,7 @@ class BernoulliMixture(BaseEMMixture):
         bit-packed table kernels of ``emnet.mixture._bitpack`` instead of matrix products
         — the same numbers to rounding, about twice as fast; X is packed once per fit
         (n·D/4 bytes) or per chunk with ``batch_size``. Other input uses the products.
+        The kernels compile on first use (about 12 s, once: numba caches them on disk).
     split_merge : after EM converges, try split-and-merge moves (merge two components that
         share a cluster, split one that covers two, re-run EM) and keep them only when the
         objective rises (``emnet.mixture._refine``). Escapes the stalls of k-means++
