@@ -116,7 +116,11 @@ def test_fit_objective_never_decreases(data):
     h = model.history_
     assert np.all(np.isfinite(h)) and len(h) == model.n_iter_
     drops = h[:-1] - h[1:]
-    assert np.all(drops <= 1e-9 * np.abs(h[1:])), drops.max()
+    # EM never decreases the objective in exact arithmetic; in floating point a change of
+    # a few ulps remains, which a purely relative bound misreads when the objective is
+    # itself ~0 (perfectly separated data: −1e-10 per row, drop 1.7e-16, seen with either
+    # kernel). Hence the absolute floor, far below any real decrease.
+    assert np.all(drops <= 1e-9 * np.abs(h[1:]) + 1e-12), drops.max()
     assert np.all((model.means_ > 0) & (model.means_ < 1))
     assert abs(model.weights_.sum() - 1) < 1e-12
     np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
