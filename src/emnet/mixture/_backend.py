@@ -70,8 +70,11 @@ class NumpyBackend:
     def __init__(self, dtype: object = np.float64, *, bitpack: bool = True) -> None:
         self.dtype = work_dtype(None, dtype)
         self.bitpack = bool(bitpack)
-        # prepare() packs integer/bool X into bits: no float copy of it is needed
-        self.takes_integer_input = self.bitpack
+
+    @property
+    def takes_integer_input(self) -> bool:
+        """prepare() packs integer/bool X into bits: no float copy of it is needed."""
+        return self.bitpack
 
     def __repr__(self) -> str:
         return f"NumpyBackend(dtype={self.dtype.name!r}, bitpack={self.bitpack})"
