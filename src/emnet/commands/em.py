@@ -1,9 +1,17 @@
 """`emnet em`: fit a Bernoulli mixture by EM and draw its component means and learning curve.
 
 By default on scikit-learn's bundled 8×8 digits, binarised (pixel >= 8 → 1); or on a
-user's ``.npy`` / ``.csv`` file of 0/1 values (``--data``; NaN or an empty CSV cell marks a
-missing entry). Writes ``means.png``, ``loglik.png``, ``model.npz`` and ``summary.json``
-to ``--out``, every file atomically, and prints a summary table.
+user's ``.npy`` / ``.csv`` file of 0/1 values (``--data``, read by
+:func:`emnet.data.load_table`; NaN or an empty CSV cell marks a missing entry). Writes
+``means.png``, ``loglik.png``, ``model.npz`` and ``summary.json`` to ``--out`` and prints
+a summary table. With a range of K (``--k 2:20``, ``2:20:2`` or ``3,5,8``) every K is
+fitted with ``--n-init`` restarts, the BIC/AIC table is printed, and ``bic.png`` and
+``selection.json`` are written too, with the files above for the best K.
+
+``--out`` follows emnet's ownership rule (:func:`emnet._io.owned_output`): a new or empty
+directory, or one an earlier ``emnet em`` wrote (its ``.emnet-run.json``); another
+configuration there only with ``--force``; only emnet's own files are ever replaced, and
+the directory switches from the old result to the new one as a whole.
 """
 
 from __future__ import annotations
@@ -13,19 +21,42 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emnet.commands._em_selection import parse_k
+from emnet.commands._types import n_jobs, positive_int, scheduler_address
 
 DEFAULT_OUT = "emnet-em"
 
 
-def _positive_int(text: str) -> int:
+def parse_k(text: str) -> int | list[int]:
+    """'10' → 10; 'A:B' → [A..B]; 'A:B:S' → every S-th from A to B; 'a,b,c' → [a, b, c]."""
+    text = text.strip()
+    if ":" not in text and "," not in text:  # a single K
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        return value
     try:
-        value = int(text)
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
+            start, stop = parts[0], parts[1]
+            step = parts[2] if len(parts) == 3 else 1
+            if step < 1 or stop < start:
+                raise ValueError
+            values = list(range(start, stop + 1, step))
+        else:
+            values = sorted({int(p) for p in text.split(",") if p.strip()})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer K, a range A:B (or A:B:STEP) or a list a,b,c, "
+            f"got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive numbers of components, got {text!r}")
+    return values
 
 
 def _seed(text: str) -> int:
@@ -50,6 +81,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a .npy or .csv file of 0/1 rows (default: binarised 8x8 digits)",
     )
     p.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the CSV's first line holds column names (--header) or data (--no-header); "
+        "default: decided from the first line, an error when it is neither",
+    )
+    p.add_argument(
         "--k",
         type=parse_k,
         default=10,
@@ -58,93 +96,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     p.add_argument(
-        "--max-iter", type=_positive_int, default=200, help="EM iterations per start (200)"
+        "--max-iter", type=positive_int, default=200, help="EM iterations per start (200)"
     )
     p.add_argument(
-        "--n-init", type=_positive_int, default=1, help="random restarts; the best is kept (1)"
+        "--n-init", type=positive_int, default=1, help="random restarts; the best is kept (1)"
     )
     p.add_argument(
-        "--n-jobs", type=int, default=1, help="parallel fits for a range of K (-1: all cores)"
+        "--n-jobs",
+        type=n_jobs,
+        default=None,
+        help="parallel fits for a range of K (default 1; -1: all cores)",
     )
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=scheduler_address,
         help="Dask scheduler (e.g. tcp://scheduler:8786) to run the fits of a range of K on",
     )
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output ({DEFAULT_OUT})")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace emnet's earlier output of another configuration in --out",
+    )
     p.set_defaults(func=run)
 
 
-def load_data(path: str) -> Any:
-    """A (n, D) array from a .npy or .csv file (CSV: optional header, empty cell = NaN)."""
-    import numpy as np
+def load_data(path: str, header: bool | None = None) -> Any:
+    """The (n, D) array of ``--data`` (see :func:`emnet.data.load_table`), errors naming
+    ``--data``."""
+    from emnet.data import load_table
 
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"--data: {path} does not exist or is not a file")
-    suffix = p.suffix.lower()
     try:
-        if suffix == ".npy":
-            X = np.load(p, allow_pickle=False)
-        elif suffix == ".csv":
-            X = _read_csv(p)
-        else:
-            raise ValueError(f"--data: expected a .npy or .csv file, got {p.name}")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--data: cannot read {path} ({exc})") from None
+        return load_table(path, header=header).values
     except ValueError as exc:
-        if str(exc).startswith("--data"):
-            raise
-        raise ValueError(f"--data: cannot read {path} ({exc})") from None
-    if X.ndim == 1 and X.size:
-        X = X.reshape(-1, 1) if suffix == ".npy" else X.reshape(1, -1)
-    if X.ndim != 2:
-        raise ValueError(f"--data: expected a 2-D table of rows, got shape {X.shape}")
-    if X.size == 0:
-        raise ValueError(f"--data: {path} holds no data")
-    return X
-
-
-def _read_csv(p: Path) -> Any:
-    """Comma-separated numbers, optional header line; an empty cell is NaN (missing).
-
-    Any other non-numeric cell, or a row of the wrong length, is a ValueError naming its
-    line and column (a space- or semicolon-separated file would otherwise read as NaN).
-    """
-    import csv
-
-    import numpy as np
-
-    with p.open(encoding="utf-8", newline="") as fh:
-        lines = [(i, row) for i, row in enumerate(csv.reader(fh), start=1) if row]
-    if lines and any(_is_text(field) for field in lines[0][1]):
-        lines = lines[1:]  # header
-    rows = []
-    for line, row in lines:
-        if rows and len(row) != len(rows[0]):
-            raise ValueError(f"line {line} has {len(row)} columns, expected {len(rows[0])}")
-        values = []
-        for col, field in enumerate(row, start=1):
-            field = field.strip()
-            if _is_text(field):
-                raise ValueError(
-                    f"line {line} column {col}: expected a number or an "
-                    f"empty cell, got {field!r} (is the file comma-separated?)"
-                )
-            values.append(float(field) if field else np.nan)
-        rows.append(values)
-    return np.array(rows, dtype=np.float64)
-
-
-def _is_text(field: str) -> bool:
-    field = field.strip().strip('"')
-    if not field:
-        return False
-    try:
-        float(field)
-    except ValueError:
-        return True
-    return False
+        msg = str(exc)
+        if msg.startswith(f"{Path(path)}: "):
+            raise ValueError(f"--data: cannot read {msg}") from None
+        raise ValueError(f"--data: {msg}") from None
 
 
 def summary_table(model: Any, X: Any) -> tuple[str, dict[str, Any]]:
@@ -183,31 +172,64 @@ def summary_table(model: Any, X: Any) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines), info
 
 
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What decides the numbers of an `emnet em` run (the ownership marker's config)."""
+    import os
+
+    return {
+        "data": None if args.data is None else os.path.abspath(args.data),
+        "header": args.header,
+        "k": args.k,
+        "seed": args.seed,
+        "max_iter": args.max_iter,
+        "n_init": args.n_init,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
+    from emnet._io import owned_output
+
+    selection = isinstance(args.k, list)
+    if not selection:
+        for flag, value in (("--scheduler", args.scheduler), ("--n-jobs", args.n_jobs)):
+            if value is not None:
+                raise ValueError(
+                    f"{flag}: only used to fit a range of K (e.g. --k 2:20); a single K is "
+                    "one fit, run here"
+                )
+    out = Path(args.out)
+    with owned_output(args.out, "em", run_config(args), force=args.force) as stage:
+        if args.data is None:
+            from emnet.data import binarized_digits
+
+            X, _ = binarized_digits()
+            source, image_shape = "binarised 8x8 digits (pixel >= 8)", (8, 8)
+        else:
+            X = load_data(args.data, args.header)
+            source, image_shape = args.data, None
+        k_max = max(args.k) if selection else args.k
+        if k_max > X.shape[0]:
+            raise ValueError(
+                f"--k: {k_max} components need at least {k_max} rows; the data has {X.shape[0]}"
+            )
+        if selection:
+            written = run_selection(args, X, source, stage)
+        else:
+            written = _run_single(args, X, source, image_shape, stage)
+    print("wrote " + ", ".join(str(out / Path(p).relative_to(stage)) for p in written))
+    return 0
+
+
+def _run_single(
+    args: argparse.Namespace, X: Any, source: str, image_shape: Any, out: Path
+) -> list[Path]:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from emnet._io import check_writable_dir, write_json
-    from emnet.data import binarized_digits
+    from emnet._io import write_json
     from emnet.mixture import BernoulliMixture
 
-    out = check_writable_dir(args.out)
-    if args.data is None:
-        X, _ = binarized_digits()
-        source, image_shape = "binarised 8x8 digits (pixel >= 8)", (8, 8)
-    else:
-        X = load_data(args.data)
-        source, image_shape = args.data, None
-    k_max = max(args.k) if isinstance(args.k, list) else args.k
-    if k_max > X.shape[0]:
-        raise ValueError(
-            f"--k: {k_max} components need at least {k_max} rows; the data has {X.shape[0]}"
-        )
-    if isinstance(args.k, list):  # a range of K: model selection
-        from emnet.commands._em_selection import run_selection
-
-        return run_selection(args, X, source, out)
     model = BernoulliMixture(
         args.k,
         max_iter=args.max_iter,
@@ -231,8 +253,61 @@ def run(args: argparse.Namespace) -> int:
     )
     written = write_model_files(model, out, image_shape, title)
     written.append(write_json(out / "summary.json", {"data": source, "seed": args.seed, **info}))
-    print("wrote " + ", ".join(str(p) for p in written))
-    return 0
+    return written
+
+
+def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> list[Path]:
+    """Model selection over ``args.k`` (a list) on X; files into ``out``; returns them."""
+    from emnet._io import write_json
+    from emnet.mixture import plot_bic, select_n_components
+    from emnet.mixture.selection import format_selection_table
+
+    ks = args.k  # run() has checked that every K fits the number of rows
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except Exception as exc:  # OSError, TimeoutError, ValueError from the comm layer
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"--scheduler: cannot connect to {args.scheduler} ({reason})"
+            ) from None
+    try:
+        result = select_n_components(
+            X,
+            ks,
+            n_init=args.n_init,
+            n_jobs=1 if args.n_jobs is None else args.n_jobs,
+            client=client,
+            random_state=args.seed,
+            progress=sys.stderr.isatty(),
+            max_iter=args.max_iter,
+        )
+    except ValueError as exc:
+        raise ValueError(f"--data {source}: {exc}") from None
+    finally:
+        if client is not None:
+            client.close()
+    print(f"emnet em: model selection on {source}, K = {ks[0]}..{ks[-1]}, {args.n_init} restarts")
+    print(format_selection_table(result))
+    bic_png = plot_bic(result, out / "bic.png")
+    image_shape = (8, 8) if args.data is None else None
+    title = f"Component means, best K={result.best_k} by {result.criterion.upper()}"
+    written = [Path(bic_png), *write_model_files(result.best_model, out, image_shape, title)]
+    selection_json = write_json(
+        out / "selection.json",
+        {
+            "data": source,
+            "seed": args.seed,
+            "n_init": args.n_init,
+            "criterion": result.criterion,
+            "best_k": result.best_k,
+            "table": result.table(),
+        },
+    )
+    return [*written, selection_json]
 
 
 def write_model_files(
