@@ -10,21 +10,39 @@ f = 0.817574, df/dw = 0.447439
 Each op on :class:`Tensor` holds its forward computation and its local chain rule side
 by side (see :mod:`emnet.autodiff.tensor`); :func:`gradcheck` compares gradients with
 central differences; :func:`to_dot` and :func:`render` draw the computation graph.
-The engine imports numpy only.
+``backward(create_graph=True)`` and :func:`gradients` record the backward pass as Tensor
+ops, so :func:`grad`, :func:`hvp` and :func:`hessian` give higher-order derivatives.
+:mod:`emnet.autodiff.nn` has modules and losses, :mod:`emnet.autodiff.optim` SGD and
+Adam/AdamW. The engine imports numpy only.
 """
 
+from emnet.autodiff import nn, optim
+from emnet.autodiff.functional import grad, hessian, hvp
 from emnet.autodiff.gradcheck import GradcheckError, gradcheck, numerical_jacobian
 from emnet.autodiff.graph import graph_nodes, render, to_dot
-from emnet.autodiff.tensor import Tensor, is_grad_enabled, no_grad, unbroadcast, where
+from emnet.autodiff.tensor import (
+    Tensor,
+    gradients,
+    is_grad_enabled,
+    no_grad,
+    unbroadcast,
+    where,
+)
 
 __all__ = [
     "GradcheckError",
     "Tensor",
+    "grad",
     "gradcheck",
+    "gradients",
     "graph_nodes",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "nn",
     "no_grad",
     "numerical_jacobian",
+    "optim",
     "render",
     "to_dot",
     "unbroadcast",

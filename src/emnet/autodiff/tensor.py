@@ -626,7 +626,9 @@ class Tensor:
         if bias is not None:
             bias_t = self._lift(bias)
             if bias_t.shape != (w.shape[0],):
-                raise ValueError(f"linear: bias must have shape ({w.shape[0]},), got {bias_t.shape}")
+                raise ValueError(
+                    f"linear: bias must have shape ({w.shape[0]},), got {bias_t.shape}"
+                )
             out += bias_t.data
             parents = (self, weight, bias_t)
 
@@ -1091,7 +1093,9 @@ class Tensor:
         return Tensor._make("max_pool2d", out, (self,), backward, graph_backward)
 
 
-def _scatter_array(g: np.ndarray, index: Any, shape: tuple[int, ...], scatter_add: bool) -> np.ndarray:
+def _scatter_array(
+    g: np.ndarray, index: Any, shape: tuple[int, ...], scatter_add: bool
+) -> np.ndarray:
     full = np.zeros(shape, dtype=g.dtype)
     if scatter_add:  # repeated integer indices must add up, not overwrite
         np.add.at(full, index, g)
@@ -1113,9 +1117,7 @@ class _ConvGeometry:
         """The (N, C, Ho, Wo, kh, kw) window view of the zero-padded input."""
         (sh, sw), (ph, pw) = self.stride, self.padding
         padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-        return sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][
-            :, :, :ho, :wo
-        ]
+        return sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :ho, :wo]
 
     def out_size(self, h: int, w: int, kh: int, kw: int) -> tuple[int, int]:
         (sh, sw), (ph, pw) = self.stride, self.padding
@@ -1128,9 +1130,7 @@ class _ConvGeometry:
         out = np.tensordot(windows, weight, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
         return np.ascontiguousarray(out)
 
-    def grad_input(
-        self, g: np.ndarray, weight: np.ndarray, x_shape: tuple[int, ...]
-    ) -> np.ndarray:
+    def grad_input(self, g: np.ndarray, weight: np.ndarray, x_shape: tuple[int, ...]) -> np.ndarray:
         """∂⟨g, conv(x, weight)⟩/∂x: col2im of the filters weighted by ``g``."""
         (sh, sw), (ph, pw) = self.stride, self.padding
         n, c, h, w = x_shape
