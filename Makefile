@@ -42,10 +42,10 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 report: setup
-	$(BIN)/emnet report --out report
+	$(BIN)/emnet report --out report --force
 
 report-quick: setup
-	$(BIN)/emnet report --quick --out report
+	$(BIN)/emnet report --quick --out report --force
 
 bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"

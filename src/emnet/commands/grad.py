@@ -72,6 +72,29 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    import numpy as np
+
+    # Near the ends of the float range a method may overflow: its result is shown as
+    # ±inf or nan and named in a note below the table, never as a numpy warning.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _run(args)
+
+
+def _deviation(values: tuple[float, ...], reference: tuple[float, ...]) -> str:
+    worst = 0.0
+    for g, r in zip(values, reference):
+        if g == r:  # also inf == inf
+            continue
+        if not (math.isfinite(g) and math.isfinite(r)):
+            return "n/a"
+        worst = max(worst, abs(g - r))
+    return f"{worst:.1e}"
+
+
+def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emnet._io import check_writable_dir
@@ -101,15 +124,26 @@ def run(args: argparse.Namespace) -> int:
     results = gradients_by_method(x, w1, w2, w3)
     reference = results["closed form"]
     rows = []
+    not_finite = []
     for name, grads in results.items():
         label = "closed form (eq. 22, 24)" if name == "closed form" else name
-        deviation = max(abs(g - r) for g, r in zip(grads, reference))
-        rows.append([label, *(_num(g) for g in grads), f"{deviation:.1e}"])
+        rows.append([label, *(_num(g) for g in grads), _deviation(grads, reference)])
+        not_finite += [
+            f"{name} ∂f/∂w{i} = {g}" for i, g in enumerate(grads, start=1) if not math.isfinite(g)
+        ]
     print(
         _table(
             ["method", "∂f/∂w1", "∂f/∂w2", "∂f/∂w3", "max |Δ| vs closed form"], rows, {1, 2, 3, 4}
         )
     )
+    if not_finite:
+        print(
+            "note: not finite (the value is beyond float64's range, about ±1.8e308): "
+            + "; ".join(not_finite)
+        )
+    values = [cache.a, cache.h1, cache.b, cache.h2, cache.f, *(a.value for a in adjoints(cache))]
+    if not all(math.isfinite(v) for v in values):
+        print("note: some forward values or adjoints above are not finite (float64 overflow)")
 
     counts = sigmoid_counts(x, w1, w2, w3)
     print("\nsigmoid evaluations for all three gradients")

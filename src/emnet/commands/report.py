@@ -20,8 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out",
         default="report",
         metavar="DIR",
-        help="output directory (default: report/); replaced as a whole when the new "
-        "report is complete; an existing directory must be empty or an earlier report",
+        help="output directory (default: report/): new, empty, or an earlier report's; "
+        "the new report replaces the earlier one's files when it is complete, and files "
+        "emnet did not write are kept",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an earlier report of the other size (--quick or not) in --out",
     )
     p.add_argument(
         "--quick",
@@ -35,9 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from emnet.report import build_report, check_out_dir
 
-    out = check_out_dir(args.out, "--out")
+    out = check_out_dir(args.out, "--out", quick=args.quick, force=args.force, force_flag="--force")
     start = time.perf_counter()
-    code = build_report(out, quick=args.quick, progress=not args.no_progress)
+    code = build_report(
+        out,
+        quick=args.quick,
+        progress=not args.no_progress,
+        force=args.force,
+        arg="--out",
+        force_flag="--force",
+    )
     elapsed = time.perf_counter() - start
     verdict = "all sections passed" if code == 0 else "SOME SECTIONS OR CHECKS FAILED"
     print(f"report written to {out / 'index.html'} in {elapsed:.1f} s: {verdict}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from emnet.commands._types import positive_int, scheduler_address
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -41,12 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dask", choices=["local"], default=None,
                    help="run each (width, seed pack) as a task on a local Dask cluster")  # fmt: skip
-    g.add_argument("--scheduler", metavar="ADDRESS", default=None,
+    g.add_argument("--scheduler", metavar="ADDRESS", default=None, type=scheduler_address,
                    help="run the tasks on the Dask cluster at ADDRESS (tcp://host:port); "
                    "--out must be on a file system the workers share")  # fmt: skip
-    p.add_argument("--workers", type=int, default=2,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="worker processes for --dask local (default: 2)")  # fmt: skip
-    p.add_argument("--out", default="resnet-sweep", help="output directory (default: resnet-sweep)")
+    p.add_argument("--out", default="resnet-sweep",
+                   help="output directory (default: resnet-sweep): new, empty, or this "
+                   "sweep's own (then it resumes)")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier sweep of another configuration in --out")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -57,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     from emnet.resnet.train import SingleSampleBatchWarning
 
-    if args.workers < 1:
-        raise ValueError(f"--workers: expected an integer >= 1, got {args.workers}")
+    if args.workers is not None and args.dask != "local":
+        raise ValueError("--workers: only used with --dask local (it sizes that cluster)")
     with warnings.catch_warnings():  # restores the warning machinery afterwards
         warnings.simplefilter("always", SingleSampleBatchWarning)
         original = warnings.showwarning
@@ -102,8 +108,9 @@ def _sweep(args: argparse.Namespace):
             normalize=False if args.normalize == "none" else args.normalize,
             pack_size=args.pack_size,
             dask=args.scheduler or args.dask,
-            dask_workers=args.workers,
+            dask_workers=2 if args.workers is None else args.workers,
             threads=args.threads,
+            force=args.force,
         )
     except ValueError as exc:
         # The API names its arguments (epochs, out_dir, ...); say them as the CLI flags.
@@ -116,7 +123,8 @@ def _as_flags(msg: str) -> str:
         "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
         "momentum": "--momentum", "weight_decay": "--weight-decay", "device": "--device",
         "out_dir": "--out", "pack_size": "--pack-size", "threads": "--threads",
-        "scheduler": "--scheduler", "dask": "--dask",
+        "scheduler": "--scheduler", "dask": "--dask", "force": "--force",
     }  # fmt: skip
+    msg = msg.replace("--force (force=True)", "--force")
     head, sep, rest = msg.partition(":")
     return f"{names[head]}{sep}{rest}" if sep and head in names else msg

@@ -13,6 +13,7 @@ summed), so all five stay comparable.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -90,11 +91,16 @@ def by_finite_differences(x: Any, w1: Any, w2: Any, w3: Any, eps: float = 1e-6) 
     out = []
     for i, w in enumerate(weights):
         h = eps * max(1.0, abs(w))
+        # near the end of the float range w ± h overflows: step to that side by 0 (a
+        # one-sided difference) instead of evaluating f at infinity
+        w_up = w + h if math.isfinite(w + h) else w
+        w_down = w - h if math.isfinite(w - h) else w
         up, down = list(weights), list(weights)
-        up[i], down[i] = w + h, w - h
-        f_up = np.sum(forward(xv, *up).f)
-        f_down = np.sum(forward(xv, *down).f)
-        out.append(float((f_up - f_down) / ((w + h) - (w - h))))
+        up[i], down[i] = w_up, w_down
+        with np.errstate(over="ignore", invalid="ignore"):
+            f_up = np.sum(forward(xv, *up).f)
+            f_down = np.sum(forward(xv, *down).f)
+            out.append(float((f_up - f_down) / (w_up - w_down)))
     return tuple(out)  # type: ignore[return-value]
 
 

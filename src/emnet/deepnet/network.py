@@ -165,9 +165,32 @@ def backward(cache: Cache) -> Gradients:
         )
     c = cache
     df_dw3 = c.h2  # (d)
-    df_dw2 = c.w3 * c.h2 * (1 - c.h2) * c.h1  # eq. 22
-    df_dw1 = c.w3 * c.w2 * c.h2 * (1 - c.h2) * c.h1 * (1 - c.h1) * c.x  # eq. 24
+    df_dw2 = product(c.w3, c.h2, 1 - c.h2, c.h1)  # eq. 22
+    df_dw1 = product(c.w3, c.w2, c.h2, 1 - c.h2, c.h1, 1 - c.h1, c.x)  # eq. 24
     return Gradients(df_dw1, df_dw2, df_dw3)
+
+
+def product(*factors: Value) -> Value:
+    """The product of ``factors`` without overflow or underflow on the way.
+
+    Each factor is split into a mantissa in [0.5, 1) and a power of two (``frexp``); the
+    mantissas are multiplied (no intermediate can overflow) and the exponents added, and
+    ``ldexp`` scales the result once at the end. Scaling by powers of two is exact, so the
+    result is the plain left-to-right product whenever that one does not overflow, and
+    the correctly scaled one when only an intermediate would: ``1.7e308 · (−1.2) · 0.078``
+    is −1.59e307, not −inf. Only a product that itself exceeds the float range is ±inf.
+    """
+    mantissa: Value = 1.0
+    exponent: Any = 0
+    for f in factors:
+        m, e = np.frexp(f)
+        mantissa = mantissa * m
+        exponent = exponent + e
+        m, e = np.frexp(mantissa)  # keep the running mantissa in [0.5, 1)
+        mantissa, exponent = m, exponent + e
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(mantissa, exponent)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 class Adjoint(NamedTuple):
@@ -187,12 +210,16 @@ def adjoints(cache: Cache) -> list[Adjoint]:
     f_bar = 1.0
     h2_bar = f_bar * c.w3
     w3_bar = f_bar * c.h2
-    b_bar = h2_bar * c.h2 * (1 - c.h2)
-    h1_bar = b_bar * c.w2
-    w2_bar = b_bar * c.h1
-    a_bar = h1_bar * c.h1 * (1 - c.h1)
-    w1_bar = a_bar * c.x
-    x_bar = a_bar * c.w1
+    # each adjoint is the product of the local factors so far, taken by product() so
+    # that no intermediate overflows (eq. 24's w3·w2 can leave the float range alone)
+    b_chain = (h2_bar, c.h2, 1 - c.h2)
+    b_bar = product(*b_chain)
+    h1_bar = product(*b_chain, c.w2)
+    w2_bar = product(*b_chain, c.h1)
+    a_chain = (*b_chain, c.w2, c.h1, 1 - c.h1)
+    a_bar = product(*a_chain)
+    w1_bar = product(*a_chain, c.x)
+    x_bar = product(*a_chain, c.w1)
     return [
         Adjoint("f", "seed: ∂f/∂f = 1", f_bar),
         Adjoint("h2", "f̄ · w3", h2_bar),

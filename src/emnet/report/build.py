@@ -4,8 +4,10 @@ Each section is a builder ``build(ctx) -> html`` that runs one system of the wri
 embedded data, saves its figures and tables through the :class:`Context`, records its
 numbers in ``ctx.results`` and returns its HTML. A builder that raises is shown as failed
 in the page (with the error) and makes :func:`build_report` return 1; the other sections
-are still written. The output directory is built under a temporary name and moved into
-place only when complete (:func:`emnet._io.atomic_dir`).
+are still written. The output directory follows emnet's ownership rule
+(:func:`emnet._io.owned_output`): a new or empty directory, or an earlier report's (its
+``.emnet-run.json``); the new report is built in a staging directory and moved into place
+only when complete, replacing only the files the earlier report wrote.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ from emnet import _io
 from emnet.report import section_deepnet, section_em, section_errata, section_resnet
 from emnet.report.html import count_failed_checks
 
-#: Marker written into every report's ``index.html``; an existing output directory is
-#: replaced only if it is empty or holds a page with this marker.
+#: Written into every report's ``index.html`` (``<meta name="generator">``).
 GENERATOR = "emnet report"
 
 
@@ -137,30 +138,33 @@ class SectionOutcome:
         return self.ok and self.failed_checks == 0
 
 
-def check_out_dir(out_dir: str | os.PathLike[str], arg: str = "out_dir") -> Path:
-    """Validate the output directory before any work: a ValueError naming ``arg`` if it is
-    a file, or a non-empty directory that is not an earlier emnet report (so a typo can
-    never replace a directory of the user's), or if its parent is not writable."""
+def report_config(quick: bool) -> dict[str, Any]:
+    """What decides a report's contents (its ownership marker's configuration)."""
+    return {"quick": quick}
+
+
+def check_out_dir(
+    out_dir: str | os.PathLike[str],
+    arg: str = "out_dir",
+    *,
+    quick: bool = False,
+    force: bool = False,
+    force_flag: str = "force=True",
+) -> Path:
+    """Validate the output directory before any work (:func:`emnet._io.check_output_dir`):
+    a ValueError naming ``arg`` if it is a file, a non-empty directory that does not hold
+    an emnet report (so a typo can never touch a directory of the user's), an earlier
+    report of the other size (``quick``) unless ``force``, or not writable."""
+    _io.check_output_dir(
+        out_dir, "report", report_config(quick), force=force, arg=arg, force_flag=force_flag
+    )
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{arg}: {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not _is_report_dir(out):
-        raise ValueError(
-            f"{arg}: {out} is a non-empty directory that does not hold an emnet report; "
-            "refusing to replace it (choose another directory or remove it)"
-        )
-    parent = out.resolve().parent
-    _io.check_writable_dir(parent, arg)
+    probe = out if out.is_dir() else Path(os.path.abspath(out)).parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{arg}: directory {probe} is not writable")
     return out
-
-
-def _is_report_dir(path: Path) -> bool:
-    index = path / "index.html"
-    try:
-        head = index.read_text(encoding="utf-8", errors="replace")[:2000]
-    except OSError:
-        return False
-    return f'<meta name="generator" content="{GENERATOR}' in head
 
 
 def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
@@ -200,13 +204,21 @@ def _tables(root: Path) -> set[str]:
 
 
 def build_report(
-    out_dir: str | os.PathLike[str] = "report", quick: bool = False, progress: bool = True
+    out_dir: str | os.PathLike[str] = "report",
+    quick: bool = False,
+    progress: bool = True,
+    *,
+    force: bool = False,
+    arg: str = "out_dir",
+    force_flag: str = "force=True",
 ) -> int:
     """Run all three systems and write ``out_dir/index.html`` with figures and tables.
 
     ``quick`` runs fewer iterations and epochs (well under a minute). Returns 0 when every
     section succeeded and every check it shows held, 1 otherwise (the page then shows
-    which section or check failed, and why).
+    which section or check failed, and why). ``out_dir``: a new or empty directory, or an
+    earlier report's; one of the other size (``quick``) only with ``force``. Files in it
+    that emnet did not write are kept (a ValueError if the report would replace one).
     """
     import matplotlib
 
@@ -217,11 +229,14 @@ def build_report(
 
     if not isinstance(quick, bool):
         raise TypeError(f"quick: expected a bool, got {type(quick).__name__}")
-    out = check_out_dir(out_dir)
+    if not isinstance(force, bool):
+        raise TypeError(f"force: expected a bool, got {type(force).__name__}")
     started = time.perf_counter()
     started_wall = time.time()
     outcomes: list[SectionOutcome] = []
-    with _io.atomic_dir(out) as tmp:
+    with _io.owned_output(
+        out_dir, "report", report_config(quick), force=force, arg=arg, force_flag=force_flag
+    ) as tmp:
         ctx = Context(root=tmp, quick=quick, progress=progress)
         bar = tqdm(
             SECTIONS,

@@ -323,12 +323,7 @@ def _run_task(
     wall, done = 0.0, -1
     ckpt = Path(state_dir) / f"{_task_name(width, seeds)}.pt" if state_dir else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)  # states copy in place
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        for g, s in zip(generators, state["generators"]):
-            g.set_state(s)
-        curves, wall, done = state["curves"], float(state["wall_time"]), int(state["epoch"])
+        curves, wall, done = load_checkpoint(ckpt, net, optimizer, generators, cfg.epochs)
     trainer = PackedTrainer(
         net, optimizer, generators, as_tensors(train, "train"), as_tensors(test, "test"),
         cfg.batch_size, cfg.drop_last,
@@ -368,30 +363,122 @@ def _run_task(
     return {"width": width, "seeds": list(seeds), "curves": curves, "wall_time": wall}
 
 
-def _open_out_dir(out_dir: str | Path, config: SweepConfig) -> Path:
-    """Check ``out_dir`` is writable and holds nothing from another configuration."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out_dir: {out} exists and is not a directory")
-    cfg_path = out / CONFIG_FILE
-    if cfg_path.exists():
-        try:
-            old = json.loads(cfg_path.read_text())
-        except (OSError, ValueError):
-            raise ValueError(f"out_dir: {cfg_path} is not a readable sweep configuration") from None
-        new = config.to_json()
-        diff = [k for k in _IDENTITY if old.get(k) != new[k]]
-        if diff:
-            d = diff[0]
-            raise ValueError(
-                f"out_dir: {out} holds results of a different configuration ({d} was "
-                f"{old.get(d)!r}, now {new[d]!r}); use another --out directory"
-            )
-    elif (out / STATE_DIR).exists():
-        raise ValueError(
-            f"out_dir: {out} holds sweep state but no {CONFIG_FILE}; use another directory"
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be resumed from (named, with what to do)."""
+
+
+def load_checkpoint(
+    ckpt: Path, net: Any, optimizer: Any, generators: Sequence[torch.Generator], epochs: int
+) -> tuple[dict[str, list[list[float]]], float, int]:
+    """Restore a pack's training state from ``ckpt`` (``torch.load(weights_only=True)``:
+    tensors and plain containers only, never arbitrary pickled objects).
+
+    Returns (curves, wall time, last epoch done). A file that is empty, truncated, holds
+    other objects or another pack's state is a :class:`CheckpointError` naming it.
+    """
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {ckpt} cannot be resumed from ({why}); delete it to train this "
+            "pack again from the start, or use a new --out directory"
         )
-    _io.check_writable_dir(out, "out_dir")
+
+    try:
+        if ckpt.stat().st_size == 0:
+            raise bad("the file is empty")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)  # states copy in place
+    except CheckpointError:
+        raise
+    except OSError as exc:
+        raise bad(exc.strerror or type(exc).__name__) from None
+    except Exception as exc:  # truncated zip, a pickle of other objects, ...
+        import pickle
+
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc).lower():
+            raise bad("it holds objects other than tensors and plain values") from None
+        raise bad("the file is truncated or not a checkpoint written by emnet") from None
+    keys = {"epoch", "model", "optimizer", "generators", "curves", "wall_time"}
+    if not isinstance(state, dict) or not keys <= set(state):
+        raise bad("it is not a sweep checkpoint")
+    try:
+        done = int(state["epoch"])
+        wall = float(state["wall_time"])
+        curves = state["curves"]
+        if not 0 <= done <= epochs:
+            raise ValueError(f"epoch {done} is outside 0..{epochs}")
+        if not isinstance(curves, dict) or set(curves) != set(METRICS):
+            raise ValueError("its curves are not this sweep's")
+        for m in METRICS:
+            series = curves[m]
+            if len(series) != len(generators) or any(len(c) != done + 1 for c in series):
+                raise ValueError("its curves do not match its epoch")
+        if len(state["generators"]) != len(generators):
+            raise ValueError("it holds another number of seeds")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for g, s in zip(generators, state["generators"]):
+            g.set_state(s)
+    except (TypeError, ValueError, RuntimeError, KeyError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise bad(f"its contents do not fit this pack: {reason[:200]}") from None
+    return curves, wall, done
+
+
+def output_files(config: SweepConfig) -> list[str]:
+    """Every file a sweep with ``config`` writes into its ``out_dir`` (relative paths)."""
+    files = [CONFIG_FILE, "results.json", "results.csv", "curves.png", "summary.png"]
+    for width, seeds in config.tasks():
+        name = _task_name(width, seeds)
+        files += [f"{STATE_DIR}/{name}.pt", f"{STATE_DIR}/{name}.json"]
+    return files
+
+
+def _legacy_output(out: Path) -> tuple[dict[str, Any], list[str]] | None:
+    """A sweep directory written before emnet's ownership marker: its config.json (a
+    sweep configuration) and the files such a sweep writes, or None if it is not one."""
+    import re
+
+    cfg_path = out / CONFIG_FILE
+    if not cfg_path.is_file():
+        return None
+    try:
+        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ValueError(
+            f"out_dir: {cfg_path} is not readable JSON; delete it if it is emnet's (the "
+            "sweep then starts afresh), or use a new --out directory"
+        ) from None
+    if not isinstance(old, dict):
+        raise ValueError(
+            f"out_dir: {cfg_path} is not a sweep configuration (expected a JSON object, got "
+            f"{type(old).__name__}); delete it if it is emnet's, or use a new --out directory"
+        )
+    if not set(_IDENTITY) <= set(old):
+        return None  # somebody else's config.json: the directory is not emnet's
+    files = [CONFIG_FILE, "results.json", "results.csv", "curves.png", "summary.png"]
+    task = re.compile(r"^w\d+_s\d+(?:-\d+)*\.(?:pt|json)$")
+    state = out / STATE_DIR
+    if state.is_dir():
+        files += [f"{STATE_DIR}/{p.name}" for p in state.iterdir() if task.match(p.name)]
+    return {k: old[k] for k in _IDENTITY}, [f for f in files if (out / f).exists()]
+
+
+def _open_out_dir(out_dir: str | Path, config: SweepConfig, force: bool = False) -> Path:
+    """Take ``out_dir`` for this sweep (emnet's ownership rule, :func:`emnet._io.claim_dir`):
+    a new or empty directory, or one an earlier sweep wrote. The same configuration
+    resumes there; another one is a ValueError unless ``force`` (then that sweep's files
+    are removed first). Files emnet did not write are never touched."""
+    out = _io.claim_dir(
+        out_dir,
+        "resnet",
+        config.to_json(),
+        output_files(config),
+        force=force,
+        arg="out_dir",
+        force_flag="--force (force=True)",
+        adopt=_legacy_output,
+    )
+    _io.write_json(out / CONFIG_FILE, config.to_json())
     return out
 
 
@@ -491,6 +578,7 @@ def sweep(
     dask_workers: int = 2,
     threads: int = 1,
     plots: bool = True,
+    force: bool = False,
 ) -> SweepResult:
     """Train ``ResNet(C)`` for every width C and seed; return every epoch's numbers.
 
@@ -505,7 +593,9 @@ def sweep(
     ``distributed.Client``; each pack is one task. ``threads``: torch CPU threads per task
     (1 by default: these tensors are tiny, and on a busy machine more threads mostly wait
     for each other). It is part of the configuration because float sums split over more
-    threads round differently, and training amplifies the difference.
+    threads round differently, and training amplifies the difference. ``out_dir`` follows
+    emnet's ownership rule: a new or empty directory, or this sweep's own (resumed there);
+    an earlier sweep of another configuration is replaced only with ``force=True``.
     """
     cfg = make_config(
         widths, seeds, epochs, batch_size, optimizer, lr, device, drop_last,
@@ -513,13 +603,18 @@ def sweep(
         threads=threads,
     )  # fmt: skip
     _check_dask(dask)
-    out = _open_out_dir(out_dir, cfg) if out_dir is not None else None
+    if not isinstance(force, bool):
+        raise TypeError(f"force: expected a bool, got {force!r}")
+    if out_dir is not None:  # refuse a directory that is not this sweep's before any work
+        _io.check_output_dir(
+            out_dir, "resnet", cfg.to_json(), force=force, arg="out_dir",
+            force_flag="--force (force=True)", adopt=_legacy_output,
+        )  # fmt: skip
     client, close = _dask_client(dask, dask_workers) if dask is not None else (None, None)
     n_train = len(digits()[0].labels)
     single = warn_single_sample_batch(n_train, cfg.batch_size, cfg.drop_last)
     try:
-        if out is not None and not (out / CONFIG_FILE).exists():
-            _io.write_json(out / CONFIG_FILE, cfg.to_json())
+        out = _open_out_dir(out_dir, cfg, force) if out_dir is not None else None
         t0 = time.perf_counter()
         outputs = _run_tasks(cfg, out, client, progress)
         wall = time.perf_counter() - t0

@@ -351,6 +351,39 @@ def _parse_number(text: str, what: str, minimum: int) -> int | Pair:
     return parts[0] if len(parts) == 1 else (parts[0], parts[1])
 
 
+_EXAMPLES = {
+    "conv": "conv20k5 or conv64k3s2p1",
+    "pool": "pool2 or pool3s2p1",
+    "avgpool": "avgpool2 or avgpool3s2",
+    "fc": "fc500 or fc10b0",
+}
+
+
+def _malformed(token: str, kind: str) -> str:
+    """Why ``token``, which starts with the known layer name ``kind``, does not parse."""
+    rest = token.strip().lower()[len(kind) :]
+    bad = re.search(r"[^a-z0-9x]", rest)
+    canonical = _KINDS[kind][0]
+    example = _EXAMPLES.get(canonical, canonical)
+    if not _KINDS[kind][1]:
+        return f"'{token}': {kind} takes no number or options (write just '{kind}')"
+    if not rest[:1].isdigit():
+        return f"'{token}': {kind} needs a number right after it, e.g. {example}"
+    if bad is not None:
+        return (
+            f"'{token}': {kind} sizes and options are whole numbers >= 0, but "
+            f"'{rest[bad.start() :]}' follows '{kind}{rest[: bad.start()]}' (e.g. {example})"
+        )
+    return f"'{token}': not a valid {kind} layer (expected e.g. {example}; see --help)"
+
+
+def _bad_input(token: str) -> str:
+    return (
+        f"input shape '{token}': expected CxHxW with whole numbers >= 1 (e.g. 1x28x28) or a "
+        "feature count (e.g. 784)"
+    )
+
+
 def _parse_input(token: str) -> Input:
     parts = tuple(int(p) for p in token.split("x"))
     if len(parts) not in (1, 3):
@@ -373,6 +406,11 @@ def parse_layer(token: str) -> Layer:
     text = token.strip().lower()
     m = _TOKEN.match(text)
     if not m or m.group("kind") not in _KINDS:
+        known_prefix = [k for k in sorted(_KINDS, key=len, reverse=True) if text.startswith(k)]
+        if known_prefix:
+            raise ValueError(_malformed(token, known_prefix[0]))
+        if text[:1].isdigit() or text[:1] in "-+.":
+            raise ValueError(_bad_input(token))
         known = ", ".join(sorted(_KINDS))
         raise ValueError(f"'{token}': unknown layer (expected one of: {known}; see --help)")
     kind, needs_number, allowed = _KINDS[m.group("kind")]
