@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import best_of, machine_line, markdown_table, write_section  # noqa: E402
 
 from emnet.mixture import BernoulliMixture, NumpyBackend  # noqa: E402
+from emnet.mixture._bernoulli import BernoulliParams  # noqa: E402
 from emnet.mixture._init import initialize  # noqa: E402
 from emnet.mixture._math import _log_normalizer  # noqa: E402
 
@@ -61,27 +62,25 @@ def bench_one(X8: np.ndarray, k: int, dtype: type, repeat: int) -> dict[str, flo
     X = X8.astype(dtype)
     model = BernoulliMixture(k, dtype=dtype)
     backend = NumpyBackend(dtype, bitpack=False)
-    stats_fn = model._make_stats_fn(X, backend)
-    packed_fn = model._make_stats_fn(X8, NumpyBackend(dtype))  # packs X once, as fit does
+    stats_fn = model._make_stats_fn(X, None, backend)
+    packed_fn = model._make_stats_fn(X8, None, NumpyBackend(dtype))  # packs X once, as fit does
     state = {}
-    state["w"], state["m"] = initialize(X, k, "random_from_data", np.random.RandomState(0))
+    state["p"] = BernoulliParams(*initialize(X, k, "random_from_data", np.random.RandomState(0)))
 
     def iteration() -> None:
-        stats = stats_fn(state["w"], state["m"])
-        state["w"], state["m"] = model._m_step(stats, state["w"], state["m"])
+        state["p"] = model._m_step(stats_fn(state["p"]), state["p"])
 
     def packed_iteration() -> None:  # from the same parameters each time
-        stats = packed_fn(state["w"], state["m"])
-        model._m_step(stats, state["w"], state["m"])
+        model._m_step(packed_fn(state["p"]), state["p"])
 
     for _ in range(5):
         iteration()
-    log_resp, _ = backend.log_resp(X, state["w"], state["m"])
+    log_resp, _ = backend.log_resp(X, *state["p"])
     tiny = np.finfo(dtype).tiny
     R = np.exp(log_resp).astype(dtype)
     subnormal = float(np.mean((R > 0) & np.less(R, tiny)))
     R[np.less(R, tiny)] = 0
-    W = np.log(state["m"]).astype(dtype)
+    W = np.log(state["p"].means).astype(dtype)
 
     def floor() -> None:
         X @ W.T
@@ -89,7 +88,8 @@ def bench_one(X8: np.ndarray, k: int, dtype: type, repeat: int) -> dict[str, flo
 
     t_floor, t_iter, t_packed = interleaved([floor, iteration, packed_iteration], repeat)
     t_plain = best_of(
-        lambda: straightforward_iteration(X, state["w"], state["m"]), repeat=max(2, repeat - 2)
+        lambda: straightforward_iteration(X, state["p"].weights, state["p"].means),
+        repeat=max(2, repeat - 2),
     )
     return {
         "floor": t_floor,

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, markdown_table, write_section  # noqa: E402
 
 from emnet.mixture import BernoulliMixture  # noqa: E402
+from emnet.mixture._bernoulli import BernoulliParams  # noqa: E402
 from emnet.mixture._math import chunk_stats  # noqa: E402
 
 
@@ -88,13 +89,13 @@ def run_emnet(X, w0, m0, iters, backend, dtype, bitpack=True):
     model._check_parameters()
     be = model._backend()
     data = model._prepare(model._validate_X(X, reset=True), be)
-    stats_fn = model._make_stats_fn(data, be)
-    state = {"w": np.asarray(w0, np.float64), "m": np.asarray(m0, np.float64)}
-    state["stats"] = stats_fn(state["w"], state["m"])
+    stats_fn = model._make_stats_fn(data, None, be)
+    state = {"p": BernoulliParams(np.asarray(w0, np.float64), np.asarray(m0, np.float64))}
+    state["stats"] = stats_fn(state["p"])
 
     def step():
-        state["w"], state["m"] = model._m_step(state["stats"], state["w"], state["m"])
-        state["stats"] = stats_fn(state["w"], state["m"])
+        state["p"] = model._m_step(state["stats"], state["p"])
+        state["stats"] = stats_fn(state["p"])
 
     secs = _timed_loop(step, iters)
     if backend == "numpy" and bitpack:
@@ -103,8 +104,8 @@ def run_emnet(X, w0, m0, iters, backend, dtype, bitpack=True):
         how = "matrix products"
     return (
         secs,
-        state["w"],
-        state["m"],
+        state["p"].weights,
+        state["p"].means,
         f"{iters} iterations of BernoulliMixture's EM loop body ({how})",
     )
 

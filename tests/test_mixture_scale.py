@@ -106,7 +106,7 @@ def test_torch_prepare_moves_x_to_the_device_once(small, kind, monkeypatch):
     )
     model = fit_quiet(
         X, n_components=4, means_init=m0, weights_init=w0, max_iter=5, tol=0.0,
-        backend="torch", split_merge=False,
+        backend="torch", split_merge=False, accelerate=False,
     )  # fmt: skip
     assert model.n_iter_ == 5
     # sparse X stays sparse: one block of rows densified per E-step (1 + 5 of them)

@@ -37,6 +37,20 @@ SPARSE_CHECK_BUG = {
 }
 
 
+RANDOM_START_CHECKS = {
+    name: (
+        "the check shuffles the weighted rows, and EM's random start (k-means++ seeding) "
+        "draws rows by position, so the two fits start differently; from the same start, "
+        "weights equal repeated rows exactly (tests/test_mixture_weights.py), and seeding "
+        "by cumulative weight makes in-place repeats draw the same start"
+    )
+    for name in (
+        "check_sample_weight_equivalence_on_dense_data",
+        "check_sample_weight_equivalence_on_sparse_data",
+    )
+}
+
+
 # Checks that feed continuous data (Gaussian/uniform/iris values) to fit: they fail on the
 # estimator itself only because it rejects non-binary input, by design, with a ValueError
 # naming the first offending entry. All of them pass on binary data (test 1).
@@ -63,6 +77,14 @@ NON_BINARY_DATA_CHECKS = {
     "check_pipeline_consistency",
     "check_positive_only_tag_during_fit",
     "check_readonly_memmap_input",
+    "check_sample_weights_shape",
+    "check_all_zero_sample_weights_error",
+    "check_sample_weight_equivalence_on_dense_data",
+    "check_sample_weight_equivalence_on_sparse_data",
+    "check_sample_weights_not_an_array",
+    "check_sample_weights_list",
+    "check_sample_weights_pandas_series",
+    "check_sample_weights_not_overwritten",
 }
 
 
@@ -103,8 +125,11 @@ def _params():
 def test_check_estimator_on_binary_data():
     results = _results(ThresholdingMixture(**_params()))
     failed = {r["check_name"]: r["exception"] for r in results if r["status"] == "failed"}
-    unexpected = {k: v for k, v in failed.items() if k not in SPARSE_CHECK_BUG}
+    expected = set(SPARSE_CHECK_BUG) | set(RANDOM_START_CHECKS)
+    unexpected = {k: v for k, v in failed.items() if k not in expected}
     assert not unexpected, unexpected
+    for name in set(RANDOM_START_CHECKS) & set(failed):  # a numeric mismatch, not a crash
+        assert isinstance(failed[name], AssertionError), failed[name]
     for name in SPARSE_CHECK_BUG:  # fails only through the sklearn bug, never our code
         cause = failed[name].__cause__
         assert isinstance(cause, AttributeError) and "multi_class" in str(cause)

@@ -8,6 +8,7 @@ the scikit-learn style estimator :class:`BernoulliMixture`.
 
 from emnet.mixture._backend import NumpyBackend
 from emnet.mixture._bernoulli import BernoulliMixture
+from emnet.mixture._categorical import CategoricalMixture
 from emnet.mixture._math import (
     MEAN_CLAMP,
     SuffStats,
@@ -25,6 +26,7 @@ from emnet.mixture.selection import SelectionResult, plot_bic, select_n_componen
 __all__ = [
     "MEAN_CLAMP",
     "BernoulliMixture",
+    "CategoricalMixture",
     "NumpyBackend",
     "SuffStats",
     "add_stats",

@@ -47,8 +47,14 @@ class Backend(Protocol):
         """The chunk as :meth:`chunk_stats` takes it (may be ``X_chunk`` itself)."""
         ...
 
-    def chunk_stats(self, X_chunk: object, weights: np.ndarray, means: np.ndarray) -> SuffStats:
-        """E-step on a chunk and its sufficient statistics."""
+    def chunk_stats(
+        self,
+        X_chunk: object,
+        weights: np.ndarray,
+        means: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> SuffStats:
+        """E-step on a chunk and its (row-weighted) sufficient statistics."""
         ...
 
     def log_resp(
@@ -87,12 +93,20 @@ class NumpyBackend:
         packed = pack_binary(X_chunk)
         return X_chunk if packed is None else packed
 
-    def chunk_stats(self, X_chunk: object, weights: np.ndarray, means: np.ndarray) -> SuffStats:
+    def chunk_stats(
+        self,
+        X_chunk: object,
+        weights: np.ndarray,
+        means: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> SuffStats:
         if isinstance(X_chunk, PackedBinary):
             from emnet.mixture._bitpack import packed_stats
 
-            return packed_stats(X_chunk, weights, means, dtype=self.dtype)
-        return chunk_stats(X_chunk, weights, means, dtype=self.dtype)
+            return packed_stats(
+                X_chunk, weights, means, dtype=self.dtype, sample_weight=sample_weight
+            )
+        return chunk_stats(X_chunk, weights, means, dtype=self.dtype, sample_weight=sample_weight)
 
     def log_resp(
         self, X_chunk: object, weights: np.ndarray, means: np.ndarray
@@ -106,13 +120,17 @@ class NumpyBackend:
 
 
 def prepared_stats(
-    backend: Backend, X_chunk: object, weights: np.ndarray, means: np.ndarray
+    backend: Backend,
+    X_chunk: object,
+    weights: np.ndarray,
+    means: np.ndarray,
+    sample_weight: np.ndarray | None = None,
 ) -> SuffStats:
     """``backend.chunk_stats(backend.prepare(X_chunk), …)``: one chunk from raw rows.
 
     Module-level so that ``functools.partial(prepared_stats, backend)`` pickles (dask).
     """
-    return backend.chunk_stats(backend.prepare(X_chunk), weights, means)
+    return backend.chunk_stats(backend.prepare(X_chunk), weights, means, sample_weight)
 
 
 def make_backend(backend: str, device: str, dtype: object, *, bitpack: bool = True) -> Backend:

@@ -1,23 +1,45 @@
-"""The EM loop on sufficient statistics, shared by mixture estimators.
+"""The EM loop, restarts, acceleration, weights and convergence, once for every mixture.
 
-In the spirit of scikit-learn's ``mixture/_base.py``: the loop, ``n_init`` restarts,
-``tol``, ``max_iter``, ``warm_start``, the ConvergenceWarning, prediction and saving live
-here once; a subclass supplies its distribution's pieces (parameter checks, input checks,
-initialisation, M-step, prior, parameter count, sampling).
+In the spirit of scikit-learn's ``mixture/_base.py``: :class:`BaseEMMixture` owns ``fit``
+(validation order, ``sample_weight``, ``n_init`` restarts, ``warm_start``, the
+ConvergenceWarning, the per-start record ``init_lower_bounds_``), the EM loop with its
+SQUAREM acceleration, prediction, the information criteria and saving. It treats the
+parameters as an opaque object; a distribution (``BernoulliMixture``,
+``CategoricalMixture``) supplies small pure pieces:
 
-The loop sees the data only through ``stats(weights, means) -> SuffStats`` (all rows, one
-E-step), built by :meth:`BaseEMMixture._make_stats_fn` from chunks of ``batch_size`` rows
-run through the backend. Each iteration is one M-step followed by one E-step, so the
-objective recorded in ``history_`` — (log-likelihood + log prior) / n — is exact for the
-parameters after that iteration, and EM guarantees it never decreases.
+- ``_check_parameters()``, ``_prepare_fit(X, sample_weight, reset) -> FitData`` (validated
+  data for the initialisation and ``stats(params)``: one E-step over all rows, returning
+  statistics with ``.n`` (Σ w) and ``.loglik`` (Σ w log p));
+- ``_initialize(data, sample_weight, rng) -> params``, ``_m_step(stats, params) -> params``,
+  ``_log_prior(params)``, ``_n_parameters()``;
+- ``_to_unconstrained(params) -> 1-D array`` and ``_from_unconstrained(vector) -> params``
+  (log-odds / log-probabilities, so that an extrapolated point is a valid model);
+- ``_get_fitted()`` / ``_set_fitted(params)`` (the trailing-underscore attributes),
+  ``_log_resp(X) -> (log η (n, K), log p(x) (n,))`` on new data.
+
+Each plain iteration is one M-step followed by one E-step, so the objective recorded in
+``history_`` — (log-likelihood + log prior) / Σ w — is exact for the parameters after that
+iteration, and EM guarantees it never decreases.
+
+**Acceleration** (``accelerate=True``): SQUAREM, scheme S3 (Varadhan & Roland 2008, SPEC
+§1b). From θ0 two EM steps give θ1, θ2; in the unconstrained parametrisation
+r = θ1 − θ0, v = θ2 − θ1 − r, α = −‖r‖/‖v‖ (clamped to [−step_max, −1]) and
+θ′ = θ0 − 2αr + α²v; one EM step from θ′ stabilises it. The result is kept only if its
+objective is at least that of θ2; otherwise θ2 is kept. So the objective still never
+decreases, and one iteration (one entry of ``history_``) is one such cycle of two or
+three EM steps. ``step_max`` starts at 1 and is multiplied by 4 each time the step length
+reaches it and is accepted, divided by 4 when such a step is rejected (the SQUAREM
+package's defaults).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,31 +49,37 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
-from emnet.mixture._backend import Backend, make_backend, prepared_stats
-from emnet.mixture._dask import is_dask_array
-from emnet.mixture._math import SuffStats, sum_stats
-from emnet.mixture._validation import iter_chunks
+from emnet.mixture._persist import FORMAT_VERSION
 
-StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]
-FORMAT_VERSION = 1
+StatsFn = Callable[[Any], Any]
+STEP_MAX_FACTOR = 4.0
+
+
+class FitData(NamedTuple):
+    """What ``fit`` needs from a distribution's ``_prepare_fit``."""
+
+    data: Any  # validated rows, as ``_initialize`` takes them
+    sample_weight: np.ndarray | None  # per row of ``data`` (None: all 1)
+    stats: StatsFn  # params -> statistics of one E-step over all rows (weighted)
+    context: Any = None  # distribution-private (e.g. what split-merge needs)
 
 
 class EMRun(NamedTuple):
     """The outcome of one EM run from one initialisation."""
 
-    weights: np.ndarray
-    means: np.ndarray
+    params: Any
     history: np.ndarray
     converged: bool
     n_iter: int
     lower_bound: float
+    n_em_steps: int  # E-steps evaluated (with acceleration, up to 4 per iteration)
 
 
 class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
-    """EM for a mixture with ``weights_`` (K,) and ``means_`` (K, D) (see module docstring)."""
+    """EM for a finite mixture over opaque parameters (see the module docstring)."""
 
-    _fitted_arrays = ("weights_", "means_", "history_")
     _fitted_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+    _saved_array_names: tuple[str, ...] = ()  # the distribution's fitted arrays in a file
 
     # -- hooks a distribution supplies -------------------------------------------------
     @abstractmethod
@@ -59,79 +87,102 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Supplied by the distribution."""
 
     @abstractmethod
-    def _validate_X(self, X: Any, *, reset: bool) -> Any:
+    def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
         """Supplied by the distribution."""
 
     @abstractmethod
-    def _initialize(self, X: Any, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    def _initialize(self, data: Any, sample_weight: Any, rng: np.random.RandomState) -> Any:
         """Supplied by the distribution."""
 
     @abstractmethod
-    def _m_step(
-        self, stats: SuffStats, weights: np.ndarray, means: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _m_step(self, stats: Any, params: Any) -> Any:
         """Supplied by the distribution."""
 
     @abstractmethod
-    def _log_prior(self, weights: np.ndarray, means: np.ndarray) -> float:
+    def _log_prior(self, params: Any) -> float:
         """Supplied by the distribution."""
 
     @abstractmethod
     def _n_parameters(self) -> int:
         """Supplied by the distribution."""
 
-    # -- plumbing ------------------------------------------------------------------------
-    def _backend(self) -> Backend:
-        return make_backend(
-            self.backend, self.device, self.dtype, bitpack=getattr(self, "bitpack", True)
-        )
+    @abstractmethod
+    def _to_unconstrained(self, params: Any) -> np.ndarray:
+        """Supplied by the distribution."""
 
-    def _prepare(self, X: Any, backend: Backend) -> Any:
-        """Data as the loop iterates it: one float copy only when all rows are one chunk.
+    @abstractmethod
+    def _from_unconstrained(self, vector: np.ndarray, like: Any) -> Any:
+        """Supplied by the distribution."""
 
-        Integer and bool arrays stay as they are when the backend's ``prepare`` takes them
-        (bit-packing; the torch backend's cast on the device).
-        """
-        if self.batch_size is None and getattr(X, "dtype", None) != backend.dtype:
-            integer = isinstance(X, np.ndarray) and X.dtype.kind in "biu"
-            if not (integer and getattr(backend, "takes_integer_input", False)):
-                return X.astype(backend.dtype)
-        return X
+    @abstractmethod
+    def _get_fitted(self) -> Any:
+        """Supplied by the distribution."""
 
-    def _make_stats_fn(self, X: Any, backend: Backend) -> StatsFn:
-        """``stats(weights, means)``: one E-step over all rows, chunk by chunk.
+    @abstractmethod
+    def _set_fitted(self, params: Any) -> None:
+        """Supplied by the distribution."""
 
-        All rows in one chunk are prepared (e.g. bit-packed) once, here; chunks of
-        ``batch_size`` rows are prepared as they are read, so that working memory stays
-        O(batch_size·K + K·D).
-        """
-        batch_size = self.batch_size
-        if batch_size is None or getattr(X, "shape", (0,))[0] <= batch_size:
-            prepared = backend.prepare(X)
-            return lambda weights, means: backend.chunk_stats(prepared, weights, means)
+    @abstractmethod
+    def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Supplied by the distribution."""
 
-        def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
-            chunks = iter_chunks(X, batch_size)
-            return sum_stats(prepared_stats(backend, c, weights, means) for c in chunks)
+    def _refine(self, run: EMRun, fit_data: FitData, rng: np.random.RandomState) -> EMRun:
+        """A fit-quality step after the restarts (default: none)."""
+        return run
 
-        return stats
-
-    def _objective(self, stats: SuffStats, weights: np.ndarray, means: np.ndarray) -> float:
-        """(log-likelihood + log prior) / n: what EM never decreases."""
-        return (stats.loglik + self._log_prior(weights, means)) / stats.n
+    @property
+    def _fit_attribute(self) -> str:
+        """An attribute that exists once the model is fitted (for ``check_is_fitted``)."""
+        return "weights_"
 
     # -- the EM loop ---------------------------------------------------------------------
-    def _run_em(self, stats_fn: StatsFn, weights: np.ndarray, means: np.ndarray) -> EMRun:
-        """EM from (weights, means) until the objective changes by less than ``tol``."""
-        stats = stats_fn(weights, means)
-        objective = self._objective(stats, weights, means)
+    def _objective(self, stats: Any, params: Any) -> float:
+        """(log-likelihood + log prior) / Σ w: what EM never decreases."""
+        return (stats.loglik + self._log_prior(params)) / stats.n
+
+    def _run_em(self, stats_fn: StatsFn, params: Any) -> EMRun:
+        """EM (SQUAREM-accelerated when ``accelerate``) until the objective changes < tol."""
+        stats = stats_fn(params)
+        objective = self._objective(stats, params)
         history: list[float] = []
         converged = False
+        n_steps = 1
+        step_max = 1.0
         progress = self._progress_bar()
-        for _ in range(self.max_iter):
-            weights, means = self._m_step(stats, weights, means)
-            stats = stats_fn(weights, means)
-            new = self._objective(stats, weights, means)
+        accelerate = bool(self.accelerate)
+        while len(history) < self.max_iter:
+            p1 = self._m_step(stats, params)
+            s1 = stats_fn(p1)
+            n_steps += 1
+            new_params, new_stats = p1, s1
+            if accelerate:
+                p2 = self._m_step(s1, p1)
+                s2 = stats_fn(p2)
+                n_steps += 1
+                new_params, new_stats = p2, s2
+                u0 = self._to_unconstrained(params)
+                r = self._to_unconstrained(p1) - u0
+                v = self._to_unconstrained(p2) - u0 - 2.0 * r
+                nr, nv = float(np.linalg.norm(r)), float(np.linalg.norm(v))
+                alpha = -nr / nv if nv > 0 else -1.0
+                alpha = min(max(alpha, -step_max), -1.0) if np.isfinite(alpha) else -1.0
+                at_bound = alpha <= -step_max
+                if alpha < -1.0:
+                    u = u0 - 2.0 * alpha * r + alpha * alpha * v
+                    trial = self._from_unconstrained(u, params)
+                    trial = self._m_step(stats_fn(trial), trial)
+                    s3 = stats_fn(trial)
+                    n_steps += 2
+                    o3 = self._objective(s3, trial)
+                    if np.isfinite(o3) and o3 >= self._objective(s2, p2):
+                        new_params, new_stats = trial, s3
+                    else:  # rejected: plain EM's θ2, and a shorter step next time
+                        step_max = max(1.0, step_max / STEP_MAX_FACTOR) if at_bound else step_max
+                        at_bound = False
+                if at_bound:
+                    step_max *= STEP_MAX_FACTOR
+            params, stats = new_params, new_stats
+            new = self._objective(stats, params)
             change, objective = new - objective, new
             history.append(objective)
             if progress is not None:
@@ -146,7 +197,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 break
         if progress is not None:
             progress.close()
-        return EMRun(weights, means, np.asarray(history), converged, len(history), objective)
+        return EMRun(params, np.asarray(history), converged, len(history), objective, n_steps)
 
     def _progress_bar(self) -> Any:
         if self.verbose < 1:
@@ -155,44 +206,39 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         return tqdm(total=self.max_iter, desc="EM", unit="it", leave=False)
 
-    def fit(self, X: Any, y: Any = None) -> BaseEMMixture:
-        """Fit by EM with ``n_init`` restarts, keeping the run with the best objective."""
-        self._check_parameters()
-        fitted = hasattr(self, "converged_")
-        do_init = not (self.warm_start and fitted)
-        backend = self._backend()
-        if is_dask_array(X):  # EM on the cluster: emnet.mixture._dask
-            from emnet.mixture._dask import prepare_fit
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseEMMixture:
+        """Fit by EM with ``n_init`` restarts, keeping the run with the best objective.
 
-            data, stats_fn = prepare_fit(self, X, backend, reset=do_init)
-        else:
-            X = self._validate_X(X, reset=do_init)
-            data = self._prepare(X, backend)
-            stats_fn = self._make_stats_fn(data, backend)
+        ``sample_weight`` (n,): non-negative weights of the rows (survey or frequency
+        weights); every sum over rows is weighted, so integer weights equal repeating rows.
+        """
+        self._check_parameters()
+        fitted = hasattr(self, self._fit_attribute) and hasattr(self, "converged_")
+        do_init = not (self.warm_start and fitted)
+        fit_data = self._prepare_fit(X, sample_weight, reset=do_init)
         rng = check_random_state(self.random_state)
-        best: EMRun | None = None
+        runs: list[EMRun] = []
         for init in range(self.n_init if do_init else 1):
             if do_init:
-                weights, means = self._initialize(data, rng)
+                params = self._initialize(fit_data.data, fit_data.sample_weight, rng)
             else:
-                weights, means = self.weights_, self.means_
-            run = self._run_em(stats_fn, weights, means)
+                params = self._get_fitted()
+            run = self._run_em(fit_data.stats, params)
+            runs.append(run)
             if self.verbose >= 1:
                 state = "converged" if run.converged else "did not converge"
                 print(
                     f"init {init + 1}: {state} after {run.n_iter} iterations, "
                     f"objective {run.lower_bound:.6f}"
                 )
-            if best is None or run.lower_bound > best.lower_bound:
-                best = run
-        if getattr(self, "split_merge", False) and not is_dask_array(X):
-            from emnet.mixture._refine import refine_run  # fit-quality remedy
-
-            best = refine_run(self, best, data, backend, stats_fn, rng)
-        self.weights_, self.means_ = best.weights, best.means
+        best = max(runs, key=lambda r: r.lower_bound)  # first of equals: earliest start
+        best = self._refine(best, fit_data, rng)
+        self._set_fitted(best.params)
         self.history_ = best.history
         self.converged_, self.n_iter_ = best.converged, best.n_iter
+        self.n_em_steps_ = best.n_em_steps
         self.lower_bound_ = best.lower_bound
+        self.init_lower_bounds_ = np.array([r.lower_bound for r in runs])
         if not best.converged:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations (last objective "
@@ -202,37 +248,21 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
-    def partial_fit(self, X: Any, y: Any = None) -> BaseEMMixture:
-        """One stepwise (online) EM update on the batch X (see emnet.mixture._online).
+    def n_starts_at_best(self, tol: float = 1e-6) -> int:
+        """How many of the last fit's starts reached the best objective within ``tol``
+        (total log-likelihood units are ``tol`` · Σ w; poLCA reports this count)."""
+        check_is_fitted(self, "init_lower_bounds_")
+        best = float(np.max(self.init_lower_bounds_))
+        return int(np.sum(self.init_lower_bounds_ >= best - tol))
 
-        Running per-row statistics move towards the batch's, s ← (1 − γ_t)·s + γ_t·s_batch
-        with γ_t = (t + 2)^−0.6, then the M-step runs on them. The first call initialises
-        from this batch (or continues from ``fit``'s parameters). Batches can be read from
-        anywhere, e.g. slices of ``np.load(path, mmap_mode="r")``.
-        """
-        from emnet.mixture._online import partial_fit_step
-
-        return partial_fit_step(self, X)
-
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit, then the most responsible component of each row of X."""
-        return self.fit(X).predict(X)
+        return self.fit(X, sample_weight=sample_weight).predict(X)
 
     # -- prediction ----------------------------------------------------------------------
     def _estimate(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        check_is_fitted(self, "means_")
-        if is_dask_array(X):  # lazy dask arrays, computed chunk by chunk on the cluster
-            from emnet.mixture._dask import estimate_dask
-
-            return estimate_dask(self, X, self._backend())
-        X = self._validate_X(X, reset=False)
-        backend = self._backend()
-        parts = [
-            backend.log_resp(c, self.weights_, self.means_) for c in iter_chunks(X, self.batch_size)
-        ]
-        log_resp = np.concatenate([np.asarray(p[0], dtype=np.float64) for p in parts])
-        log_prob = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
-        return log_resp, log_prob
+        check_is_fitted(self, self._fit_attribute)
+        return self._log_resp(X)
 
     def predict(self, X: Any) -> np.ndarray:
         """The most responsible component of each row (argmax of eq. 6)."""
@@ -243,21 +273,31 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return np.exp(self._estimate(X)[0])
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """log P(x_i | π, p) per row (missing entries marginalised)."""
+        """log P(x_i) per row (missing entries marginalised)."""
         return self._estimate(X)[1]
 
-    def score(self, X: Any, y: Any = None) -> float:
-        """Mean log-likelihood per row."""
-        return float(self.score_samples(X).mean())
+    def _weighted_loglik(self, X: Any, sample_weight: Any) -> tuple[float, float]:
+        """(Σ w log p(x_i), Σ w) on X."""
+        s = np.asarray(self.score_samples(X), dtype=np.float64)
+        w = check_weights(sample_weight, len(s))
+        if w is None:
+            return float(s.sum()), float(len(s))
+        return float(s @ w), float(w.sum())
 
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion: −2 log L + (#parameters) log n (lower is better)."""
-        s = self.score_samples(X)
-        return float(-2.0 * s.sum() + self._n_parameters() * np.log(len(s)))
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Mean log-likelihood per row (weighted mean with ``sample_weight``)."""
+        total, n = self._weighted_loglik(X, sample_weight)
+        return total / n
 
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion: −2 log L + 2 (#parameters) (lower is better)."""
-        return float(-2.0 * self.score_samples(X).sum() + 2.0 * self._n_parameters())
+    def bic(self, X: Any, sample_weight: Any = None) -> float:
+        """Bayesian information criterion: −2 log L + p log n, n = Σ w (lower is better)."""
+        total, n = self._weighted_loglik(X, sample_weight)
+        return float(-2.0 * total + self._n_parameters() * np.log(n))
+
+    def aic(self, X: Any, sample_weight: Any = None) -> float:
+        """Akaike information criterion: −2 log L + 2p (lower is better)."""
+        total, _ = self._weighted_loglik(X, sample_weight)
+        return float(-2.0 * total + 2.0 * self._n_parameters())
 
     # -- saving (npz + JSON; never pickle) -------------------------------------------------
     def _params_json(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -275,46 +315,64 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 params[key] = value
         return params, arrays
 
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays to save (a distribution adds its own)."""
+        arrays = {"history_": np.asarray(self.history_, dtype=np.float64)}
+        if hasattr(self, "init_lower_bounds_"):
+            arrays["init_lower_bounds_"] = np.asarray(self.init_lower_bounds_, np.float64)
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in_"] = np.asarray(self.feature_names_in_, dtype=str)
+        return arrays
+
+    def _state_meta(self) -> dict[str, Any]:
+        """Fitted JSON metadata beyond the scalars (a distribution adds its own)."""
+        return {}
+
     def save(self, path: Any) -> None:
         """Write the fitted model to ``path`` as ``.npz`` (arrays + JSON metadata), atomically."""
-        check_is_fitted(self, "means_")
+        check_is_fitted(self, self._fit_attribute)
+        target = Path(os.fspath(path))
+        if target.is_dir():
+            raise ValueError(f"path: {target} is a directory; give a file name (e.g. model.npz)")
+        if not target.parent.is_dir():
+            raise ValueError(f"path: the folder {target.parent} does not exist")
         params, arrays = self._params_json()
         meta = {
             "format": FORMAT_VERSION,
             "class": type(self).__name__,
             "params": params,
+            "state": self._state_meta(),
             **{k: _scalar(getattr(self, k)) for k in self._fitted_scalars},
         }
-        for name in self._fitted_arrays:
-            arrays[name] = np.asarray(getattr(self, name))
-        if hasattr(self, "feature_names_in_"):
-            arrays["feature_names_in_"] = np.asarray(self.feature_names_in_, dtype=str)
+        arrays.update(self._state_arrays())
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, meta=np.asarray(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path: Any) -> BaseEMMixture:
         """Read a model written by :meth:`save` (no pickle: npz with ``allow_pickle=False``)."""
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                meta = json.loads(str(npz["meta"]))
-                arrays = {k: npz[k] for k in npz.files if k != "meta"}
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"path: {path} is not a saved {cls.__name__} ({exc})") from None
-        if meta.get("class") != cls.__name__ or meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"path: {path} holds {meta.get('class')!r}, not a {cls.__name__}")
-        params = dict(meta["params"])
-        for key in list(arrays):
-            if key.startswith("param_"):
-                params[key[len("param_") :]] = arrays.pop(key)
-        if "dtype" in params:
-            params["dtype"] = np.dtype(params["dtype"]).type
-        model = cls(**params)
-        for name in cls._fitted_scalars:
-            setattr(model, name, meta[name])
-        for name, value in arrays.items():
-            setattr(model, name, value)
-        return model
+        from emnet.mixture._persist import load_model
+
+        return load_model(cls, path)
+
+
+def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """``sample_weight`` as a float64 (n,) array of finite non-negative numbers, or None."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected {n} non-negative numbers") from None
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{name}: expected finite non-negative numbers")
+    if n and not w.sum() > 0:
+        raise ValueError(f"{name}: all weights are zero (at least one row needs a positive weight)")
+    return w
 
 
 def _scalar(value: Any) -> Any:

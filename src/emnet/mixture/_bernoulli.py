@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from emnet.mixture._base import BaseEMMixture
+from emnet.mixture._backend import Backend, make_backend, prepared_stats
+from emnet.mixture._base import BaseEMMixture, EMRun, FitData, check_weights
+from emnet.mixture._codes import FusedStep, bernoulli_em_step, binary_codes, compress_rows
+from emnet.mixture._dask import is_dask_array
 from emnet.mixture._init import INIT_PARAMS, initialize
-from emnet.mixture._math import SuffStats, clamp_means, log_prior, m_step_from_stats, work_dtype
-from emnet.mixture._validation import check_binary
+from emnet.mixture._math import (
+    MEAN_CLAMP,
+    SuffStats,
+    clamp_means,
+    log_prior,
+    m_step_from_stats,
+    sum_stats,
+    work_dtype,
+)
+from emnet.mixture._validation import check_binary, check_int, check_real, iter_chunks
+
+PATTERN_MAX_FEATURES = 32
+"""Dense float64 data with at most this many features runs EM over its distinct rows
+(weighted by their counts) through the compiled kernels of ``_codes``: on survey-shaped
+data (few items, many repeated answer patterns) that is far cheaper than matrix products."""
+
+
+class BernoulliParams(NamedTuple):
+    """The parameters EM iterates: weights (K,) and means (K, D)."""
+
+    weights: np.ndarray
+    means: np.ndarray
 
 
 class BernoulliMixture(BaseEMMixture):
@@ -27,8 +49,10 @@ class BernoulliMixture(BaseEMMixture):
     Parameters
     ----------
     n_components : number of components K.
-    tol : stop when the objective (mean penalised log-likelihood per row) changes by less.
-    max_iter : EM iterations per initialisation (0 evaluates the initialisation only).
+    tol : stop when the objective (mean penalised log-likelihood per row) changes by less
+        in one iteration.
+    max_iter : EM iterations per initialisation (0 evaluates the initialisation only);
+        with ``accelerate`` one iteration is one SQUAREM cycle (2–3 EM steps).
     n_init : initialisations; the run with the best objective is kept.
     init_params : 'kmeans++' (default), 'random' or 'random_from_data' (see ``_init``).
     weights_init : (K,) positive initial weights (normalised), or None.
@@ -47,6 +71,8 @@ class BernoulliMixture(BaseEMMixture):
         — the same numbers to rounding, about twice as fast; X is packed once per fit
         (n·D/4 bytes) or per chunk with ``batch_size``. Other input uses the products.
         The kernels compile on first use (about 12 s, once: numba caches them on disk).
+    accelerate : SQUAREM acceleration of EM (``emnet.mixture._base``); the objective still
+        never decreases (an extrapolation that does not improve on plain EM is dropped).
     split_merge : after EM converges, try split-and-merge moves (merge two components that
         share a cluster, split one that covers two, re-run EM) and keep them only when the
         objective rises (``emnet.mixture._refine``). Escapes the stalls of k-means++
@@ -54,21 +80,30 @@ class BernoulliMixture(BaseEMMixture):
 
     Attributes
     ----------
-    weights_ (K,), means_ (K, D) in (0, 1), converged_, n_iter_, lower_bound_ (the final
-    objective), history_ (objective after each iteration of the kept run), n_features_in_,
-    feature_names_in_ (DataFrame input).
+    weights_ (K,), means_ (K, D) in (0, 1), converged_, n_iter_, n_em_steps_ (E-steps
+    evaluated), lower_bound_ (the final objective), history_ (objective after each
+    iteration of the kept run), init_lower_bounds_ (each start's final objective),
+    n_features_in_, feature_names_in_ (DataFrame input).
+
+    ``fit``, ``score``, ``bic`` and ``aic`` take ``sample_weight`` (non-negative per-row
+    weights; integer weights equal repeated rows, BIC's n is Σ w). Dense float64 data with
+    at most ``PATTERN_MAX_FEATURES`` features is fitted over its distinct rows weighted by
+    their counts (pattern compression): the same numbers, to rounding, at a fraction of
+    the cost; the initialisation still sees every row.
 
     Input: numpy arrays and lists, pandas DataFrames, scipy.sparse matrices (used as CSR,
     never densified). Values must be 0 or 1; NaN marks a missing entry, which is
     marginalised out. A row with no observed entry is an error.
     """
 
+    _saved_array_names = ("weights_", "means_")
+
     def __init__(
         self,
         n_components: int = 1,
         *,
-        tol: float = 1e-6,
-        max_iter: int = 200,
+        tol: float = 1e-8,
+        max_iter: int = 500,
         n_init: int = 1,
         init_params: str = "kmeans++",
         weights_init: Any = None,
@@ -83,6 +118,7 @@ class BernoulliMixture(BaseEMMixture):
         device: str = "cpu",
         dtype: Any = np.float64,
         batch_size: int | None = None,
+        accelerate: bool = True,
         split_merge: bool = True,
         bitpack: bool = True,
     ) -> None:
@@ -103,6 +139,7 @@ class BernoulliMixture(BaseEMMixture):
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
+        self.accelerate = accelerate
         self.split_merge = split_merge
         self.bitpack = bitpack
 
@@ -115,29 +152,36 @@ class BernoulliMixture(BaseEMMixture):
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:
-        _check_int("n_components", self.n_components, 1)
-        _check_int("max_iter", self.max_iter, 0)
-        _check_int("n_init", self.n_init, 1)
-        _check_int("verbose", self.verbose, 0)
+        check_int("n_components", self.n_components, 1)
+        check_int("max_iter", self.max_iter, 0)
+        check_int("n_init", self.n_init, 1)
+        check_int("verbose", self.verbose, 0)
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, 1)
-        for name in ("split_merge", "bitpack"):
+            check_int("batch_size", self.batch_size, 1)
+        for name in ("split_merge", "bitpack", "accelerate", "warm_start"):
             value = getattr(self, name)
             if not isinstance(value, bool | np.bool_):
                 raise ValueError(f"{name}: expected True or False, got {value!r}")
-        _check_real("tol", self.tol, 0.0)
+        check_real("tol", self.tol, 0.0)
         for name in ("alpha", "beta", "weight_concentration"):
-            _check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
+            check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
         if self.init_params not in INIT_PARAMS:
             raise ValueError(
                 f"init_params: expected one of {INIT_PARAMS}, got {self.init_params!r}"
             )
         work_dtype(None, self.dtype)
+        for name in ("weights_init", "means_init"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ValueError(
+                    f"{name}: expected an array of numbers or None, got the string {value!r}"
+                    " (to choose how EM starts, use init_params)"
+                )
 
     def _validate_X(self, X: Any, *, reset: bool) -> Any:
         X = validate_data(
             self,
-            X,
+            _none_as_nan(X),
             reset=reset,
             accept_sparse="csr",
             dtype="numeric",
@@ -160,7 +204,7 @@ class BernoulliMixture(BaseEMMixture):
         K = self.n_components
         weights = means = None
         if self.weights_init is not None:
-            weights = np.asarray(self.weights_init, dtype=np.float64)
+            weights = _float_array("weights_init", self.weights_init)
             if weights.shape != (K,):
                 raise ValueError(f"weights_init: expected shape ({K},), got {weights.shape}")
             if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
@@ -169,7 +213,7 @@ class BernoulliMixture(BaseEMMixture):
                 raise ValueError(f"weights_init: weights must sum to 1, got {weights.sum():.8g}")
             weights = weights / weights.sum()
         if self.means_init is not None:
-            means = np.asarray(self.means_init, dtype=np.float64)
+            means = _float_array("means_init", self.means_init)
             if means.shape != (K, n_features):
                 raise ValueError(
                     f"means_init: expected shape ({K}, {n_features}), got {means.shape}"
@@ -179,8 +223,96 @@ class BernoulliMixture(BaseEMMixture):
             means = clamp_means(means)
         return weights, means
 
+    # -- data plumbing ---------------------------------------------------------------------
+    def _backend(self) -> Backend:
+        return make_backend(self.backend, self.device, self.dtype, bitpack=self.bitpack)
+
+    def _prepare(self, X: Any, backend: Backend) -> Any:
+        """Data as the loop iterates it: one float copy only when all rows are one chunk.
+
+        Integer and bool arrays stay as they are when the backend's ``prepare`` takes them
+        (bit-packing; the torch backend's cast on the device).
+        """
+        if self.batch_size is None and getattr(X, "dtype", None) != backend.dtype:
+            integer = isinstance(X, np.ndarray) and X.dtype.kind in "biu"
+            if not (integer and backend.takes_integer_input):
+                return X.astype(backend.dtype)
+        return X
+
+    def _uses_patterns(self, X: Any) -> bool:
+        """Run EM over distinct rows through the ``_codes`` kernels (see the class doc)?"""
+        return (
+            self.backend == "numpy"
+            and self.batch_size is None
+            and isinstance(X, np.ndarray)
+            and np.dtype(self.dtype) == np.float64
+            and X.shape[1] <= PATTERN_MAX_FEATURES
+        )
+
+    def _make_stats_fn(
+        self,
+        X: Any,
+        sample_weight: np.ndarray | None,
+        backend: Backend,
+        *,
+        patterns: bool = True,
+    ) -> Any:
+        """``stats(params)``: one (weighted) E-step over all rows, chunk by chunk.
+
+        All rows in one chunk are prepared (e.g. bit-packed) once, here; chunks of
+        ``batch_size`` rows are prepared as they are read, so that working memory stays
+        O(batch_size·K + K·D). With ``patterns`` (and data that qualifies) the statistics
+        are fused EM steps over the distinct rows instead (``_pattern_stats_fn``).
+        """
+        if patterns and self._uses_patterns(X):
+            return _pattern_stats_fn(X, sample_weight, self)
+        batch_size = self.batch_size
+        if batch_size is None or getattr(X, "shape", (0,))[0] <= batch_size:
+            prepared = backend.prepare(X)
+            return lambda p: backend.chunk_stats(
+                prepared, p.weights, p.means, sample_weight=sample_weight
+            )
+
+        def stats(p: BernoulliParams) -> SuffStats:
+            chunks = iter_chunks(X, batch_size)
+            if sample_weight is None:
+                return sum_stats(prepared_stats(backend, c, p.weights, p.means) for c in chunks)
+            wchunks = iter_chunks(sample_weight, batch_size)
+            return sum_stats(
+                prepared_stats(backend, c, p.weights, p.means, sample_weight=w)
+                for c, w in zip(chunks, wchunks, strict=True)
+            )
+
+        return stats
+
+    def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
+        backend = self._backend()
+        if is_dask_array(X):  # EM on the cluster: emnet.mixture._dask
+            from emnet.mixture._dask import prepare_fit
+
+            if sample_weight is not None:
+                raise ValueError("sample_weight: not supported for dask arrays (pass None)")
+            sample, stats = prepare_fit(self, X, backend, reset=reset)
+            return FitData(sample, None, lambda p: stats(p.weights, p.means), None)
+        X = self._validate_X(X, reset=reset)
+        w = check_weights(sample_weight, X.shape[0])
+        data = self._prepare(X, backend)
+        stats_fn = self._make_stats_fn(data, w, backend)
+        return FitData(data, w, stats_fn, (data, backend))
+
+    def _refine(self, run: EMRun, fit_data: FitData, rng: np.random.RandomState) -> EMRun:
+        self.n_split_merge_ = 0
+        if not self.split_merge or fit_data.context is None:
+            return run
+        from emnet.mixture._refine import refine_run  # fit-quality remedy
+
+        data, backend = fit_data.context
+        return refine_run(self, run, data, backend, fit_data.stats, rng)
+
     # -- the distribution's pieces ---------------------------------------------------------
-    def _initialize(self, X: Any, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    def _initialize(
+        self, X: Any, sample_weight: np.ndarray | None, rng: np.random.RandomState
+    ) -> BernoulliParams:
         weights, means = self._checked_inits(X.shape[1])
         if means is None:
             w0, means = initialize(
@@ -190,30 +322,105 @@ class BernoulliMixture(BaseEMMixture):
                 rng,
                 batch_size=self.batch_size,
                 dtype=work_dtype(None, self.dtype),
+                sample_weight=sample_weight,
             )
             weights = w0 if weights is None else weights
         elif weights is None:
             weights = np.full(self.n_components, 1.0 / self.n_components)
-        return weights, means
+        return BernoulliParams(weights, means)
 
-    def _m_step(
-        self, stats: SuffStats, weights: np.ndarray, means: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return m_step_from_stats(
-            stats, self.alpha, self.beta, self.weight_concentration, prev_means=means
+    def _m_step(self, stats: SuffStats | FusedStep, params: BernoulliParams) -> BernoulliParams:
+        if isinstance(stats, FusedStep):  # the pattern path's compiled step did it
+            return stats.next
+        return BernoulliParams(
+            *m_step_from_stats(
+                stats, self.alpha, self.beta, self.weight_concentration, prev_means=params.means
+            )
         )
 
-    def _log_prior(self, weights: np.ndarray, means: np.ndarray) -> float:
-        return log_prior(weights, means, self.alpha, self.beta, self.weight_concentration)
+    def _log_prior(self, params: BernoulliParams) -> float:
+        return log_prior(
+            params.weights, params.means, self.alpha, self.beta, self.weight_concentration
+        )
 
     def _n_parameters(self) -> int:
         K, D = self.means_.shape
         return K * D + K - 1
 
+    def _to_unconstrained(self, params: BernoulliParams) -> np.ndarray:
+        p = params.means  # clamped into (0, 1) by every step that makes means
+        log_w = np.log(np.maximum(params.weights, 1e-300))
+        return np.concatenate([log_w, (np.log(p) - np.log1p(-p)).ravel()])
+
+    def _from_unconstrained(self, vector: np.ndarray, like: BernoulliParams) -> BernoulliParams:
+        K = len(like.weights)
+        log_w = vector[:K] - vector[:K].max()
+        weights = np.exp(log_w)
+        weights /= weights.sum()
+        with np.errstate(over="ignore"):
+            means = 1.0 / (1.0 + np.exp(-vector[K:].reshape(like.means.shape)))
+        return BernoulliParams(weights, clamp_means(means))
+
+    def _get_fitted(self) -> BernoulliParams:
+        return BernoulliParams(self.weights_, self.means_)
+
+    def _set_fitted(self, params: BernoulliParams) -> None:
+        self.weights_, self.means_ = params.weights, params.means
+
+    @property
+    def _fit_attribute(self) -> str:
+        return "means_"
+
+    def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        if is_dask_array(X):  # lazy dask arrays, computed chunk by chunk on the cluster
+            from emnet.mixture._dask import estimate_dask
+
+            return estimate_dask(self, X, self._backend())
+        X = self._validate_X(X, reset=False)
+        backend = self._backend()
+        parts = [
+            backend.log_resp(c, self.weights_, self.means_) for c in iter_chunks(X, self.batch_size)
+        ]
+        log_resp = np.concatenate([np.asarray(p[0], dtype=np.float64) for p in parts])
+        log_prob = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
+        return log_resp, log_prob
+
+    def partial_fit(self, X: Any, y: Any = None) -> BernoulliMixture:
+        """One stepwise (online) EM update on the batch X (see emnet.mixture._online).
+
+        Running per-row statistics move towards the batch's, s ← (1 − γ_t)·s + γ_t·s_batch
+        with γ_t = (t + 2)^−0.6, then the M-step runs on them. The first call initialises
+        from this batch (or continues from ``fit``'s parameters). Batches can be read from
+        anywhere, e.g. slices of ``np.load(path, mmap_mode="r")``.
+        """
+        from emnet.mixture._online import partial_fit_step
+
+        return partial_fit_step(self, X)
+
+    # -- saving --------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._state_arrays()
+        arrays["weights_"] = np.asarray(self.weights_, dtype=np.float64)
+        arrays["means_"] = np.asarray(self.means_, dtype=np.float64)
+        return arrays
+
+    def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        """Set the fitted arrays of a loaded model after checking them (``_persist``)."""
+        from emnet.mixture._persist import check_probability_table, check_weights_array
+
+        K = self.n_components
+        means = check_probability_table("means_", arrays.pop("means_", None), K)
+        if means.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"means_ has {means.shape[1]} columns but n_features_in_ is {self.n_features_in_}"
+            )
+        self.weights_ = check_weights_array(arrays.pop("weights_", None), K)
+        self.means_ = means
+
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` rows: (X (n, D) uint8, component labels (n,)), grouped by label."""
         check_is_fitted(self, "means_")
-        _check_int("n_samples", n_samples, 1)
+        check_int("n_samples", n_samples, 1)
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
         y = np.repeat(np.arange(len(counts)), counts)
@@ -221,16 +428,77 @@ class BernoulliMixture(BaseEMMixture):
         return X, y
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+def _pattern_stats_fn(
+    X: np.ndarray, sample_weight: np.ndarray | None, model: BernoulliMixture
+) -> Any:
+    """``stats(params)`` over the distinct rows of dense 0/1/NaN X: one compiled EM step
+    (``_codes.bernoulli_em_step``) whose result ``_m_step`` reads off."""
+    codes, totals, _ = compress_rows(binary_codes(X), sample_weight)
+    keep = totals > 0
+    codes, totals = np.ascontiguousarray(codes[keep]), totals[keep]
+    has_missing = bool((codes < 0).any())
+    n = float(totals.sum())
+    prior = (model.alpha, model.beta, model.weight_concentration, MEAN_CLAMP, has_missing)
+
+    def stats(p: BernoulliParams) -> FusedStep:
+        loglik, w, m = bernoulli_em_step(codes, totals, p.weights, p.means, *prior)
+        return FusedStep(n, loglik, BernoulliParams(w, m))
+
+    return stats
 
 
-def _check_real(name: str, value: Any, low: float, why: str = "") -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not np.isfinite(value)
-        or value < low
-    ):
-        raise ValueError(f"{name}: expected a finite number >= {low:g}{why}, got {value!r}")
+def _float_array(name: str, value: Any) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected an array of numbers, got {value!r}") from None
+
+
+def _none_as_nan(X: Any) -> Any:
+    """Lists (and object arrays) holding None: None is a missing value, like NaN.
+
+    DataFrame columns that are categorical, strings or objects are read as numbers
+    ("0"/"1" and categories 0/1 are accepted); anything else is a ValueError naming the
+    column.
+    """
+    if hasattr(X, "columns") and hasattr(X, "dtypes"):
+        return _frame_as_numeric(X)
+    if isinstance(X, list | tuple) or (isinstance(X, np.ndarray) and X.dtype == object):
+        arr = np.asarray(X, dtype=object)
+        if arr.ndim == 2:
+            arr = np.where(np.equal(arr, None), np.nan, arr)
+            try:
+                return arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "X must hold numbers 0 or 1 (NaN or None for missing); found a value "
+                    "that is not a number"
+                ) from None
+    return X
+
+
+def _frame_as_numeric(frame: Any) -> Any:
+    import pandas as pd
+
+    out = {}
+    changed = False
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not isinstance(
+            col.dtype, pd.CategoricalDtype
+        ):
+            out[name] = col
+            continue
+        changed = True
+        values = col.astype(object)
+        missing = pd.isna(values).to_numpy()
+        numbers = pd.to_numeric(values.where(~missing, None), errors="coerce").to_numpy(float)
+        bad = ~missing & ~np.isin(numbers, (0.0, 1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"X: column {name!r} must hold 0 or 1 (or a missing value); found "
+                f"{values.iloc[i]!r} at row {i}"
+            )
+        out[name] = pd.Series(np.where(missing, np.nan, numbers), index=frame.index)
+    return pd.DataFrame(out, index=frame.index) if changed else frame

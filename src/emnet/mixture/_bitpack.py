@@ -292,7 +292,12 @@ def _setup(
 
 
 def packed_stats(
-    packed: PackedBinary, weights: np.ndarray, means: np.ndarray, *, dtype: object = np.float64
+    packed: PackedBinary,
+    weights: np.ndarray,
+    means: np.ndarray,
+    *,
+    dtype: object = np.float64,
+    sample_weight: np.ndarray | None = None,
 ) -> SuffStats:
     """Same as :func:`emnet.mixture._math.chunk_stats` on the unpacked matrix."""
     tables, bias, cut, flush = _setup(packed, weights, means, dtype)
@@ -305,13 +310,20 @@ def packed_stats(
     if n:
         with _LOCK:
             _e_kernel(packed.rows, tables, bias, cut, flush, False, resp, log_prob)
+            if sample_weight is not None:
+                resp *= np.asarray(sample_weight, dtype=resp.dtype)[:, None]
             _resp_x_kernel(packed.cols, resp, resp_x)
+    if sample_weight is None:
+        total, loglik = float(n), float(log_prob.sum())
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        total, loglik = float(w.sum()), float(log_prob @ w)
     return SuffStats(
-        float(n),
+        total,
         resp.sum(axis=0, dtype=np.float64),
         np.ascontiguousarray(resp_x.sum(axis=0, dtype=np.float64).T),
         None,
-        float(log_prob.sum()),
+        loglik,
     )
 
 

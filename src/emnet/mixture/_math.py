@@ -266,14 +266,27 @@ def resp_stats(X: object, resp: np.ndarray, *, dtype: object = None) -> SuffStat
 
 
 def chunk_stats(
-    X_chunk: object, weights: np.ndarray, means: np.ndarray, *, dtype: object = None
+    X_chunk: object,
+    weights: np.ndarray,
+    means: np.ndarray,
+    *,
+    dtype: object = None,
+    sample_weight: np.ndarray | None = None,
 ) -> SuffStats:
-    """E-step on one chunk of rows and its sufficient statistics (two matrix products)."""
+    """E-step on one chunk of rows and its sufficient statistics (two matrix products).
+
+    With ``sample_weight`` (n,) every sum over rows is weighted (``n`` is Σ w).
+    """
     _check_shapes(X_chunk, weights, means)
     dt = work_dtype(X_chunk, dtype)
     A, Xf, mask = _joint_log_prob(as_float(X_chunk, dt), _log_params(weights, means, dt))
     log_prob = _responsibilities_inplace(A)
-    return _stats_from_resp(Xf, mask, A, float(log_prob.sum()))
+    if sample_weight is None:
+        return _stats_from_resp(Xf, mask, A, float(log_prob.sum()))
+    w = np.asarray(sample_weight, dtype=np.float64)
+    A *= w[:, None].astype(A.dtype)
+    stats = _stats_from_resp(Xf, mask, A, float(log_prob @ w))
+    return stats._replace(n=float(w.sum()))
 
 
 def add_stats(a: SuffStats, b: SuffStats) -> SuffStats:

@@ -117,13 +117,14 @@ def partial_fit_step(estimator: Any, X: Any, decay: float = 0.6, offset: float =
     backend = estimator._backend()
     data = estimator._prepare(X, backend)
     if fitted:
-        weights, means = estimator.weights_, estimator.means_
+        params = estimator._get_fitted()
     else:
         rng = check_random_state(estimator.random_state)
-        weights, means = estimator._initialize(data, rng)
+        params = estimator._initialize(data, None, rng)
         state = None
-    stats = estimator._make_stats_fn(data, backend)(weights, means)
-    objective = estimator._objective(stats, weights, means)
+    weights, means = params
+    stats = estimator._make_stats_fn(data, None, backend, patterns=False)(params)
+    objective = estimator._objective(stats, params)
     state = stepwise_update(state, stats, decay, offset)
     weights, means = online_m_step(
         state,

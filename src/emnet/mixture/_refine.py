@@ -284,23 +284,25 @@ def refine_run(estimator: Any, run: Any, data: Any, backend: Any, stats_fn: Any,
     records the number of accepted rounds.
     """
     estimator.n_split_merge_ = 0
-    if not run.converged or len(run.weights) < 3:
+    weights, means = run.params
+    if not run.converged or len(weights) < 3:
         return run
     last = {"run": run}
+    make = type(run.params)
 
     def run_em(weights: np.ndarray, means: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        new = estimator._run_em(stats_fn, weights, means)
+        new = estimator._run_em(stats_fn, make(weights, means))
         if new.lower_bound > last["run"].lower_bound:
             last["run"] = new
-        return new.weights, new.means, new.lower_bound
+        return *new.params, new.lower_bound
 
     seed = int(rng.randint(2**31)) if hasattr(rng, "randint") else rng
     result = split_merge_refine(
         data,
         backend,
         estimator.batch_size,
-        run.weights,
-        run.means,
+        weights,
+        means,
         run.lower_bound,
         run_em,
         random_state=seed,

@@ -169,8 +169,16 @@ class TorchBackend:
             return np.empty((0, k)), np.empty(0)
         return np.concatenate(out_r), np.concatenate(out_p)
 
-    def chunk_stats(self, X_chunk: Any, weights: np.ndarray, means: np.ndarray) -> SuffStats:
-        """Sufficient statistics of one chunk: n, Σ η, Σ η x, Σ η·[observed], Σ log p(x)."""
+    def chunk_stats(
+        self,
+        X_chunk: Any,
+        weights: np.ndarray,
+        means: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> SuffStats:
+        """Sufficient statistics of one chunk: n, Σ η, Σ η x, Σ η·[observed], Σ log p(x).
+
+        With ``sample_weight`` every sum over rows is weighted (n is Σ w)."""
         params = self._params(weights, means)
         k, d = np.asarray(means).shape
         f64 = torch.float64
@@ -179,14 +187,26 @@ class TorchBackend:
         resp_x = torch.zeros(k, d, dtype=f64, device=self.device)
         resp_obs: torch.Tensor | None = None
         loglik = torch.zeros((), dtype=f64, device=self.device)
+        row0 = 0
         with torch.no_grad():
             for x, may_nan in self._dense_blocks(X_chunk):
                 resp, x0, mask = self._log_joint(x, may_nan, params)
                 log_prob = torch.logsumexp(resp, dim=1)
                 resp.sub_(log_prob[:, None]).exp_()  # in place: joint → responsibilities
                 resp.masked_fill_(resp < self._tiny, 0.0)  # flush subnormals
-                n += x0.shape[0]
-                loglik += log_prob.sum(dtype=f64)
+                if sample_weight is None:
+                    n += x0.shape[0]
+                    loglik += log_prob.sum(dtype=f64)
+                else:  # blocks run over the rows in order
+                    w = torch.as_tensor(
+                        np.asarray(sample_weight[int(row0) : int(row0) + x0.shape[0]]),
+                        dtype=f64,
+                        device=self.device,
+                    )
+                    row0 += x0.shape[0]
+                    n += float(w.sum())
+                    loglik += (log_prob.to(f64) * w).sum()
+                    resp.mul_(w.to(resp.dtype)[:, None])
                 block_sum = resp.sum(0, dtype=f64)
                 resp_sum += block_sum
                 if mask is None:

@@ -7,6 +7,8 @@ their errors name the first offending row and column.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -106,3 +108,20 @@ def _check_binary_sparse(X: sp.csr_matrix, name: str) -> bool:
         i = int(np.flatnonzero(empty)[0])
         raise ValueError(f"{name}: row {i} has no observed entry (all values are NaN)")
     return True
+
+
+def check_int(name: str, value: Any, low: int) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer >= ``low`` (bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+
+
+def check_real(name: str, value: Any, low: float, why: str = "") -> None:
+    """ValueError naming ``name`` unless ``value`` is a finite real number >= ``low``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not np.isfinite(value)
+        or value < low
+    ):
+        raise ValueError(f"{name}: expected a finite number >= {low:g}{why}, got {value!r}")

@@ -1,0 +1,387 @@
+"""CategoricalMixture: latent class analysis with polytomous items, by (MAP-)EM (SPEC §1b).
+
+The data are coded once per fit (``emnet.mixture._encoding``): each item's categories are
+learned from the data, answers become small integer codes (−1 for missing), and the rows
+are compressed to their distinct response patterns with summed weights. Every EM step is
+then one compiled pass over the patterns (``emnet.mixture._codes``). The loop, restarts,
+SQUAREM acceleration and convergence are the shared ones of ``emnet.mixture._base``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from emnet.mixture._base import BaseEMMixture, FitData, check_weights
+from emnet.mixture._codes import (
+    FusedStep,
+    categorical_em_step,
+    code_log_resp,
+    compress_rows,
+    floor_probs,
+    from_logodds,
+    offsets_of,
+    to_logodds,
+)
+from emnet.mixture._encoding import Encoding, encode, learn_encoding
+from emnet.mixture._validation import check_int, check_real
+
+INIT_PARAMS = ("random", "random_from_data")
+
+
+class CategoricalParams(NamedTuple):
+    """The parameters EM iterates, in logs: log π (K,) and log θ (M, K), M = Σ_j R_j."""
+
+    log_weights: np.ndarray
+    log_table: np.ndarray
+
+
+class CategoricalMixture(BaseEMMixture):
+    """Latent class model: a mixture of K products of categorical distributions.
+
+    P(x) = Σ_k π_k Π_j θ_{k, j, x_j} (missing items left out of the product). With
+    ``prob_concentration = weight_concentration = 1`` EM maximises the likelihood;
+    otherwise the posterior under a symmetric Dirichlet prior on every θ_kj and on π.
+
+    Parameters
+    ----------
+    n_components : number of latent classes K.
+    tol : stop when the objective (mean penalised log-likelihood per unit of weight)
+        changes by less in one iteration (one SQUAREM cycle with ``accelerate``).
+    max_iter : iterations per start (0 evaluates the start only).
+    n_init : random starts; the best objective is kept (``init_lower_bounds_`` has all).
+    init_params : 'random' (θ_kj drawn from a flat Dirichlet, equal weights; poLCA's way)
+        or 'random_from_data' (each class starts at a random row, smoothed halfway towards
+        the items' marginal distribution).
+    weights_init : (K,) positive initial weights summing to 1, or None.
+    probs_init : a list with one (K, R_j) array of initial probabilities per item (rows
+        summing to 1, in the order of ``categories_``), or None.
+    prob_concentration, weight_concentration : Dirichlet priors, >= 1 (1 = none).
+    accelerate : SQUAREM acceleration (the objective still never decreases).
+    random_state, warm_start, verbose : as in scikit-learn.
+
+    Attributes
+    ----------
+    categories_ : list of arrays, the answers of each item in code order (learned in fit:
+        numbers and bools sorted, strings sorted, pandas categoricals in their own order;
+        only answers that occur). ``n_categories_`` (J,).
+    weights_ (K,), probs_ : list of (K, R_j) arrays, each row summing to 1.
+    history_, lower_bound_, n_iter_, n_em_steps_, converged_, init_lower_bounds_,
+    n_features_in_, feature_names_in_ (DataFrame input).
+
+    Input: a 2-D array, list of rows or DataFrame of answers (numbers, strings, bools,
+    pandas categoricals); NaN, None and pd.NA mark a missing answer (marginalised). A row
+    must have at least one answer. An answer at ``predict`` time that ``fit`` never saw is
+    a ValueError naming the item and the value.
+    """
+
+    _saved_array_names = ("weights_", "log_table_")
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        tol: float = 1e-10,
+        max_iter: int = 5000,
+        n_init: int = 1,
+        init_params: str = "random",
+        weights_init: Any = None,
+        probs_init: Any = None,
+        prob_concentration: float = 1.0,
+        weight_concentration: float = 1.0,
+        accelerate: bool = True,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.probs_init = probs_init
+        self.prob_concentration = prob_concentration
+        self.weight_concentration = weight_concentration
+        self.accelerate = accelerate
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+    # -- checks --------------------------------------------------------------------------
+    def _check_parameters(self) -> None:
+        check_int("n_components", self.n_components, 1)
+        check_int("max_iter", self.max_iter, 0)
+        check_int("n_init", self.n_init, 1)
+        check_int("verbose", self.verbose, 0)
+        check_real("tol", self.tol, 0.0)
+        for name in ("prob_concentration", "weight_concentration"):
+            check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
+        for name in ("accelerate", "warm_start"):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{name}: expected True or False, got {value!r}")
+        if self.init_params not in INIT_PARAMS:
+            raise ValueError(
+                f"init_params: expected one of {INIT_PARAMS}, got {self.init_params!r}"
+            )
+        for name in ("weights_init", "probs_init"):
+            if isinstance(getattr(self, name), str):
+                raise ValueError(
+                    f"{name}: expected arrays of numbers or None, got a string "
+                    "(to choose how EM starts, use init_params)"
+                )
+
+    @property
+    def _encoding(self) -> Encoding:
+        return Encoding(list(self.categories_), getattr(self, "feature_names_in_", None))
+
+    def _coded(self, X: Any, *, reset: bool) -> np.ndarray:
+        if reset:
+            encoding = learn_encoding(X)
+            self.categories_ = encoding.categories
+            self.n_categories_ = np.array([len(c) for c in encoding.categories])
+            self._item_offsets = offsets_of(self.n_categories_)
+            self.n_features_in_ = len(encoding.categories)
+            if encoding.feature_names is not None:
+                self.feature_names_in_ = np.asarray(encoding.feature_names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        check_is_fitted(self, "categories_")
+        return encode(X, self._encoding)
+
+    # -- fitting -------------------------------------------------------------------------
+    def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
+        codes = self._coded(X, reset=reset)
+        n = codes.shape[0]
+        if reset and n < self.n_components:
+            raise ValueError(f"n_components={self.n_components} must be <= n_samples={n}")
+        w = check_weights(sample_weight, n)
+        patterns, totals, _ = compress_rows(codes, w)
+        keep = totals > 0
+        patterns, totals = np.ascontiguousarray(patterns[keep]), totals[keep]
+        has_missing = bool((patterns < 0).any())
+        offsets = offsets_of(self.n_categories_)
+        total = float(totals.sum())
+        a, c = float(self.prob_concentration), float(self.weight_concentration)
+
+        def stats(p: CategoricalParams) -> FusedStep:
+            loglik, log_w, log_t = categorical_em_step(
+                patterns, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
+            )
+            return FusedStep(total, loglik, CategoricalParams(log_w, log_t))
+
+        return FitData(codes, w, stats, None)
+
+    def _initialize(
+        self, codes: np.ndarray, sample_weight: np.ndarray | None, rng: np.random.RandomState
+    ) -> CategoricalParams:
+        K = self.n_components
+        R = self.n_categories_
+        offsets = offsets_of(R)
+        weights = self._checked_weights_init()
+        probs = self._checked_probs_init()
+        if probs is None:
+            if self.init_params == "random":
+                probs = rng.gamma(1.0, size=(K, int(offsets[-1])))
+                sums = np.add.reduceat(probs, offsets[:-1], axis=1)
+                probs = probs / np.repeat(sums, R, axis=1)
+            else:
+                probs = self._rows_init(codes, sample_weight, rng, offsets)
+        if weights is None:
+            weights = np.full(K, 1.0 / K)
+        table = floor_probs(probs, offsets).T
+        return CategoricalParams(
+            np.log(np.maximum(weights, 1e-300)), np.ascontiguousarray(np.log(table))
+        )
+
+    def _rows_init(
+        self,
+        codes: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rng: np.random.RandomState,
+        offsets: np.ndarray,
+    ) -> np.ndarray:
+        """Each class starts at one random row (∝ weight), halfway to the marginals."""
+        K, n = self.n_components, codes.shape[0]
+        w = np.ones(n) if sample_weight is None else sample_weight
+        rows = (
+            rng.choice(n, size=K, replace=False, p=w / w.sum())
+            if np.sum(w > 0) >= K
+            else (rng.choice(n, size=K, replace=False))
+        )
+        M = int(offsets[-1])
+        marginal = np.zeros(M)
+        for j in range(codes.shape[1]):
+            seen = codes[:, j] >= 0
+            counts = np.bincount(
+                codes[seen, j], weights=w[seen], minlength=offsets[j + 1] - offsets[j]
+            )
+            marginal[offsets[j] : offsets[j + 1]] = (counts + 1.0) / (counts.sum() + len(counts))
+        probs = np.tile(0.5 * marginal, (K, 1))
+        for k, i in enumerate(rows):
+            for j in range(codes.shape[1]):
+                c = codes[i, j]
+                if c >= 0:
+                    probs[k, offsets[j] + c] += 0.5
+                else:
+                    probs[k, offsets[j] : offsets[j + 1]] *= 2.0
+        return probs
+
+    def _checked_weights_init(self) -> np.ndarray | None:
+        if self.weights_init is None:
+            return None
+        K = self.n_components
+        try:
+            w = np.asarray(self.weights_init, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("weights_init: expected an array of numbers") from None
+        if w.shape != (K,):
+            raise ValueError(f"weights_init: expected shape ({K},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w <= 0) or abs(w.sum() - 1.0) > 1e-6:
+            raise ValueError("weights_init: expected positive weights summing to 1")
+        return w / w.sum()
+
+    def _checked_probs_init(self) -> np.ndarray | None:
+        if self.probs_init is None:
+            return None
+        K, R = self.n_components, self.n_categories_
+        items = list(self.probs_init)
+        if len(items) != len(R):
+            raise ValueError(
+                f"probs_init: expected {len(R)} arrays (one per item), got {len(items)}"
+            )
+        blocks = []
+        for j, (block, r) in enumerate(zip(items, R, strict=True)):
+            try:
+                b = np.asarray(block, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"probs_init[{j}]: expected an array of numbers") from None
+            if b.shape != (K, r):
+                raise ValueError(f"probs_init[{j}]: expected shape ({K}, {r}), got {b.shape}")
+            if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(np.abs(b.sum(1) - 1) > 1e-6):
+                raise ValueError(f"probs_init[{j}]: expected rows of probabilities summing to 1")
+            blocks.append(b)
+        return np.concatenate(blocks, axis=1)
+
+    def _m_step(self, stats: FusedStep, params: CategoricalParams) -> CategoricalParams:
+        return stats.next
+
+    def _log_prior(self, params: CategoricalParams) -> float:
+        total = 0.0
+        if self.prob_concentration != 1.0:
+            total += (self.prob_concentration - 1.0) * float(params.log_table.sum())
+        if self.weight_concentration != 1.0:
+            total += (self.weight_concentration - 1.0) * float(params.log_weights.sum())
+        return total
+
+    def _n_parameters(self) -> int:
+        return (self.n_components - 1) + self.n_components * int(np.sum(self.n_categories_ - 1))
+
+    @property
+    def n_parameters_(self) -> int:
+        """Free parameters: (K − 1) + K·Σ_j (R_j − 1)."""
+        check_is_fitted(self, "categories_")
+        return self._n_parameters()
+
+    def _to_unconstrained(self, params: CategoricalParams) -> np.ndarray:
+        return np.concatenate(
+            [params.log_weights, to_logodds(params.log_table, self._item_offsets).ravel()]
+        )
+
+    def _from_unconstrained(self, vector: np.ndarray, like: CategoricalParams) -> CategoricalParams:
+        K = len(like.log_weights)
+        log_w = vector[:K] - vector[:K].max()
+        log_w = log_w - np.log(np.exp(log_w).sum())
+        log_w = np.maximum(log_w, np.log(1e-300))
+        table = from_logodds(vector[K:], self._item_offsets, K)
+        return CategoricalParams(log_w, table)
+
+    # -- fitted state --------------------------------------------------------------------
+    def _get_fitted(self) -> CategoricalParams:
+        return CategoricalParams(np.log(np.maximum(self.weights_, 1e-300)), self.log_table_)
+
+    def _set_fitted(self, params: CategoricalParams) -> None:
+        w = np.exp(params.log_weights)
+        self.weights_ = w / w.sum()
+        self.log_table_ = params.log_table
+
+    @property
+    def probs_(self) -> list[np.ndarray]:
+        """Item-response probabilities: per item a (K, R_j) array, rows summing to 1."""
+        check_is_fitted(self, "log_table_")
+        table = np.exp(self.log_table_).T
+        offsets = offsets_of(self.n_categories_)
+        return [table[:, offsets[j] : offsets[j + 1]].copy() for j in range(len(offsets) - 1)]
+
+    def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        codes = self._coded(X, reset=False)
+        offsets = offsets_of(self.n_categories_)
+        return code_log_resp(codes, offsets, self.weights_, np.ascontiguousarray(self.log_table_))
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n_samples`` rows: (answers (n, J) as category labels, class labels)."""
+        check_is_fitted(self, "log_table_")
+        check_int("n_samples", n_samples, 1)
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        y = np.repeat(np.arange(len(counts)), counts)
+        columns = []
+        for cats, probs in zip(self.categories_, self.probs_, strict=True):
+            cum = np.cumsum(probs[y], axis=1)
+            u = rng.uniform(size=(n_samples, 1)) * cum[:, -1:]
+            idx = np.minimum((u > cum).sum(axis=1), len(cats) - 1)
+            columns.append(np.asarray(cats)[idx])
+        kinds = {np.asarray(c).dtype.kind for c in self.categories_}
+        if kinds <= set("biuf"):
+            return np.column_stack(columns), y
+        out = np.empty((n_samples, len(columns)), dtype=object)
+        for j, col in enumerate(columns):
+            out[:, j] = col
+        return out, y
+
+    # -- saving --------------------------------------------------------------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._state_arrays()
+        arrays["weights_"] = np.asarray(self.weights_, dtype=np.float64)
+        arrays["log_table_"] = np.asarray(self.log_table_, dtype=np.float64)
+        return arrays
+
+    def _state_meta(self) -> dict[str, Any]:
+        from emnet.mixture._encoding import categories_to_json
+
+        return {"categories": categories_to_json(self.categories_)}
+
+    def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        from emnet.mixture._encoding import categories_from_json
+        from emnet.mixture._persist import check_weights_array
+
+        categories = categories_from_json(state.get("categories"))
+        if len(categories) != self.n_features_in_:
+            raise ValueError(
+                f"{len(categories)} items of categories but n_features_in_ is {self.n_features_in_}"
+            )
+        self.categories_ = categories
+        self.n_categories_ = np.array([len(c) for c in categories])
+        self._item_offsets = offsets_of(self.n_categories_)
+        K = self.n_components
+        self.weights_ = check_weights_array(arrays.pop("weights_", None), K)
+        table = arrays.pop("log_table_", None)
+        M = int(self.n_categories_.sum())
+        if table is None or table.dtype.kind != "f" or table.shape != (M, K):
+            raise ValueError(f"log_table_ must be a ({M}, {K}) float table")
+        probs = np.exp(table)
+        sums = np.add.reduceat(probs, offsets_of(self.n_categories_)[:-1], axis=0)
+        if not np.all(np.isfinite(table)) or np.any(np.abs(sums - 1.0) > 1e-6):
+            raise ValueError("log_table_ must hold log-probabilities summing to 1 per item")
+        self.log_table_ = table

@@ -1,0 +1,541 @@
+"""Latent class math on coded data (SPEC §1b): E-step statistics as one compiled pass.
+
+A data set of n rows and J items is held as ``codes`` (n, J) small integers: item j's
+answer as 0..R_j − 1, and −1 where it is missing. The item-response probabilities of all
+items sit side by side in one (K, M) array, M = Σ_j R_j, item j in the columns
+``offsets[j]:offsets[j + 1]``; the kernels take their logarithms transposed, (M, K), so the
+inner loop over classes is contiguous.
+
+One E-step is then, per row i, a sum of J table lookups per class,
+``a_ik = log π_k + Σ_j log θ_{k, j, x_ij}`` (missing items left out), a log-sum-exp, and the
+weighted responsibilities folded straight into the M-step statistics (``counts`` (M, K),
+Σ_i w_i η_ik [x_ij = r]; ``resp_sum`` (K,); ``obs`` (J, K), Σ_i w_i η_ik [x_ij observed]):
+one pass over the rows, no (n, K) temporary, no per-iteration Python beyond a few calls.
+This is what makes 20 restarts of a survey-sized model cost milliseconds.
+
+A binary (Bernoulli) item is the two-answer case with θ_{k,j,·} = (1 − p_kj, p_kj): the
+Bernoulli estimator runs its pattern-compressed and weighted fits through these kernels
+(:func:`bernoulli_log_table`, :func:`bernoulli_stats_from_counts`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+
+PROB_FLOOR = 1e-10
+"""Item-response probabilities are kept >= PROB_FLOOR (the largest answer of each item
+takes the remainder), so that every log θ stays finite; a two-answer item then matches
+the Bernoulli clamp [1e-10, 1 − 1e-10] exactly."""
+
+
+class CodeStats(NamedTuple):
+    """Weighted sufficient statistics of one E-step on coded rows.
+
+    ``n``: Σ w_i; ``resp_sum`` (K,); ``counts`` (M, K): Σ_i w_i η_ik [x_ij = r] at row
+    offsets[j] + r; ``obs`` (J, K): Σ_i w_i η_ik [x_ij observed], or None when no answer
+    is missing (then it equals ``resp_sum`` for every item); ``loglik``: Σ_i w_i log p(x_i).
+    """
+
+    n: float
+    resp_sum: np.ndarray
+    counts: np.ndarray
+    obs: np.ndarray | None
+    loglik: float
+
+
+@numba.njit(cache=True, nogil=True)
+def _stats_kernel(
+    codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs
+):  # pragma: no cover - compiled
+    n, J = codes.shape
+    K = log_w.shape[0]
+    a = np.empty(K)
+    loglik = 0.0
+    for i in range(n):
+        for k in range(K):
+            a[k] = log_w[k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    a[k] += log_t[col, k]
+        m = a[0]
+        for k in range(1, K):
+            if a[k] > m:
+                m = a[k]
+        s = 0.0
+        for k in range(K):
+            a[k] = math.exp(a[k] - m)
+            s += a[k]
+        wi = w[i]
+        loglik += wi * (m + math.log(s))
+        scale = wi / s
+        for k in range(K):
+            a[k] *= scale
+            resp_sum[k] += a[k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    counts[col, k] += a[k]
+                if want_obs:
+                    for k in range(K):
+                        obs[j, k] += a[k]
+    return loglik
+
+
+class FusedStep(NamedTuple):
+    """One compiled EM step: the objective's data term at the input parameters and the
+    parameters after the M-step (the E-step statistics are consumed inside the kernel)."""
+
+    n: float  # Σ w
+    loglik: float  # Σ w log p(x) at the input parameters
+    next: Any  # the M-step's parameters
+
+
+@numba.njit(cache=True, nogil=True)
+def _categorical_em_kernel(
+    codes, w, offsets, log_w, log_t, a, c, floor, out_w, out_t, want_obs
+):  # pragma: no cover - compiled
+    """E-step at (log_w, log_t) and the MAP M-step into (out_w, out_t), all in logs."""
+    M, K = log_t.shape
+    J = offsets.shape[0] - 1
+    counts = np.zeros((M, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((J if want_obs else 1, K))
+    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
+    total = 0.0
+    for k in range(K):
+        total += resp_sum[k] + (c - 1.0)
+    for k in range(K):
+        wk = (resp_sum[k] + (c - 1.0)) / total
+        out_w[k] = math.log(wk) if wk > 1e-300 else math.log(1e-300)
+    for j in range(J):
+        lo = offsets[j]
+        hi = offsets[j + 1]
+        R = hi - lo
+        for k in range(K):
+            denom = (obs[j, k] if want_obs else resp_sum[k]) + R * (a - 1.0)
+            if denom <= 0.0:  # no responsibility on this item: keep the previous answer
+                for col in range(lo, hi):
+                    out_t[col, k] = log_t[col, k]
+                continue
+            best = lo
+            for col in range(lo, hi):
+                out_t[col, k] = (counts[col, k] + (a - 1.0)) / denom
+                if out_t[col, k] > out_t[best, k]:
+                    best = col
+            rest = 0.0
+            for col in range(lo, hi):
+                if col != best:
+                    if out_t[col, k] < floor:
+                        out_t[col, k] = floor
+                    rest += out_t[col, k]
+            out_t[best, k] = 1.0 - rest
+            for col in range(lo, hi):
+                out_t[col, k] = math.log(out_t[col, k])
+    return loglik
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_em_kernel(
+    codes, w, weights, means, a, b, c, clamp, out_w, out_m, want_obs
+):  # pragma: no cover - compiled
+    """E-step at (weights, means) of binary codes and the MAP M-step into (out_w, out_m)."""
+    K, D = means.shape
+    log_t = np.empty((2 * D, K))
+    for k in range(K):
+        for d in range(D):
+            log_t[2 * d, k] = math.log1p(-means[k, d])
+            log_t[2 * d + 1, k] = math.log(means[k, d])
+    log_w = np.empty(K)
+    for k in range(K):
+        log_w[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
+    offsets = np.arange(0, 2 * D + 1, 2)
+    counts = np.zeros((2 * D, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((D if want_obs else 1, K))
+    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
+    total = 0.0
+    for k in range(K):
+        total += resp_sum[k] + (c - 1.0)
+    for k in range(K):
+        out_w[k] = (resp_sum[k] + (c - 1.0)) / total
+        for d in range(D):
+            denom = (obs[d, k] if want_obs else resp_sum[k]) + (a + b - 2.0)
+            if denom <= 0.0:
+                out_m[k, d] = means[k, d]
+                continue
+            p = (counts[2 * d + 1, k] + (a - 1.0)) / denom
+            out_m[k, d] = min(max(p, clamp), 1.0 - clamp)
+    return loglik
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_resp_kernel(codes, offsets, log_w, log_t, out, log_prob):  # pragma: no cover - compiled
+    n, J = codes.shape
+    K = log_w.shape[0]
+    for i in range(n):
+        for k in range(K):
+            out[i, k] = log_w[k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    out[i, k] += log_t[col, k]
+        m = out[i, 0]
+        for k in range(1, K):
+            if out[i, k] > m:
+                m = out[i, k]
+        s = 0.0
+        for k in range(K):
+            s += math.exp(out[i, k] - m)
+        lp = m + math.log(s)
+        log_prob[i] = lp
+        for k in range(K):
+            out[i, k] -= lp
+
+
+@numba.njit(cache=True, nogil=True)
+def _floor_blocks(probs, offsets, floor):  # pragma: no cover - compiled
+    """In place: every entry >= floor; each item's largest answer takes 1 − Σ(others)."""
+    K = probs.shape[0]
+    J = offsets.shape[0] - 1
+    for k in range(K):
+        for j in range(J):
+            lo = offsets[j]
+            hi = offsets[j + 1]
+            best = lo
+            for c in range(lo, hi):
+                if probs[k, c] > probs[k, best]:
+                    best = c
+            rest = 0.0
+            for c in range(lo, hi):
+                if c != best:
+                    if probs[k, c] < floor:
+                        probs[k, c] = floor
+                    rest += probs[k, c]
+            probs[k, best] = 1.0 - rest
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_softmax(u, offsets, out):  # pragma: no cover - compiled
+    K = u.shape[0]
+    J = offsets.shape[0] - 1
+    for k in range(K):
+        for j in range(J):
+            lo = offsets[j]
+            hi = offsets[j + 1]
+            m = u[k, lo]
+            for c in range(lo + 1, hi):
+                if u[k, c] > m:
+                    m = u[k, c]
+            s = 0.0
+            for c in range(lo, hi):
+                out[k, c] = math.exp(u[k, c] - m)
+                s += out[k, c]
+            for c in range(lo, hi):
+                out[k, c] /= s
+
+
+@numba.njit(cache=True, nogil=True)
+def _to_logodds_kernel(log_t, offsets, out):  # pragma: no cover - compiled
+    """out[(row of answer r >= 1 of item j), k] = log θ_kjr − log θ_kj0."""
+    K = log_t.shape[1]
+    J = offsets.shape[0] - 1
+    row = 0
+    for j in range(J):
+        lo = offsets[j]
+        for col in range(lo + 1, offsets[j + 1]):
+            for k in range(K):
+                out[row, k] = log_t[col, k] - log_t[lo, k]
+            row += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _from_logodds_kernel(u, offsets, floor, out):  # pragma: no cover - compiled
+    """The inverse of :func:`_to_logodds_kernel` (softmax with answer 0 as reference),
+    floored like the M-step, as log θ (M, K)."""
+    K = out.shape[1]
+    J = offsets.shape[0] - 1
+    row = 0
+    for j in range(J):
+        lo = offsets[j]
+        hi = offsets[j + 1]
+        for k in range(K):
+            m = 0.0
+            for r in range(hi - lo - 1):
+                if u[row + r, k] > m:
+                    m = u[row + r, k]
+            s = math.exp(-m)
+            for r in range(hi - lo - 1):
+                s += math.exp(u[row + r, k] - m)
+            out[lo, k] = math.exp(-m) / s
+            best = lo
+            for r in range(hi - lo - 1):
+                out[lo + 1 + r, k] = math.exp(u[row + r, k] - m) / s
+                if out[lo + 1 + r, k] > out[best, k]:
+                    best = lo + 1 + r
+            rest = 0.0
+            for col in range(lo, hi):
+                if col != best:
+                    if out[col, k] < floor:
+                        out[col, k] = floor
+                    rest += out[col, k]
+            out[best, k] = 1.0 - rest
+            for col in range(lo, hi):
+                out[col, k] = math.log(out[col, k])
+        row += hi - lo - 1
+
+
+def to_logodds(log_table: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """log-odds of every answer against each item's first answer: (M − J, K)."""
+    M, K = log_table.shape
+    out = np.empty((M - (len(offsets) - 1), K))
+    _to_logodds_kernel(log_table, offsets, out)
+    return out
+
+
+def from_logodds(u: np.ndarray, offsets: np.ndarray, n_classes: int) -> np.ndarray:
+    """log θ (M, K) from log-odds (M − J, K), floored at :data:`PROB_FLOOR`."""
+    out = np.empty((int(offsets[-1]), n_classes))
+    _from_logodds_kernel(np.ascontiguousarray(u).reshape(-1, n_classes), offsets, PROB_FLOOR, out)
+    return out
+
+
+def offsets_of(n_categories: np.ndarray) -> np.ndarray:
+    """Column offsets (J + 1,) of the items' blocks in the flattened (K, M) layout."""
+    return np.concatenate([[0], np.cumsum(n_categories)]).astype(np.int64)
+
+
+def _log_weights(weights: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(np.asarray(weights, dtype=np.float64))
+
+
+def code_stats(
+    codes: np.ndarray,
+    sample_weight: np.ndarray,
+    offsets: np.ndarray,
+    weights: np.ndarray,
+    log_table: np.ndarray,
+    has_missing: bool = True,
+) -> CodeStats:
+    """E-step on coded rows and its weighted statistics (see the module docstring).
+
+    ``log_table`` is (M, K): log θ transposed (C-contiguous float64).
+    """
+    M, K = log_table.shape
+    J = codes.shape[1]
+    counts = np.zeros((M, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((J, K)) if has_missing else np.zeros((1, K))
+    loglik = _stats_kernel(
+        codes,
+        sample_weight,
+        offsets,
+        _log_weights(weights),
+        log_table,
+        counts,
+        resp_sum,
+        obs,
+        has_missing,
+    )
+    total = float(sample_weight.sum())
+    return CodeStats(total, resp_sum, counts, obs if has_missing else None, float(loglik))
+
+
+def code_log_resp(
+    codes: np.ndarray, offsets: np.ndarray, weights: np.ndarray, log_table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log responsibilities (n, K), log p(x_i) (n,)) of coded rows."""
+    n = codes.shape[0]
+    K = log_table.shape[1]
+    out = np.empty((n, K))
+    log_prob = np.empty(n)
+    _log_resp_kernel(codes, offsets, _log_weights(weights), log_table, out, log_prob)
+    return out, log_prob
+
+
+def log_table_of(probs: np.ndarray) -> np.ndarray:
+    """log θ as the kernels take it: (M, K), C-contiguous."""
+    return np.ascontiguousarray(np.log(probs).T)
+
+
+def floor_probs(probs: np.ndarray, offsets: np.ndarray, floor: float = PROB_FLOOR) -> np.ndarray:
+    """A copy of ``probs`` (K, M) with every entry >= floor and each item summing to 1."""
+    out = np.array(probs, dtype=np.float64, order="C")
+    _floor_blocks(out, offsets, floor)
+    return out
+
+
+def block_softmax(u: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """exp(u) normalised within each item's block (the inverse of log θ up to a shift)."""
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    out = np.empty_like(u)
+    _block_softmax(u, offsets, out)
+    return out
+
+
+def categorical_m_step(
+    stats: CodeStats,
+    n_categories: np.ndarray,
+    offsets: np.ndarray,
+    prob_concentration: float = 1.0,
+    weight_concentration: float = 1.0,
+    prev_probs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MAP M-step (SPEC §1b): (weights (K,), probs (K, M)).
+
+    θ_kjr = (count + a − 1) / (N_kj + R_j(a − 1)) with N_kj = Σ_i w_i η_ik [x_ij observed];
+    π_k = (N_k + c − 1) / (n + K(c − 1)). Where N_kj + R_j(a − 1) is 0 (a class with no
+    responsibility on item j, ML) θ keeps ``prev_probs`` (uniform when None). Then floored
+    at :data:`PROB_FLOOR`.
+    """
+    w = stats.resp_sum + (weight_concentration - 1.0)
+    weights = w / w.sum()
+    obs = stats.resp_sum[None, :] if stats.obs is None else stats.obs  # (J or 1, K)
+    denom = obs.T + n_categories[None, :] * (prob_concentration - 1.0)  # (K, J)
+    denom = np.broadcast_to(denom, (len(weights), len(n_categories)))
+    full = np.repeat(denom, n_categories, axis=1)  # (K, M)
+    numer = stats.counts.T + (prob_concentration - 1.0)
+    empty = full <= 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        probs = numer / np.where(empty, 1.0, full)
+    if empty.any():
+        if prev_probs is None:
+            prev_probs = np.repeat(1.0 / n_categories, n_categories)[None, :]
+        probs[empty] = np.broadcast_to(prev_probs, probs.shape)[empty]
+    _floor_blocks(probs, offsets, PROB_FLOOR)
+    return weights, probs
+
+
+def categorical_log_prior(
+    weights: np.ndarray,
+    probs: np.ndarray,
+    prob_concentration: float = 1.0,
+    weight_concentration: float = 1.0,
+) -> float:
+    """log Dirichlet(a) of every θ_kj + log Dirichlet(c) of π, up to constants (0 for ML)."""
+    total = 0.0
+    if prob_concentration != 1.0:
+        total += (prob_concentration - 1.0) * float(np.log(probs).sum())
+    if weight_concentration != 1.0:
+        total += (weight_concentration - 1.0) * float(_log_weights(weights).sum())
+    return total
+
+
+# -- binary items through the same kernels ------------------------------------------------
+
+
+def bernoulli_log_table(means: np.ndarray) -> np.ndarray:
+    """(2D, K) log table of Bernoulli means (rows 2d, 2d + 1: log(1 − p_d), log p_d)."""
+    K, D = means.shape
+    table = np.empty((D, 2, K))
+    table[:, 0, :] = np.log1p(-means).T
+    table[:, 1, :] = np.log(means).T
+    return table.reshape(2 * D, K)
+
+
+def binary_codes(X: np.ndarray) -> np.ndarray:
+    """Dense 0/1/NaN (n, D) data as int8 codes (NaN → −1)."""
+    X = np.asarray(X)
+    if X.dtype.kind == "f":
+        codes = np.where(np.isnan(X), -1, X).astype(np.int8)
+    else:
+        codes = X.astype(np.int8)
+    return np.ascontiguousarray(codes)
+
+
+def binary_offsets(n_features: int) -> np.ndarray:
+    return np.arange(0, 2 * n_features + 1, 2, dtype=np.int64)
+
+
+def compress_rows(
+    codes: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct rows, their summed weights, inverse index) of integer ``codes``.
+
+    Rows are compared whole (a byte view), so −1 (missing) compares equal to −1.
+    """
+    codes = np.ascontiguousarray(codes)
+    n = codes.shape[0]
+    if n == 0:
+        return codes, np.zeros(0), np.zeros(0, dtype=np.intp)
+    view = codes.view(np.dtype((np.void, codes.dtype.itemsize * codes.shape[1])))
+    _, first, inverse = np.unique(view.ravel(), return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    w = np.ones(n) if sample_weight is None else sample_weight
+    totals = np.bincount(inverse, weights=w, minlength=len(first))
+    return codes[first], totals, inverse
+
+
+def categorical_em_step(
+    codes: np.ndarray,
+    sample_weight: np.ndarray,
+    offsets: np.ndarray,
+    log_weights: np.ndarray,
+    log_table: np.ndarray,
+    prob_concentration: float = 1.0,
+    weight_concentration: float = 1.0,
+    has_missing: bool = True,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(Σ w log p(x) at the input, next log weights (K,), next log table (M, K)): one EM step.
+
+    Same math as :func:`code_stats` followed by :func:`categorical_m_step`, in one
+    compiled call (logs in, logs out; weights floored at 1e-300 inside the log).
+    """
+    out_w = np.empty_like(log_weights)
+    out_t = np.empty_like(log_table)
+    loglik = _categorical_em_kernel(
+        codes,
+        sample_weight,
+        offsets,
+        log_weights,
+        log_table,
+        float(prob_concentration),
+        float(weight_concentration),
+        PROB_FLOOR,
+        out_w,
+        out_t,
+        has_missing,
+    )
+    return float(loglik), out_w, out_t
+
+
+def bernoulli_em_step(
+    codes: np.ndarray,
+    sample_weight: np.ndarray,
+    weights: np.ndarray,
+    means: np.ndarray,
+    alpha: float,
+    beta: float,
+    weight_concentration: float,
+    clamp: float,
+    has_missing: bool,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(Σ w log p(x) at the input, next weights, next means): one compiled Bernoulli EM
+    step over binary codes (same math as ``_math.chunk_stats`` + ``m_step_from_stats``)."""
+    out_w = np.empty(weights.shape[0])
+    out_m = np.empty(means.shape)
+    loglik = _bernoulli_em_kernel(
+        codes,
+        sample_weight,
+        np.ascontiguousarray(weights, dtype=np.float64),
+        np.ascontiguousarray(means, dtype=np.float64),
+        float(alpha),
+        float(beta),
+        float(weight_concentration),
+        clamp,
+        out_w,
+        out_m,
+        has_missing,
+    )
+    return float(loglik), out_w, out_m

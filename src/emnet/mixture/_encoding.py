@@ -1,0 +1,173 @@
+"""Answers of categorical items as integer codes (the input side of latent class analysis).
+
+:func:`learn_encoding` reads each item's categories from the data: numbers and bools in
+sorted order, strings sorted (if they cannot be ordered, in order of appearance), pandas
+categoricals in their declared order, always only the answers that occur. Missing values
+are NaN, None, pd.NA and NaT (``pandas.isna``). :func:`encode` turns data into an (n, J)
+int16 array of codes 0..R_j − 1, with −1 for missing; an answer that is not among the
+learned categories is a ValueError naming the item and the value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+MAX_CATEGORIES = 32_000
+
+
+class Encoding(NamedTuple):
+    categories: list[np.ndarray]
+    feature_names: list[str] | None
+
+
+def _columns(X: Any) -> tuple[list[Any], list[str] | None]:
+    """The items of X as a list of 1-D columns (Series for DataFrames), and their names."""
+    if isinstance(X, pd.DataFrame):
+        return [X.iloc[:, j] for j in range(X.shape[1])], [str(c) for c in X.columns]
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise TypeError(
+            "X: sparse matrices are not supported for categorical items (pass a dense array)"
+        )
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except ValueError:
+            raise ValueError("X: expected a 2-D table of answers (rows of equal length)") from None
+        if arr.dtype.kind in "biuf" or arr.dtype.kind == "U":
+            pass
+        else:
+            arr = np.asarray(X, dtype=object)
+    if arr.ndim != 2:
+        raise ValueError(f"X: expected a 2-D table of answers, got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"X: expected at least one row and one item, got shape {arr.shape}")
+    return [arr[:, j] for j in range(arr.shape[1])], None
+
+
+def _name(names: list[str] | None, j: int) -> str:
+    return f"item {j}" if names is None else f"item {names[j]!r}"
+
+
+def _missing(col: Any) -> np.ndarray:
+    return np.asarray(pd.isna(col), dtype=bool)
+
+
+def _learn_column(col: Any, label: str) -> np.ndarray:
+    if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype):
+        present = set(col.dropna().unique().tolist())
+        cats = [c for c in col.cat.categories.tolist() if c in present]
+        return np.asarray(cats)
+    values = np.asarray(col.to_numpy() if isinstance(col, pd.Series) else col)
+    missing = _missing(values)
+    seen = values[~missing]
+    if len(seen) == 0:
+        raise ValueError(f"X: {label} has no observed answer (every value is missing)")
+    if seen.dtype.kind in "biuf":
+        if seen.dtype.kind == "f" and not np.all(np.isfinite(seen)):
+            raise ValueError(f"X: {label} holds an infinite value")
+        return np.unique(seen)
+    items = seen.tolist()
+    try:
+        cats = sorted(set(items))
+    except TypeError:
+        cats = list(dict.fromkeys(items))
+    if all(isinstance(c, bool | np.bool_) for c in cats):
+        return np.asarray(cats, dtype=bool)
+    if all(isinstance(c, str) for c in cats):
+        return np.asarray(cats, dtype=str)
+    if all(isinstance(c, int | float | np.number) and not isinstance(c, bool) for c in cats):
+        arr = np.asarray(cats)
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ValueError(f"X: {label} holds an infinite value")
+        return np.unique(arr)
+    out = np.empty(len(cats), dtype=object)
+    out[:] = cats
+    return out
+
+
+def learn_encoding(X: Any) -> Encoding:
+    """Each item's categories (see the module docstring)."""
+    columns, names = _columns(X)
+    cats = []
+    for j, col in enumerate(columns):
+        c = _learn_column(col, _name(names, j))
+        if len(c) > MAX_CATEGORIES:
+            raise ValueError(
+                f"X: {_name(names, j)} has {len(c)} categories (at most {MAX_CATEGORIES})"
+            )
+        cats.append(c)
+    return Encoding(cats, names)
+
+
+def encode(X: Any, encoding: Encoding) -> np.ndarray:
+    """(n, J) int16 codes of X under ``encoding`` (−1 = missing); checks every value."""
+    columns, names = _columns(X)
+    J = len(encoding.categories)
+    if len(columns) != J:
+        raise ValueError(f"X has {len(columns)} items, but the model was fitted with {J}")
+    if (
+        names is not None
+        and encoding.feature_names is not None
+        and names != list(encoding.feature_names)
+    ):
+        raise ValueError(
+            f"X: the item names {names} differ from those seen in fit {list(encoding.feature_names)}"
+        )
+    label_names = names if names is not None else encoding.feature_names
+    n = len(columns[0])
+    codes = np.empty((n, J), dtype=np.int16)
+    for j, (col, cats) in enumerate(zip(columns, encoding.categories, strict=True)):
+        values = col.to_numpy(dtype=object) if isinstance(col, pd.Series) else np.asarray(col)
+        missing = _missing(values)
+        idx = pd.Index(cats).get_indexer(pd.Index(values)) if len(values) else np.zeros(0, int)
+        unseen = (idx < 0) & ~missing
+        if unseen.any():
+            i = int(np.flatnonzero(unseen)[0])
+            raise ValueError(
+                f"X: {_name(label_names, j)} has the answer {values[i]!r} (row {i}) that was "
+                f"not seen in fit; its categories are {list(cats)[:10]}"
+            )
+        codes[:, j] = np.where(missing, -1, idx)
+    empty = (codes < 0).all(axis=1)
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise ValueError(f"X: row {i} has no observed answer (every item is missing)")
+    return codes
+
+
+def categories_to_json(categories: list[np.ndarray]) -> list[dict[str, Any]]:
+    """The categories as JSON (kind + values); only numbers, bools and strings."""
+    out = []
+    for j, cats in enumerate(categories):
+        arr = np.asarray(cats)
+        kind = arr.dtype.kind
+        if kind == "O":
+            raise ValueError(
+                f"save: item {j} has categories that are not numbers, bools or strings; "
+                "recode them (e.g. as strings) to save the model"
+            )
+        out.append({"kind": kind, "values": arr.tolist()})
+    return out
+
+
+def categories_from_json(data: Any) -> list[np.ndarray]:
+    if not isinstance(data, list):
+        raise ValueError("the categories are missing from the metadata")
+    cats = []
+    for entry in data:
+        if not isinstance(entry, dict) or not isinstance(entry.get("values"), list):
+            raise ValueError("the categories in the metadata are malformed")
+        kind, values = entry.get("kind"), entry["values"]
+        dtype = {"b": bool, "i": np.int64, "u": np.int64, "f": np.float64, "U": str}.get(kind)
+        if dtype is None or not values:
+            raise ValueError(f"the categories in the metadata are malformed (kind {kind!r})")
+        arr = np.asarray(values, dtype=dtype)
+        if arr.ndim != 1 or len(np.unique(arr)) != len(arr):
+            raise ValueError("the categories in the metadata are malformed (repeated values)")
+        cats.append(arr)
+    return cats
