@@ -119,14 +119,14 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 def check_writable_dir(path: str | os.PathLike[str], arg: str = "--out") -> Path:
     """Create ``path`` if needed and check it is a writable directory, else ValueError."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{arg}: {path} exists and is not a directory")
     try:
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{arg}: {path} exists and is not a directory")
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".emnet-write-probe"):
             pass
     except OSError as exc:
-        raise ValueError(f"{arg}: directory {path} is not writable ({exc.strerror})") from None
+        raise ValueError(f"{arg}: cannot write to directory {path} ({exc.strerror})") from None
     return path
 
 

@@ -179,8 +179,11 @@ def load_table(path: str | os.PathLike[str], header: bool | None = None) -> Tabl
 def _read_npy(p: Path) -> np.ndarray:
     try:
         X = np.load(p, allow_pickle=False)
-    except ValueError as exc:  # object arrays, a truncated or garbled file
-        raise ValueError(f"{p}: not a readable .npy file ({exc})") from None
+    except OSError:
+        raise
+    except Exception as exc:  # object arrays, a truncated or garbled file, a broken zip
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{p}: not a readable .npy file ({reason})") from None
     if not isinstance(X, np.ndarray):  # an .npz archive under a .npy name
         with contextlib.suppress(Exception):
             X.close()

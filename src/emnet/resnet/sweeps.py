@@ -15,6 +15,7 @@ import io
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -386,7 +387,9 @@ def load_checkpoint(
     try:
         if ckpt.stat().st_size == 0:
             raise bad("the file is empty")
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)  # states copy in place
+        with warnings.catch_warnings():  # torch warns about a foreign pickle; it is refused
+            warnings.simplefilter("ignore")
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)  # copied in place
     except CheckpointError:
         raise
     except OSError as exc:
