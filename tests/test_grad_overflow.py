@@ -13,7 +13,6 @@ import pytest
 
 from emnet.cli import main
 from emnet.deepnet import adjoints, backward, forward, gradients_by_method
-from emnet.deepnet.network import product
 
 
 def test_closed_form_does_not_overflow_where_the_true_value_is_finite() -> None:
@@ -30,6 +29,8 @@ def test_closed_form_does_not_overflow_where_the_true_value_is_finite() -> None:
 
 
 def test_product_is_the_plain_product_in_range_and_scaled_outside() -> None:
+    from emnet.deepnet.network import product
+
     rng = np.random.default_rng(0)
     for _ in range(2000):
         factors = rng.uniform(-3, 3, size=7)

@@ -166,7 +166,7 @@ CASES = [
     ("em n-jobs single K", ["em", "--k", "3", "--n-jobs", "2", "--out", "{tmp}/o"], None,
      "--n-jobs: only used"),
     ("em negative max-iter", ["em", "--max-iter", "-1e300", "--out", "{tmp}/o"], None,
-     "--max-iter"),
+     "--max-iter: expected a positive integer, got '-1e300'"),
     ("em k too big", ["em", "--data", "{tmp}/d.csv", "--k", "9", "--out", "{tmp}/o"],
      a_file("d.csv", CSV_BODY.encode()), "--k: 9 components need at least 9 rows"),
     # emnet grad
@@ -176,8 +176,10 @@ CASES = [
     ("grad out is a file", ["grad", "--out", "{tmp}/f"], a_file("f"), "--out: "),
     ("grad out too long", ["grad", "--out", "{tmp}/" + LONG], None, "--out: "),
     # emnet shapes
-    ("shapes negative size", ["shapes", "1x-28x28 conv20k5"], None, "'1x-28x28'"),
-    ("shapes fractional kernel", ["shapes", "1x28x28 conv20k3.5"], None, "'conv20k3.5'"),
+    ("shapes negative size", ["shapes", "1x-28x28 conv20k5"], None,
+     "input shape '1x-28x28': expected CxHxW with whole numbers >= 1"),
+    ("shapes fractional kernel", ["shapes", "1x28x28 conv20k3.5"], None,
+     "'conv20k3.5': conv sizes and options are whole numbers >= 0, but '.5' follows"),
     ("shapes empty", ["shapes", " "], None, "spec is empty"),
     ("shapes unknown", ["shapes", "1x28x28 dropout5"], None, "unknown layer"),
     # emnet resnet

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from emnet._io import MARKER
 from emnet.cli import main
 from emnet.report import build as report_build
 from emnet.report import build_report
@@ -84,6 +83,6 @@ def test_out_dot_in_an_empty_directory(
     work.mkdir()
     monkeypatch.chdir(work)
     assert main(["report", "--quick", "--no-progress", "--out", "."]) == 0
-    assert (work / "index.html").is_file() and (work / MARKER).is_file()
+    assert (work / "index.html").is_file() and (work / ".emnet-run.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # no ..tmp-XXXX left
     assert not [p for p in work.iterdir() if p.name.startswith(".emnet-stage")]
