@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn.utils import check_array
 
 MAX_CATEGORIES = 32_000
 
@@ -31,21 +32,13 @@ def _columns(X: Any) -> tuple[list[Any], list[str] | None]:
         raise TypeError(
             "X: sparse matrices are not supported for categorical items (pass a dense array)"
         )
-    if isinstance(X, np.ndarray):
-        arr = X
-    else:
+    if not isinstance(X, np.ndarray):
         try:
-            arr = np.asarray(X)
+            X = np.asarray(X)
         except ValueError:
             raise ValueError("X: expected a 2-D table of answers (rows of equal length)") from None
-        if arr.dtype.kind in "biuf" or arr.dtype.kind == "U":
-            pass
-        else:
-            arr = np.asarray(X, dtype=object)
-    if arr.ndim != 2:
-        raise ValueError(f"X: expected a 2-D table of answers, got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"X: expected at least one row and one item, got shape {arr.shape}")
+    # scikit-learn's checks and messages for 1-D, empty and complex input; dtype kept
+    arr = check_array(X, dtype=None, ensure_all_finite=False, ensure_2d=True)
     return [arr[:, j] for j in range(arr.shape[1])], None
 
 
@@ -109,7 +102,10 @@ def encode(X: Any, encoding: Encoding) -> np.ndarray:
     columns, names = _columns(X)
     J = len(encoding.categories)
     if len(columns) != J:
-        raise ValueError(f"X has {len(columns)} items, but the model was fitted with {J}")
+        raise ValueError(
+            f"X has {len(columns)} features, but CategoricalMixture is expecting {J} "
+            "features as input (one per item)"
+        )
     if (
         names is not None
         and encoding.feature_names is not None
@@ -130,7 +126,7 @@ def encode(X: Any, encoding: Encoding) -> np.ndarray:
             i = int(np.flatnonzero(unseen)[0])
             raise ValueError(
                 f"X: {_name(label_names, j)} has the answer {values[i]!r} (row {i}) that was "
-                f"not seen in fit; its categories are {list(cats)[:10]}"
+                f"not seen in fit; its categories are {np.asarray(cats)[:10].tolist()}"
             )
         codes[:, j] = np.where(missing, -1, idx)
     empty = (codes < 0).all(axis=1)
