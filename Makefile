@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python benchmarks/bmm_peers.py
 	$(BIN)/python benchmarks/bmm_memory.py
 	$(BIN)/python benchmarks/resnet.py
+	$(BIN)/python benchmarks/autodiff.py
 
 clean:
 	rm -rf $(VENV) report .pytest_cache .ruff_cache .hypothesis

@@ -210,17 +210,19 @@ def numpy_share(kind: str) -> tuple[float, list[tuple[str, float]]]:
     return builtin / total, [(name, t / total) for name, t in engine[:5]]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed epochs per framework")
+    parser.add_argument("--op-calls", type=int, default=20000, help="calls per op timing")
     parser.add_argument("--no-write", action="store_true", help="print, do not edit the doc")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):
         results = {kind: compare(kind, args.rounds) for kind in ("mlp", "cnn")}
-        now = per_op_overhead(Tensor)
+        n, chain = args.op_calls, max(10, args.op_calls // 10)
+        now = per_op_overhead(Tensor, n, chain)
         old_cls = baseline_tensor(BASELINE_COMMIT)
-        before = per_op_overhead(old_cls) if old_cls is not None else None
+        before = per_op_overhead(old_cls, n, chain) if old_cls is not None else None
         share, top = numpy_share("mlp")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     busy = (
@@ -301,7 +303,8 @@ per op is the closure, the graph node and the reverse sweep's dictionary of adjo
     print(body)
     if not args.no_write:
         write_section("autodiff", body)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
