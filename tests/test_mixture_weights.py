@@ -3,6 +3,7 @@ plus the mixture parts of "no user file is ever lost" (loading, saving, odd inpu
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 
@@ -208,6 +209,18 @@ def _rewrite(path, change):
         np.savez(fh, meta=np.asarray(json.dumps(meta)), **arrays)
 
 
+def _npy_bytes(array):
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def _npz_bytes(**arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
 def _set(d, key, value):
     d = dict(d)
     d[key] = value
@@ -220,8 +233,8 @@ CORRUPTIONS = {
         (lambda b: b[:300] + bytes([b[300] ^ 0xFF]) + b[301:])(bytearray(p.read_bytes()))
     ),
     "empty": lambda p: p.write_bytes(b""),
-    "npy": lambda p: np.save(open(p, "wb"), np.zeros(3)),
-    "no-meta": lambda p: _rewrite(p, lambda m, a: (m, a)) or np.savez(open(p, "wb"), x=np.ones(2)),
+    "npy": lambda p: p.write_bytes(_npy_bytes(np.zeros(3))),
+    "no-meta": lambda p: p.write_bytes(_npz_bytes(x=np.ones(2))),
     "meta-not-object": lambda p: _rewrite(p, lambda m, a: ([1, 2], a)),
     "n_iter-string": lambda p: _rewrite(p, lambda m, a: (_set(m, "n_iter_", "5"), a)),
     "unknown-param": lambda p: _rewrite(
