@@ -314,3 +314,65 @@ def test_random_expression_graphs_hvp_matches_torch(program) -> None:
         np.testing.assert_allclose(
             a, b, rtol=1e-7, atol=1e-7 * scale, err_msg=f"H·v for leaf {k}; steps {steps}"
         )
+
+
+def test_every_op_has_a_chain_rule_in_tensor_ops() -> None:
+    from emnet.autodiff import graph_nodes
+
+    a = Tensor(r(2, 3), requires_grad=True)
+    b = Tensor(r(3), requires_grad=True)
+    img = Tensor(r(1, 2, 4, 4), requires_grad=True)
+    w = Tensor(r(2, 2, 3, 3), requires_grad=True)
+    parts = [
+        (a + b) - b * a / (b * b + 1.0),
+        (a.sigmoid() + 0.5) ** b,
+        2.0**a,
+        -a.exp().log().tanh().relu(),
+        a.maximum(b).where(COND, b),
+        a.sum(axis=0) + a.mean() + a.max(axis=1).sum(),
+        a.reshape(3, 2).T.flatten(0).broadcast_to((2, 6)),
+        a[:, IDX[:3]] + a[::-1],
+        a.softmax(axis=1) + a.log_softmax(axis=0),
+        a @ b + b @ a.T.sum(axis=1, keepdims=True),
+        a.linear(Tensor(r(4, 3), requires_grad=True), b[:1].broadcast_to((4,))),
+        a.cross_entropy([0, 2]),
+        img.conv2d(w, b[:2], stride=1, padding=1).max_pool2d(2),
+    ]
+    out = sum(part.sum() for part in parts)
+    nodes = [n for n in graph_nodes(out) if n._backward is not None]
+    assert len({n.op for n in nodes}) >= 25
+    assert all(n._graph_backward is not None for n in nodes), {
+        n.op for n in nodes if n._graph_backward is None
+    }
+    out.backward(create_graph=True)
+    assert all(isinstance(t.grad, Tensor) for t in (a, b, img, w))
+
+
+def _chain(value: float, depth: int = 1500) -> tuple[Tensor, Tensor]:
+    x = Tensor(value, requires_grad=True)
+    y = x
+    for _ in range(depth):
+        y = (y * 1.001).tanh() + 0.0
+    return x, y
+
+
+def test_create_graph_on_a_deep_chain_does_not_recurse() -> None:
+    x, y = _chain(0.3)
+    (g,) = gradients(y, [x], create_graph=True)
+    (h,) = gradients(g, [x])  # the second pass walks a graph of ~10,000 nodes
+    eps = 1e-5
+    plus, minus = (
+        gradients(out, [leaf])[0] for leaf, out in (_chain(0.3 + eps), _chain(0.3 - eps))
+    )
+    assert float(h) == pytest.approx(float((plus - minus) / (2 * eps)), rel=1e-4, abs=1e-9)
+    assert abs(float(h)) > 1e-6
+
+
+def test_module_doctests_run() -> None:
+    import doctest
+
+    from emnet.autodiff import functional, optim
+
+    for module in (nn, optim, functional):
+        result = doctest.testmod(module, verbose=False)
+        assert result.attempted >= 2 and result.failed == 0, module.__name__
