@@ -6,12 +6,17 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    # emnet.cli lists commands by module name; the alias keeps `emnet train_demo` working.
     p = sub.add_parser(
         "train-demo",
+        aliases=["train_demo"],
         help="train an MLP (two moons) and a small CNN (digits) with emnet.autodiff",
-        description="Train an MLP on scikit-learn's make_moons with emnet.autodiff and draw its "
-        "decision boundary; train a LeNet-style CNN on the 8x8 digits with the engine and with "
-        "torch from the same initial weights and plot both loss curves.",
+        description="Train an MLP on scikit-learn's make_moons with emnet.autodiff and draw\n"
+        "its decision boundary; train a LeNet-style CNN on the 8x8 digits with the engine\n"
+        "and with torch from the same initial weights and plot both loss curves.",
+        epilog="example: emnet train-demo --out out/demo --quick\n"
+        "(emnet train_demo is the same command)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", metavar="DIR", default=".", help="directory for the figures")
     p.add_argument("--quick", action="store_true", help="train the CNN 4 epochs instead of 8")
