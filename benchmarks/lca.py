@@ -1,0 +1,211 @@
+"""The latent class analysis protocol: emnet against stepmix on survey-shaped data.
+
+For K = 1..4, 20 random starts each, run to convergence, on LSAT6, LSAT7 (1000 × 5
+binary), the Stouffer–Toby values (216 × 4) and a planted survey-shaped set (n = 100 000,
+12 items with 2–5 answers, K = 4). emnet: ``CategoricalMixture(K, n_init=20)`` at its
+defaults (tol 1e-10 per unit of weight, SQUAREM). stepmix 3.0:
+``StepMix(n_components=K, measurement="categorical", n_init=20)`` with its defaults
+(``abs_tol=1e-10``) and ``max_iter=3000`` (the issue's protocol). Both see the answers as
+0-based integer codes.
+
+Recorded per data set and K: the best total log-likelihood each reached, its EM
+iterations (stepmix: ``n_iter_`` of its best start; emnet: E-steps of its best start) and
+the seconds for all 20 starts; then the whole protocol's ratio. stepmix needs minutes per
+K on the planted set, so there it runs ``--planted-starts`` starts (default 2) and its
+seconds are scaled to 20 starts; the table says so.
+
+The shares of emnet's speed-ups are measured on LSAT6 + LSAT7 + values in the same run:
+without SQUAREM (``accelerate=False``), and BernoulliMixture's matrix-product path over
+every row (no pattern compression, no compiled kernel: ``batch_size=n``). The small-data
+row times one plain EM iteration on LSAT6 (n = 1000, 5 items, K = 2) for emnet and for a
+10-line numpy loop over the 32 distinct answer patterns weighted by their counts.
+
+Run on a quiet machine: ``python benchmarks/lca.py`` (writes the ``lca`` section of
+docs/benchmarks.md). ``--quick`` runs a small smoke version (used by a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_line, markdown_table, write_section  # noqa: E402
+
+from emnet.datasets import load  # noqa: E402
+from emnet.mixture import BernoulliMixture, CategoricalMixture  # noqa: E402
+
+KS = (1, 2, 3, 4)
+
+
+def planted_survey(n: int = 100_000, seed: int = 0) -> np.ndarray:
+    """12 items with 2–5 answers from a K = 4 latent class model (codes 0..R−1)."""
+    rng = np.random.default_rng(seed)
+    cats = [2, 3, 4, 5, 2, 3, 4, 5, 2, 3, 4, 5]
+    weights = np.array([0.4, 0.3, 0.2, 0.1])
+    probs = [rng.dirichlet(np.full(r, 0.7), size=4) for r in cats]
+    z = rng.choice(4, size=n, p=weights)
+    cols = [(rng.uniform(size=(n, 1)) > np.cumsum(p[z], axis=1)).sum(axis=1) for p in probs]
+    return np.column_stack(cols).astype(np.int64)
+
+
+def datasets(quick: bool) -> dict[str, np.ndarray]:
+    out = {}
+    for name in ("lsat6", "lsat7", "values"):
+        X = load(name).to_numpy()
+        out[name] = X - X.min(axis=0)
+    out["planted"] = planted_survey(2000 if quick else 100_000)
+    return out
+
+
+def run_emnet(X: np.ndarray, k: int, n_init: int, **kw) -> tuple[float, int, float]:
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = CategoricalMixture(k, n_init=n_init, random_state=0, **kw).fit(X)
+    secs = time.perf_counter() - t0
+    return float(model.score(X) * len(X)), int(model.n_em_steps_), secs
+
+
+def run_bernoulli_rows(X: np.ndarray, k: int, n_init: int) -> float:
+    """BernoulliMixture over every row with matrix products (no patterns), plain EM."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BernoulliMixture(
+            k, n_init=n_init, random_state=0, init_params="random", tol=1e-10, max_iter=5000,
+            accelerate=False, split_merge=False, batch_size=len(X), bitpack=False,
+        ).fit(X)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def run_stepmix(X: np.ndarray, k: int, n_init: int) -> tuple[float, int, float]:
+    from stepmix import StepMix
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = StepMix(
+            n_components=k, measurement="categorical", n_init=n_init, max_iter=3000,
+            random_state=0, verbose=0, progress_bar=0,
+        ).fit(X)  # fmt: skip
+    secs = time.perf_counter() - t0
+    return float(model.score(X) * len(X)), int(model.n_iter_), secs
+
+
+def pattern_loop_seconds(X: np.ndarray, k: int, iters: int) -> float:
+    """Seconds per iteration of a plain numpy EM over distinct rows weighted by counts."""
+    patterns, counts = np.unique(X, axis=0, return_counts=True)
+    P = patterns.astype(np.float64)
+    rng = np.random.default_rng(0)
+    w, p = np.full(k, 1.0 / k), rng.uniform(0.2, 0.8, size=(k, X.shape[1]))
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        A = P @ (np.log(p) - np.log1p(-p)).T + np.log1p(-p).sum(axis=1) + np.log(w)
+        m = A.max(axis=1, keepdims=True)
+        r = np.exp(A - m)
+        r *= counts[:, None] / r.sum(axis=1, keepdims=True)
+        nk = r.sum(axis=0)
+        w, p = nk / counts.sum(), np.clip((r.T @ P) / nk[:, None], 1e-10, 1 - 1e-10)
+    return (time.perf_counter() - t0) / iters
+
+
+def emnet_iteration_seconds(X: np.ndarray, k: int, iters: int) -> dict[str, float]:
+    out = {}
+    for name, model in (
+        ("CategoricalMixture", CategoricalMixture(k, random_state=0, tol=0.0, max_iter=iters)),
+        (
+            "BernoulliMixture",
+            BernoulliMixture(k, random_state=0, tol=0.0, max_iter=iters, split_merge=False),
+        ),
+    ):
+        model.set_params(accelerate=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X)  # compile / warm up
+            t0 = time.perf_counter()
+            model.fit(X)
+        out[name] = (time.perf_counter() - t0) / model.n_em_steps_
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run, no doc write")
+    parser.add_argument("--starts", type=int, default=20)
+    parser.add_argument("--planted-starts", type=int, default=2)
+    args = parser.parse_args()
+    data = datasets(args.quick)
+    n_init = 3 if args.quick else args.starts
+    rows = []
+    totals = {"emnet": 0.0, "stepmix": 0.0}
+    small = {"emnet": 0.0, "stepmix": 0.0, "plain": 0.0, "rows": 0.0}
+    misses = []
+    for name, X in data.items():
+        for k in KS:
+            ll_e, it_e, s_e = run_emnet(X, k, n_init)
+            starts = min(args.planted_starts, n_init) if name == "planted" else n_init
+            ll_s, it_s, s_s = run_stepmix(X, k, starts)
+            s_s20 = s_s * n_init / starts
+            totals["emnet"] += s_e
+            totals["stepmix"] += s_s20
+            note = "" if starts == n_init else f" ({starts} starts, scaled)"
+            if ll_e < ll_s - 1e-3:
+                misses.append(f"{name} K={k}: emnet {ll_e:.4f} < stepmix {ll_s:.4f}")
+            if name != "planted":
+                small["emnet"] += s_e
+                small["stepmix"] += s_s20
+                small["plain"] += run_emnet(X, k, n_init, accelerate=False)[2]
+                small["rows"] += run_bernoulli_rows(X, k, n_init) if X.max() <= 1 else 0.0
+            rows.append(
+                [name, k, f"{ll_e:.4f}", f"{ll_s:.4f}", f"{ll_e - ll_s:+.4f}", it_e, it_s,
+                 f"{s_e:.3f}", f"{s_s20:.2f}{note}", f"{s_s20 / s_e:.0f}×"]
+            )  # fmt: skip
+            print(rows[-1], flush=True)
+    X6 = data["lsat6"]
+    iters = 200 if args.quick else 2000
+    plain = pattern_loop_seconds(X6, 2, iters)
+    ours = emnet_iteration_seconds(X6, 2, iters)
+    ratio = totals["stepmix"] / totals["emnet"]
+    table = markdown_table(
+        ["data", "K", "emnet LL", "stepmix LL", "Δ", "emnet E-steps", "stepmix iters",
+         "emnet s (20 starts)", "stepmix s", "ratio"],
+        rows,
+    )  # fmt: skip
+    body = f"""## Latent class analysis protocol (`benchmarks/lca.py`)
+
+{machine_line()}
+
+K = 1..4, {n_init} random starts per K, to convergence; emnet `CategoricalMixture` at its
+defaults, stepmix 3.0 `StepMix(measurement="categorical")` at its defaults (abs_tol 1e-10,
+max_iter 3000). LL = best total log-likelihood; Δ = emnet − stepmix (positive: emnet found
+a higher maximum).
+
+{table}
+
+- **Whole protocol: emnet {totals['emnet']:.2f} s, stepmix {totals['stepmix']:.1f} s, {ratio:.0f}× faster.**
+- Maxima: {"emnet reached every maximum stepmix reached (or a higher one)." if not misses else "emnet below stepmix: " + "; ".join(misses)}
+- Shares on LSAT6 + LSAT7 + values (K = 1..4, {n_init} starts): emnet default
+  {small['emnet']:.2f} s; without SQUAREM {small['plain']:.2f} s
+  ({small['plain'] / small['emnet']:.1f}× slower); BernoulliMixture on every row with
+  matrix products and plain EM (no compression, no compiled step; LSAT only)
+  {small['rows']:.2f} s; stepmix {small['stepmix']:.1f} s.
+- Small data, one plain EM iteration on LSAT6 (n = 1000, 5 items, K = 2): numpy loop over
+  the distinct patterns {plain * 1e6:.1f} µs; emnet CategoricalMixture
+  {ours['CategoricalMixture'] * 1e6:.1f} µs ({ours['CategoricalMixture'] / plain:.2f}×),
+  BernoulliMixture {ours['BernoulliMixture'] * 1e6:.1f} µs
+  ({ours['BernoulliMixture'] / plain:.2f}×), whole loop included (convergence check,
+  history).
+"""
+    print(body)
+    if not args.quick:
+        write_section("lca", body)
+
+
+if __name__ == "__main__":
+    main()
