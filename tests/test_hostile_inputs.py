@@ -201,6 +201,8 @@ CASES = [
      "--scheduler"),
     ("resnet negative lr", ["resnet", *TINY_RESNET, "--lr", "-1e-3", "--out", "{tmp}/o"], None,
      "--lr"),
+    ("resnet lr beyond float32", ["resnet", *TINY_RESNET, "--epochs", "1", "--lr", "1e300",
+                                  "--out", "{tmp}/o"], None, "--lr: expected a number below"),
     ("resnet workers without dask", ["resnet", *TINY_RESNET, "--workers", "3", "--out",
                                      "{tmp}/o"], None, "--workers"),
     ("resnet out under a file", ["resnet", *TINY_RESNET, "--out", "{tmp}/f/sub"], a_file("f"),

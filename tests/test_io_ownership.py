@@ -194,7 +194,7 @@ def test_check_output_dir_names_bad_paths(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--out: .*file exists and is not a directory"):
         check_output_dir(tmp_path / "file", "em", {})
-    with pytest.raises(ValueError, match="--out: cannot write to .*file"):
+    with pytest.raises(ValueError, match="--out: cannot create .*sub: .*file is not a directory"):
         _run(tmp_path / "file" / "sub", {}, {})
     with pytest.raises(ValueError, match="--out: cannot use .*File name too long"):
         check_output_dir(tmp_path / ("a" * 300), "em", {})

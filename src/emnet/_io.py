@@ -255,6 +255,7 @@ def check_output_dir(
         raise ValueError(f"{arg}: cannot use {shown} ({_reason(exc)})") from None
     clean_stale(target)
     if not exists:
+        _check_creatable(target, shown, arg)
         return None
     marker = read_marker(target, arg)
     if marker is None:
@@ -280,6 +281,20 @@ def check_output_dir(
         )
     clean_stale(target, marker["files"])
     return marker
+
+
+def _check_creatable(target: Path, shown: Path, arg: str) -> None:
+    """A ValueError unless the nearest existing folder above ``target`` is a writable
+    directory (so a file in the path, or a read-only folder, is named before any work)."""
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        if ancestor.is_symlink():  # a dangling link
+            break
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{arg}: cannot create {shown}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{arg}: cannot create {shown}: {ancestor} is not writable")
 
 
 def _pid_alive(pid: Any, host: Any) -> bool:

@@ -197,6 +197,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _int_list(values: object, name: str, minimum: int) -> tuple[int, ...]:
     if isinstance(values, int | np.integer) and not isinstance(values, bool):
         values = [values]
@@ -244,6 +247,8 @@ def make_config(
             raise TypeError(f"{name}: expected a number, got {value!r}")
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
+        if value > _FLOAT32_MAX:  # torch applies it to float32 weights: it must fit
+            raise ValueError(f"{name}: expected a number below 3.4e38 (float32), got {value}")
     if lr <= 0:
         raise ValueError(f"lr: expected a learning rate > 0, got {lr}")
     if normalize not in NORMALIZATIONS and normalize is not True:
