@@ -433,9 +433,9 @@ def _training_part(ctx: Context, res: dict[str, Any]) -> Markup:
             p(
                 Markup(
                     f"{code('emnet.autodiff.nn')} (modules, torch's initialisation) and "
-                    f"{code('emnet.autodiff.optim')} (SGD, Adam) on the same engine. Left: "
+                    f"{code('emnet.autodiff.optim')} (SGD, Adam) on the same engine. First, "
                     "micrograd's demo, an MLP 2 → 16 → 16 → 1 trained on scikit-learn's "
-                    "make_moons with the hinge loss. Below: a LeNet-style CNN trained on the "
+                    "make_moons with the hinge loss; then a LeNet-style CNN trained on the "
                     "8×8 digits with the engine and, from the same initial weights and "
                     "minibatches, with torch."
                 )
