@@ -300,6 +300,104 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         total, _ = self._weighted_loglik(X, sample_weight)
         return float(-2.0 * total + 2.0 * self._n_parameters())
 
+    def sabic(self, X: Any, sample_weight: Any = None) -> float:
+        """Sample-size adjusted BIC: −2 log L + p log((n + 2)/24), n = Σ w."""
+        total, n = self._weighted_loglik(X, sample_weight)
+        return float(-2.0 * total + self._n_parameters() * np.log((n + 2.0) / 24.0))
+
+    def caic(self, X: Any, sample_weight: Any = None) -> float:
+        """Consistent AIC: −2 log L + p (log n + 1), n = Σ w."""
+        total, n = self._weighted_loglik(X, sample_weight)
+        return float(-2.0 * total + self._n_parameters() * (np.log(n) + 1.0))
+
+    @property
+    def n_parameters_(self) -> int:
+        """Free parameters: (K − 1) + K·Σ_j (R_j − 1) (K·D + K − 1 for binary items)."""
+        check_is_fitted(self, self._fit_attribute)
+        return self._n_parameters()
+
+    # -- latent class statistics (emnet.mixture._stats) ------------------------------------
+    def _view(self, X: Any, sample_weight: Any) -> Any:
+        from emnet.mixture._stats import coded_view
+
+        check_is_fitted(self, self._fit_attribute)
+        return coded_view(self, X, sample_weight)
+
+    def relative_entropy(self, X: Any, sample_weight: Any = None) -> float:
+        """Entropy R² of the classification (Mplus, Latent GOLD): 1 − Σ_i Σ_k −η log η /
+        (n log K); 1 = perfectly separated classes, and 1 for K = 1."""
+        from emnet.mixture._stats import relative_entropy
+
+        return relative_entropy(self._view(X, sample_weight))
+
+    def classification_table(self, X: Any, sample_weight: Any = None) -> Any:
+        """Per modal class: its size and the average posterior of each class in it."""
+        from emnet.mixture._stats import classification_table
+
+        return classification_table(self._view(X, sample_weight))
+
+    def goodness_of_fit(
+        self,
+        X: Any,
+        sample_weight: Any = None,
+        *,
+        n_bootstrap: int = 0,
+        n_init: int = 5,
+        random_state: Any = None,
+        progress: bool = False,
+    ) -> Any:
+        """G², Pearson X², residual df and chi-square p-values (poLCA's definitions,
+        ``emnet.mixture._stats``); with ``n_bootstrap`` > 0 also a parametric-bootstrap
+        p-value of G² (fits ``n_bootstrap`` data sets simulated from this model), which is
+        the one to trust when the pattern table is sparse (many cells, few rows)."""
+        from emnet.mixture._stats import bootstrap_g2, goodness_of_fit
+
+        view = self._view(X, sample_weight)
+        fit = goodness_of_fit(view, self._n_parameters())
+        if n_bootstrap:
+            p = bootstrap_g2(view, fit.g2, n_bootstrap, n_init, random_state, progress)
+            fit = fit._replace(p_bootstrap=p)
+        return fit
+
+    def standard_errors(self, X: Any, method: str = "hessian", sample_weight: Any = None) -> Any:
+        """Standard errors of ``weights_`` and of every item-response probability.
+
+        ``method="hessian"``: the observed information (Hessian of the log-likelihood in
+        log-odds, by central differences of its exact gradient); ``"opg"``: the outer
+        product of the per-row scores (poLCA's). Mapped to probabilities by the delta
+        method. NaN marks an estimate on the boundary (within 1e-7 of 0), where no
+        standard error exists (``emnet.mixture._stats``).
+        """
+        from emnet.mixture._stats import standard_errors
+
+        return standard_errors(self._view(X, sample_weight), method)
+
+    def reorder(self, order: Any = "weight") -> BaseEMMixture:
+        """Relabel the classes: ``order`` is a permutation (new class i = old order[i]) or
+        "weight" (largest class first). Every fitted array is permuted; returns self."""
+        check_is_fitted(self, self._fit_attribute)
+        K = len(self.weights_)
+        if isinstance(order, str):
+            if order != "weight":
+                raise ValueError(f"order: expected a permutation or 'weight', got {order!r}")
+            perm = np.argsort(-np.asarray(self.weights_), kind="stable")
+        else:
+            try:
+                perm = np.asarray(order, dtype=np.int64)
+            except (TypeError, ValueError):
+                raise ValueError("order: expected a permutation of the class indices") from None
+            if perm.shape != (K,) or sorted(perm.tolist()) != list(range(K)):
+                raise ValueError(f"order: expected a permutation of 0..{K - 1}, got {order!r}")
+        self._permute(perm)
+        return self
+
+    def summary(self, X: Any, feature_names: Any = None, sample_weight: Any = None) -> Any:
+        """The numbers an LCA paper reports (``emnet.mixture.summary.LCASummary``):
+        ``str()`` prints them like poLCA; ``.to_frame()`` / ``.tables()`` as DataFrames."""
+        from emnet.mixture.summary import make_summary
+
+        return make_summary(self, X, feature_names=feature_names, sample_weight=sample_weight)
+
     # -- saving (npz + JSON; never pickle) -------------------------------------------------
     def _params_json(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         params, arrays = {}, {}

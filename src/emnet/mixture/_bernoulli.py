@@ -371,6 +371,10 @@ class BernoulliMixture(BaseEMMixture):
     def _fit_attribute(self) -> str:
         return "means_"
 
+    def _permute(self, perm: np.ndarray) -> None:
+        self.weights_ = np.asarray(self.weights_)[perm]
+        self.means_ = np.asarray(self.means_)[perm]
+
     def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         if is_dask_array(X):  # lazy dask arrays, computed chunk by chunk on the cluster
             from emnet.mixture._dask import estimate_dask

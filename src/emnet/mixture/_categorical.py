@@ -288,12 +288,6 @@ class CategoricalMixture(BaseEMMixture):
     def _n_parameters(self) -> int:
         return (self.n_components - 1) + self.n_components * int(np.sum(self.n_categories_ - 1))
 
-    @property
-    def n_parameters_(self) -> int:
-        """Free parameters: (K − 1) + K·Σ_j (R_j − 1)."""
-        check_is_fitted(self, "categories_")
-        return self._n_parameters()
-
     def _to_unconstrained(self, params: CategoricalParams) -> np.ndarray:
         return np.concatenate(
             [params.log_weights, to_logodds(params.log_table, self._item_offsets).ravel()]
@@ -315,6 +309,10 @@ class CategoricalMixture(BaseEMMixture):
         w = np.exp(params.log_weights)
         self.weights_ = w / w.sum()
         self.log_table_ = params.log_table
+
+    def _permute(self, perm: np.ndarray) -> None:
+        self.weights_ = np.asarray(self.weights_)[perm]
+        self.log_table_ = np.ascontiguousarray(self.log_table_[:, perm])
 
     @property
     def probs_(self) -> list[np.ndarray]:

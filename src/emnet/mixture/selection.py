@@ -1,9 +1,13 @@
-"""Choosing the number of components: fit a range of K with restarts, compare BIC/AIC.
+"""Choosing the number of classes: fit a range of K with restarts, compare the criteria.
 
-Every (K, restart) pair is an independent fit of :class:`BernoulliMixture` with its own
-seed, so the work spreads over processes (``n_jobs``, via joblib) or over a Dask cluster
-(``client``). For each K the restart with the highest log-likelihood is kept; the best K
-minimises BIC (or AIC). ``plot_bic`` draws both criteria against K.
+Every (K, restart) pair is an independent fit of :class:`BernoulliMixture` or
+:class:`CategoricalMixture` (``estimator``) with its own seed, so the work spreads over
+processes (``n_jobs``, via joblib) or over a Dask cluster (``client``). For each K the
+restart with the highest log-likelihood is kept, and the table reports what LCA papers
+report: log-likelihood, parameters, AIC, BIC, SABIC, CAIC, entropy R², G², X², residual df
+and, with ``blrt=B``, the bootstrap likelihood-ratio test of K against K − 1
+(:mod:`emnet.mixture._blrt`). The best K minimises ``criterion``. ``plot_bic`` draws the
+information criteria against K.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["SelectionResult", "select_n_components", "plot_bic", "format_selection_table"]
 
-_CRITERIA = ("bic", "aic")
+_CRITERIA = ("bic", "aic", "sabic", "caic")
+ESTIMATORS = ("bernoulli", "categorical")
 
 
 @dataclass
@@ -27,7 +32,7 @@ class SelectionResult:
     """Per-K results of :func:`select_n_components` (one row per K, ascending)."""
 
     ks: np.ndarray
-    loglik: np.ndarray  # total log-likelihood of the data under the best restart
+    loglik: np.ndarray  # total (weighted) log-likelihood of the data under the best restart
     loglik_per_sample: np.ndarray
     bic: np.ndarray
     aic: np.ndarray
@@ -39,34 +44,57 @@ class SelectionResult:
     best_k: int
     best_model: Any
     models: dict[int, Any] = field(default_factory=dict, repr=False)
+    sabic: np.ndarray | None = None
+    caic: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    g2: np.ndarray | None = None
+    x2: np.ndarray | None = None
+    df: np.ndarray | None = None
+    n_at_best: np.ndarray | None = None  # restarts within 1e-6 (per row) of the best
+    blrt_p: np.ndarray | None = None  # p-value of K vs K − 1 (NaN where not tested)
 
-    def table(self) -> list[dict[str, float | int | bool]]:
-        """The per-K table as a list of plain dicts (JSON-ready)."""
-        return [
-            {
-                "k": int(k),
-                "loglik": float(ll),
-                "loglik_per_sample": float(lps),
-                "bic": float(b),
-                "aic": float(a),
-                "n_params": int(p),
-                "n_iter": int(it),
-                "converged": bool(c),
-                "seconds": float(s),
-            }
-            for k, ll, lps, b, a, p, it, c, s in zip(
-                self.ks,
-                self.loglik,
-                self.loglik_per_sample,
-                self.bic,
-                self.aic,
-                self.n_params,
-                self.n_iter,
-                self.converged,
-                self.seconds,
-                strict=True,
-            )
-        ]
+    def table(self) -> list[dict[str, float | int | bool | None]]:
+        """The per-K table as a list of plain dicts (JSON-ready; NaN → None)."""
+        columns = {
+            "k": self.ks,
+            "loglik": self.loglik,
+            "loglik_per_sample": self.loglik_per_sample,
+            "n_params": self.n_params,
+            "aic": self.aic,
+            "bic": self.bic,
+            "sabic": self.sabic,
+            "caic": self.caic,
+            "entropy": self.entropy,
+            "g2": self.g2,
+            "x2": self.x2,
+            "df": self.df,
+            "blrt_p": self.blrt_p,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "n_at_best": self.n_at_best,
+            "seconds": self.seconds,
+        }
+        rows = []
+        for i in range(len(self.ks)):
+            row: dict[str, float | int | bool | None] = {}
+            for name, values in columns.items():
+                if values is None:
+                    continue
+                v = values[i]
+                if isinstance(v, np.bool_ | bool):
+                    row[name] = bool(v)
+                elif isinstance(v, np.integer | int):
+                    row[name] = int(v)
+                else:
+                    row[name] = None if not np.isfinite(v) else float(v)
+            rows.append(row)
+        return rows
+
+    def to_frame(self) -> Any:
+        """The per-K table as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.table())
 
 
 def _parse_ks(ks: Any, n_samples: int) -> list[int]:
@@ -85,15 +113,32 @@ def _parse_ks(ks: Any, n_samples: int) -> list[int]:
     return values
 
 
-def _fit_one(X: Any, k: int, seed: int, params: dict[str, Any]) -> tuple[int, Any, float, float]:
+def _estimator_class(estimator: Any) -> type:
+    from emnet.mixture import BernoulliMixture, CategoricalMixture
+
+    if isinstance(estimator, str):
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+        return BernoulliMixture if estimator == "bernoulli" else CategoricalMixture
+    if isinstance(estimator, type) and estimator in (BernoulliMixture, CategoricalMixture):
+        return estimator
+    raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+
+
+def _fit_one(
+    X: Any, k: int, seed: int, params: dict[str, Any], cls: Any = None, sample_weight: Any = None
+) -> tuple[int, Any, float, float]:
     """Fit one restart; returns (k, model, total log-likelihood, seconds)."""
     from emnet.mixture import BernoulliMixture
 
+    cls = BernoulliMixture if cls is None else cls
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # convergence is reported per K in the table instead
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = BernoulliMixture(n_components=k, n_init=1, random_state=seed, **params).fit(X)
-    loglik = float(np.sum(model.score_samples(X)))
+        model = cls(n_components=k, n_init=1, random_state=seed, **params).fit(
+            X, sample_weight=sample_weight
+        )
+    loglik = model._weighted_loglik(X, sample_weight)[0]
     return k, model, loglik, time.perf_counter() - t0
 
 
@@ -102,62 +147,115 @@ def select_n_components(
     ks: Any,
     n_init: int = 5,
     *,
+    estimator: Any = "bernoulli",
     criterion: str = "bic",
+    sample_weight: Any = None,
+    blrt: int = 0,
+    blrt_n_init: int = 3,
+    fit_statistics: bool = True,
     n_jobs: int | None = 1,
     client: Any = None,
     random_state: int | None = None,
     progress: bool = False,
     **estimator_params: Any,
 ) -> SelectionResult:
-    """Fit ``BernoulliMixture`` for every K in ``ks`` with ``n_init`` restarts each.
+    """Fit the mixture for every K in ``ks`` with ``n_init`` restarts each.
 
     Parameters
     ----------
-    X : array-like or scipy.sparse matrix of shape (n_samples, n_features), binary.
-    ks : iterable of int (e.g. ``range(2, 21)``).
+    X : array-like (or, for binary items, scipy.sparse) of shape (n_samples, n_items).
+    ks : iterable of int (e.g. ``range(1, 7)``).
     n_init : restarts per K (independent seeds); the one with the best log-likelihood wins.
-    criterion : 'bic' (default) or 'aic'; the best K minimises it.
+    estimator : 'bernoulli' (BernoulliMixture, binary items) or 'categorical'
+        (CategoricalMixture, items with any answers).
+    criterion : 'bic' (default), 'aic', 'sabic' or 'caic'; the best K minimises it.
+    sample_weight : per-row weights (survey weights), used in every fit and statistic.
+    blrt : bootstrap samples of the likelihood-ratio test of K vs K − 1 for every K >= 2
+        in ``ks`` (0: no test). Each sample fits K − 1 and K with ``blrt_n_init`` starts.
+    fit_statistics : compute entropy R², G², X² and df (needs dense data).
     n_jobs : parallel processes for the fits (joblib; -1 = all cores). Ignored with client.
     client : a ``distributed.Client``; the fits run as tasks on its workers.
     random_state : seed of the seeds of all restarts (reproducible selection).
     progress : show a tqdm bar over the fits.
-    **estimator_params : passed to every ``BernoulliMixture`` (tol, max_iter, alpha, ...).
+    **estimator_params : passed to every estimator (tol, max_iter, priors, ...).
     """
+    cls = _estimator_class(estimator)
     if criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
     if not isinstance(n_init, int | np.integer) or n_init < 1:
         raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
+    if not isinstance(blrt, int | np.integer) or blrt < 0:
+        raise ValueError(f"blrt: expected a number of bootstrap samples >= 0, got {blrt!r}")
     for bad in ("n_components", "n_init", "random_state"):
         if bad in estimator_params:
             raise TypeError(f"{bad} is set by select_n_components; do not pass it")
     if not hasattr(X, "shape"):
-        X = np.asarray(X)
+        X = np.asarray(X, dtype=object if cls.__name__ == "CategoricalMixture" else None)
     k_values = _parse_ks(ks, int(X.shape[0]))
-    seeds = np.random.SeedSequence(random_state).generate_state(len(k_values) * n_init)
+    seeds = np.random.SeedSequence(random_state).generate_state(len(k_values) * n_init + 1)
     jobs = [(k, int(seeds[i * n_init + j])) for i, k in enumerate(k_values) for j in range(n_init)]
 
-    results = _run_jobs(X, jobs, estimator_params, n_jobs, client, progress)
+    results = _run_jobs(X, jobs, estimator_params, n_jobs, client, progress, cls, sample_weight)
 
     best: dict[int, tuple[Any, float]] = {}
     seconds: dict[int, float] = dict.fromkeys(k_values, 0.0)
+    all_ll: dict[int, list[float]] = {k: [] for k in k_values}
     for k, model, loglik, secs in results:
         seconds[k] += secs
+        all_ll[k].append(loglik)
         if k not in best or loglik > best[k][1]:
             best[k] = (model, loglik)
-    n = float(X.shape[0])
     models = {k: best[k][0] for k in k_values}
+    n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
     loglik = np.array([best[k][1] for k in k_values])
-    n_params = np.array([k - 1 + k * int(X.shape[1]) for k in k_values])
-    bic = -2 * loglik + n_params * np.log(n)
-    aic = -2 * loglik + 2 * n_params
-    scores = bic if criterion == "bic" else aic
+    n_params = np.array([models[k]._n_parameters() for k in k_values])
+    crit = {
+        "bic": -2 * loglik + n_params * np.log(n),
+        "aic": -2 * loglik + 2 * n_params,
+        "sabic": -2 * loglik + n_params * np.log((n + 2) / 24),
+        "caic": -2 * loglik + n_params * (np.log(n) + 1),
+    }
+    extra: dict[str, Any] = {}
+    if fit_statistics:
+        fits = [models[k].goodness_of_fit(X, sample_weight) for k in k_values]
+        extra["entropy"] = np.array(
+            [models[k].relative_entropy(X, sample_weight) for k in k_values]
+        )
+        extra["g2"] = np.array([f.g2 for f in fits])
+        extra["x2"] = np.array([f.x2 for f in fits])
+        extra["df"] = np.array([f.df for f in fits])
+    if blrt:
+        from emnet.mixture._blrt import bootstrap_lrt
+
+        p_values = []
+        for i, k in enumerate(k_values):
+            null = models.get(k - 1)
+            if k == 1:
+                p_values.append(np.nan)
+                continue
+            if null is None:
+                null = max(
+                    (_fit_one(X, k - 1, int(s), estimator_params, cls, sample_weight)
+                     for s in np.random.SeedSequence([random_state or 0, k]).generate_state(n_init)),
+                    key=lambda r: r[2],
+                )[1]  # fmt: skip
+            observed = 2.0 * (loglik[i] - null._weighted_loglik(X, sample_weight)[0])
+            p_values.append(
+                bootstrap_lrt(
+                    null, observed, int(n), blrt, n_init=blrt_n_init,
+                    random_state=int(seeds[-1]) + k, n_jobs=n_jobs, client=client,
+                    progress=progress, estimator_params=estimator_params,
+                ).p_value
+            )  # fmt: skip
+        extra["blrt_p"] = np.array(p_values)
+    scores = crit[criterion]
     best_k = k_values[int(np.argmin(scores))]
     return SelectionResult(
         ks=np.array(k_values),
         loglik=loglik,
         loglik_per_sample=loglik / n,
-        bic=bic,
-        aic=aic,
+        bic=crit["bic"],
+        aic=crit["aic"],
         n_params=n_params,
         n_iter=np.array([models[k].n_iter_ for k in k_values]),
         converged=np.array([bool(models[k].converged_) for k in k_values]),
@@ -166,6 +264,12 @@ def select_n_components(
         best_k=best_k,
         best_model=models[best_k],
         models=models,
+        sabic=crit["sabic"],
+        caic=crit["caic"],
+        n_at_best=np.array(
+            [int(np.sum(np.array(all_ll[k]) >= best[k][1] - 1e-6 * n)) for k in k_values]
+        ),
+        **extra,
     )
 
 
@@ -176,6 +280,8 @@ def _run_jobs(
     n_jobs: int | None,
     client: Any,
     progress: bool,
+    cls: Any = None,
+    sample_weight: Any = None,
 ) -> list[tuple[int, Any, float, float]]:
     from tqdm.auto import tqdm
 
@@ -185,7 +291,10 @@ def _run_jobs(
             from distributed import as_completed
 
             x_future = client.scatter(X, broadcast=True)
-            futures = [client.submit(_fit_one, x_future, k, s, params, pure=False) for k, s in jobs]
+            futures = [
+                client.submit(_fit_one, x_future, k, s, params, cls, sample_weight, pure=False)
+                for k, s in jobs
+            ]
             out = []
             for fut in as_completed(futures):
                 out.append(fut.result())
@@ -194,14 +303,15 @@ def _run_jobs(
         if n_jobs in (None, 1):
             out = []
             for k, s in jobs:
-                out.append(_fit_one(X, k, s, params))
+                out.append(_fit_one(X, k, s, params, cls, sample_weight))
                 bar.update()
             return out
         from joblib import Parallel, delayed
 
         out = []
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        for res in parallel(delayed(_fit_one)(X, k, s, params) for k, s in jobs):
+        fits = (delayed(_fit_one)(X, k, s, params, cls, sample_weight) for k, s in jobs)
+        for res in parallel(fits):
             out.append(res)
             bar.update()
         return out
@@ -211,41 +321,57 @@ def _run_jobs(
 
 def format_selection_table(result: SelectionResult) -> str:
     """A plain-text table of the per-K results, the best K marked with '*'."""
-    head = f"{'K':>4} {'loglik/sample':>14} {'BIC':>14} {'AIC':>14} {'iters':>6} {'conv':>5}"
+    cols = [("K", "k", "{:>3}"), ("LL", "loglik", "{:>12.4f}"), ("npar", "n_params", "{:>5}"),
+            ("AIC", "aic", "{:>11.2f}"), ("BIC", "bic", "{:>11.2f}"), ("SABIC", "sabic", "{:>11.2f}"),
+            ("CAIC", "caic", "{:>11.2f}"), ("entropy", "entropy", "{:>8.3f}"), ("G2", "g2", "{:>10.2f}"),
+            ("X2", "x2", "{:>10.2f}"), ("df", "df", "{:>6}"), ("BLRT p", "blrt_p", "{:>7.3f}"),
+            ("starts@best", "n_at_best", "{:>11}")]  # fmt: skip
+    rows = result.table()
+    present = [c for c in cols if c[1] in rows[0]]
+    widths = [len(fmt.format(0 if key != "k" else 0)) for _, key, fmt in present]
+    head = " ".join(name.rjust(w) for (name, _, _), w in zip(present, widths, strict=True))
     lines = [head, "-" * len(head)]
-    for row in result.table():
+    for row in rows:
+        cells = []
+        for (_, key, fmt), w in zip(present, widths, strict=True):
+            v = row[key]
+            cells.append("-".rjust(w) if v is None else fmt.format(v))
         mark = " *" if row["k"] == result.best_k else ""
-        lines.append(
-            f"{row['k']:>4} {row['loglik_per_sample']:>14.4f} {row['bic']:>14.1f} "
-            f"{row['aic']:>14.1f} {row['n_iter']:>6} {'yes' if row['converged'] else 'no':>5}"
-            f"{mark}"
-        )
+        lines.append(" ".join(cells) + mark)
     lines.append(f"best K by {result.criterion.upper()}: {result.best_k}")
     return "\n".join(lines)
 
 
-def plot_bic(result: SelectionResult, path: str | Path) -> Path:
-    """Plot BIC and AIC against K (best K marked) to ``path`` (PNG/SVG/PDF by suffix)."""
-    import matplotlib
+def plot_bic(result: SelectionResult, path: str | Path | None = None, *, ax: Any = None) -> Any:
+    """Information criteria (BIC, AIC, and SABIC/CAIC when present) against K, best K
+    marked. Draws on ``ax`` if given (returns it), else writes ``path`` (PNG/SVG/PDF by
+    suffix, returns the path). Uses matplotlib's object-oriented API only: the caller's
+    backend and pyplot state are never touched."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from emnet._io import savefig
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot(result.ks, result.bic, "o-", color="tab:blue", label="BIC")
-    ax.plot(result.ks, result.aic, "s--", color="tab:orange", label="AIC")
+    if (ax is None) == (path is None):
+        raise ValueError("plot_bic: pass exactly one of path or ax")
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(6.4, 4.0))
+        ax = fig.add_subplot()
+    styles = [("bic", "o-", "tab:blue", "BIC"), ("aic", "s--", "tab:orange", "AIC"),
+              ("sabic", "^-.", "tab:green", "SABIC"), ("caic", "d:", "tab:purple", "CAIC")]  # fmt: skip
+    for key, style, color, label in styles:
+        values = getattr(result, key)
+        if values is not None:
+            ax.plot(result.ks, values, style, color=color, label=label)
     best = getattr(result, result.criterion)[list(result.ks).index(result.best_k)]
     ax.plot([result.best_k], [best], "*", color="tab:red", ms=16, label=f"best K = {result.best_k}")
-    ax.set_xlabel("number of components K")
+    ax.set_xlabel("number of classes K")
     ax.set_ylabel("criterion (lower is better)")
-    ax.set_title("Bernoulli mixture: model selection")
+    ax.set_title("Model selection")
     ax.set_xticks(result.ks)
     ax.grid(alpha=0.3)
     ax.legend()
+    if fig is None:
+        return ax
+    from emnet._io import savefig
+
     fig.tight_layout()
-    try:
-        return savefig(fig, path, dpi=120)
-    finally:
-        plt.close(fig)
+    return savefig(fig, path, dpi=120)

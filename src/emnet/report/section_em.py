@@ -346,6 +346,7 @@ def _estimator_matches_trace(X: np.ndarray, trace: Trace, s: EMSettings) -> floa
             means_init=trace.means0,
             max_iter=n_iter - 1,
             tol=0.0,
+            accelerate=False,  # the traced loop is plain EM, step for step
         ).fit(X)
     hist = np.asarray(model.history_, dtype=float)
     m = min(hist.size, n_iter - 1)

@@ -1,0 +1,361 @@
+"""Statistics latent class papers report (SPEC §1b), for both mixtures.
+
+Both estimators are latent class models: a binary item is the two-answer case. Every
+statistic here works on a *coded view* of a fitted model and data (:func:`coded_view`):
+answers as integer codes (−1 missing), the row weights, π and log θ as (M, K). Then:
+
+- :func:`relative_entropy`: 1 − Σ_i w_i Σ_k −η_ik log η_ik / (n log K) (1 for K = 1);
+- :func:`classification_table`: per modal class, its weighted size and the average
+  posterior probability of every class among its rows (the diagonal near 1 means the
+  classes are well separated);
+- :func:`goodness_of_fit`: G² and Pearson X² against the observed response-pattern table
+  with poLCA's definitions — G² = 2 Σ_obs O log(O/E), X² = Σ_obs (O − E)²/E + (N − Σ_obs E),
+  df = min(N, Π_j R_j − 1) − p — over the rows with every item answered (N their total
+  weight; poLCA's table is also of complete patterns), chi-square p-values from scipy;
+- :func:`standard_errors`: from the observed information (the Hessian of the
+  log-likelihood in an unconstrained parametrisation, by central differences of its exact
+  gradient) or from the outer product of the per-row scores (poLCA's choice), mapped to
+  probabilities by the delta method.
+
+The unconstrained parametrisation is the log-odds of every answer against the item's most
+likely answer in each class, and the log-odds of every class weight against the largest.
+A probability within ``BOUNDARY`` (1e-7) of 0 is on the boundary of the parameter space:
+its log-odds is −∞ at the maximum, the likelihood is flat there, and no standard error
+exists. Such a parameter is held at its value; its standard error is reported as NaN
+(poLCA prints 0 for it). The other probabilities of that item keep their standard errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import stats as sps
+
+from emnet.mixture._codes import code_log_resp, compress_rows
+
+BOUNDARY = 1e-7
+
+
+class CodedView(NamedTuple):
+    codes: np.ndarray  # (n, J) int, −1 missing
+    sample_weight: np.ndarray  # (n,)
+    weights: np.ndarray  # (K,)
+    log_table: np.ndarray  # (M, K)
+    offsets: np.ndarray  # (J + 1,)
+
+    @property
+    def n_categories(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+class FitStatistics(NamedTuple):
+    g2: float
+    x2: float
+    df: int
+    p_g2: float
+    p_x2: float
+    n_complete: float  # Σ w over rows with every item answered
+    n_patterns: int  # distinct complete patterns observed
+    p_bootstrap: float | None = None  # parametric-bootstrap p-value of G² (if asked)
+
+
+class ClassificationTable(NamedTuple):
+    sizes: np.ndarray  # (K,) weighted count of rows whose modal class is k
+    mean_posterior: np.ndarray  # (K, K): row k = mean η over rows with modal class k
+
+
+class StandardErrors(NamedTuple):
+    """Standard errors in the shape of the estimates (NaN on the boundary)."""
+
+    weights: np.ndarray  # (K,)
+    probs: list[np.ndarray]  # per item (K, R_j)
+    method: str
+    covariance: np.ndarray  # of the free unconstrained parameters
+    n_free: int
+
+
+def coded_view(model: Any, X: Any, sample_weight: Any = None) -> CodedView:
+    """The fitted ``model`` and data ``X`` as codes + π + log θ (see the module doc)."""
+    from emnet.mixture._base import check_weights
+
+    return_weights = None
+    if hasattr(model, "log_table_"):
+        codes = model._coded(X, reset=False)
+        table, offsets = np.ascontiguousarray(model.log_table_), model._item_offsets
+    else:
+        from emnet.mixture._codes import bernoulli_log_table, binary_codes, binary_offsets
+
+        Xv = model._validate_X(X, reset=False)
+        if hasattr(Xv, "toarray"):
+            Xv = Xv.toarray()
+        codes = binary_codes(np.asarray(Xv, dtype=np.float64))
+        table = np.ascontiguousarray(bernoulli_log_table(np.asarray(model.means_)))
+        offsets = binary_offsets(codes.shape[1])
+    return_weights = check_weights(sample_weight, codes.shape[0])
+    w = np.ones(codes.shape[0]) if return_weights is None else return_weights
+    return CodedView(codes, w, np.asarray(model.weights_, dtype=np.float64), table, offsets)
+
+
+def _compressed(view: CodedView) -> CodedView:
+    patterns, totals, _ = compress_rows(view.codes, view.sample_weight)
+    keep = totals > 0
+    return view._replace(codes=np.ascontiguousarray(patterns[keep]), sample_weight=totals[keep])
+
+
+def log_resp(view: CodedView) -> tuple[np.ndarray, np.ndarray]:
+    return code_log_resp(view.codes, view.offsets, view.weights, view.log_table)
+
+
+def relative_entropy(view: CodedView) -> float:
+    """Entropy R²: 1 − Σ w Σ_k −η log η / (Σw · log K); 1 when K = 1."""
+    K = len(view.weights)
+    if K == 1:
+        return 1.0
+    lr, _ = log_resp(view)
+    eta = np.exp(lr)
+    with np.errstate(invalid="ignore"):
+        ent = -np.where(eta > 0, eta * lr, 0.0).sum(axis=1)
+    n = view.sample_weight.sum()
+    return float(1.0 - (view.sample_weight @ ent) / (n * np.log(K)))
+
+
+def classification_table(view: CodedView) -> ClassificationTable:
+    lr, _ = log_resp(view)
+    eta = np.exp(lr)
+    K = eta.shape[1]
+    modal = eta.argmax(axis=1)
+    w = view.sample_weight
+    sizes = np.bincount(modal, weights=w, minlength=K)
+    mean = np.zeros((K, K))
+    for k in range(K):
+        rows = modal == k
+        if sizes[k] > 0:
+            mean[k] = (w[rows] @ eta[rows]) / sizes[k]
+        else:
+            mean[k] = np.nan
+    return ClassificationTable(sizes, mean)
+
+
+def goodness_of_fit(view: CodedView, n_parameters: int) -> FitStatistics:
+    complete = (view.codes >= 0).all(axis=1)
+    sub = _compressed(
+        view._replace(codes=view.codes[complete], sample_weight=view.sample_weight[complete])
+    )
+    O = sub.sample_weight
+    N = float(O.sum())
+    _, log_p = log_resp(sub)
+    E = N * np.exp(log_p)
+    g2 = float(2.0 * np.sum(np.where(O > 0, O * np.log(O / E), 0.0)))
+    x2 = float(np.sum((O - E) ** 2 / E) + max(N - float(E.sum()), 0.0))
+    cells = float(np.prod(view.n_categories.astype(float)))
+    df = int(min(N, cells - 1.0) - n_parameters)
+    p_g2 = float(sps.chi2.sf(g2, df)) if df > 0 else float("nan")
+    p_x2 = float(sps.chi2.sf(x2, df)) if df > 0 else float("nan")
+    return FitStatistics(g2, x2, df, p_g2, p_x2, N, int(len(O)))
+
+
+# -- standard errors --------------------------------------------------------------------
+
+
+class _Layout(NamedTuple):
+    """Which unconstrained parameters are free, and their references."""
+
+    weight_ref: int
+    weight_free: np.ndarray  # (K,) bool
+    prob_ref: np.ndarray  # (K, J) column index of each (class, item)'s reference answer
+    prob_free: np.ndarray  # (M, K) bool
+    n_free: int
+
+
+def _layout(view: CodedView) -> _Layout:
+    K = len(view.weights)
+    table = np.exp(view.log_table)
+    J = len(view.offsets) - 1
+    weight_ref = int(np.argmax(view.weights))
+    weight_free = view.weights > BOUNDARY
+    weight_free[weight_ref] = False
+    prob_ref = np.zeros((K, J), dtype=np.int64)
+    prob_free = table > BOUNDARY
+    for j in range(J):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        refs = lo + np.argmax(table[lo:hi], axis=0)
+        prob_ref[:, j] = refs
+        prob_free[refs, np.arange(K)] = False
+    return _Layout(
+        weight_ref, weight_free, prob_ref, prob_free, int(weight_free.sum() + prob_free.sum())
+    )
+
+
+def _unpack(view: CodedView, lay: _Layout, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, log θ) with the free parameters set to ``beta`` (the rest held)."""
+    K = len(view.weights)
+    nw = int(lay.weight_free.sum())
+    logit_w = np.log(np.maximum(view.weights, 1e-300)) - np.log(view.weights[lay.weight_ref])
+    logit_w[lay.weight_free] = beta[:nw]
+    w = np.exp(logit_w - logit_w.max())
+    w /= w.sum()
+    log_t = np.array(view.log_table)
+    J = len(view.offsets) - 1
+    ref_vals = np.empty((J, K))
+    for j in range(J):
+        ref_vals[j] = log_t[lay.prob_ref[:, j], np.arange(K)]
+    item_of = np.repeat(np.arange(J), np.diff(view.offsets))
+    rel = log_t - ref_vals[item_of]
+    rel[lay.prob_free] = beta[nw:]
+    out = np.empty_like(rel)
+    for j in range(J):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        block = rel[lo:hi]
+        block = block - block.max(axis=0)
+        out[lo:hi] = block - np.log(np.exp(block).sum(axis=0))
+    return w, out
+
+
+def _pack(view: CodedView, lay: _Layout) -> np.ndarray:
+    K = len(view.weights)
+    logit_w = np.log(np.maximum(view.weights, 1e-300)) - np.log(view.weights[lay.weight_ref])
+    J = len(view.offsets) - 1
+    item_of = np.repeat(np.arange(J), np.diff(view.offsets))
+    ref = np.stack([view.log_table[lay.prob_ref[:, j], np.arange(K)] for j in range(J)])
+    rel = view.log_table - ref[item_of]
+    return np.concatenate([logit_w[lay.weight_free], rel[lay.prob_free]])
+
+
+def row_scores(view: CodedView, lay: _Layout, weights: np.ndarray, log_t: np.ndarray) -> np.ndarray:
+    """(n, n_free) per-row gradients of log p(x_i) in the free unconstrained parameters:
+    ∂/∂γ_k = η_ik − π_k; ∂/∂β_kjr = η_ik ([x_ij = r] − θ_kjr) where item j is observed."""
+    lr, _ = code_log_resp(view.codes, view.offsets, weights, np.ascontiguousarray(log_t))
+    eta = np.exp(lr)
+    n, K = eta.shape
+    parts = [(eta - weights)[:, lay.weight_free]]
+    theta = np.exp(log_t)  # (M, K)
+    blocks = np.zeros((n,) + log_t.shape)  # (n, M, K)
+    for j in range(len(view.offsets) - 1):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        c = view.codes[:, j]
+        seen = c >= 0
+        onehot = np.zeros((n, hi - lo))
+        onehot[np.flatnonzero(seen), c[seen]] = 1.0
+        blocks[:, lo:hi, :] = (onehot[:, :, None] - theta[None, lo:hi, :]) * (
+            eta[:, None, :] * seen[:, None, None]
+        )
+    parts.append(blocks[:, lay.prob_free])
+    return np.concatenate(parts, axis=1)
+
+
+def _jacobian(
+    view: CodedView, lay: _Layout, weights: np.ndarray, log_t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """d(weights)/dβ (K, P) and d(θ)/dβ (M, K, P) at the estimate (softmax derivatives)."""
+    K = len(weights)
+    P = lay.n_free
+    nw = int(lay.weight_free.sum())
+    Jw = np.zeros((K, P))
+    free_w = np.flatnonzero(lay.weight_free)
+    for col, r in enumerate(free_w):
+        Jw[:, col] = weights * ((np.arange(K) == r) - weights[r])
+    theta = np.exp(log_t)
+    Jt = np.zeros(theta.shape + (P,))
+    free_rows, free_cols = np.nonzero(lay.prob_free)
+    item_of = np.repeat(np.arange(len(view.offsets) - 1), np.diff(view.offsets))
+    for col, (m, k) in enumerate(zip(free_rows, free_cols, strict=True), start=nw):
+        j = item_of[m]
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        block = theta[lo:hi, k]
+        Jt[lo:hi, k, col] = block * ((np.arange(lo, hi) == m) - theta[m, k])
+    return Jw, Jt
+
+
+def information(view: CodedView, method: str = "hessian") -> tuple[_Layout, np.ndarray]:
+    """(layout, information matrix of the free parameters) by ``method``."""
+    sub = _compressed(view)
+    lay = _layout(sub)
+    beta = _pack(sub, lay)
+    w = sub.sample_weight
+    if method == "opg":
+        S = row_scores(sub, lay, *_unpack(sub, lay, beta))
+        return lay, (S * w[:, None]).T @ S
+    if method != "hessian":
+        raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
+
+    def grad(b: np.ndarray) -> np.ndarray:
+        return w @ row_scores(sub, lay, *_unpack(sub, lay, b))
+
+    P = len(beta)
+    H = np.empty((P, P))
+    for i in range(P):
+        h = 1e-5 * max(1.0, abs(beta[i]))
+        up, down = beta.copy(), beta.copy()
+        up[i] += h
+        down[i] -= h
+        H[:, i] = (grad(up) - grad(down)) / (2 * h)
+    return lay, -(H + H.T) / 2
+
+
+def standard_errors(view: CodedView, method: str = "hessian") -> StandardErrors:
+    lay, info = information(view, method)
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(info)
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
+        cov = np.linalg.pinv(info)
+    Jw, Jt = _jacobian(view, lay, view.weights, view.log_table)
+    se_w = np.sqrt(np.maximum(np.einsum("kp,pq,kq->k", Jw, cov, Jw), 0.0))
+    se_t = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, cov, Jt), 0.0))
+    theta = np.exp(view.log_table)
+    se_t[theta <= BOUNDARY] = np.nan
+    se_w[view.weights <= BOUNDARY] = np.nan
+    probs = [
+        se_t[view.offsets[j] : view.offsets[j + 1]].T.copy() for j in range(len(view.offsets) - 1)
+    ]
+    return StandardErrors(se_w, probs, method, cov, lay.n_free)
+
+
+def simulate_codes(view: CodedView, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, J) complete answer codes drawn from the model of ``view``."""
+    K = len(view.weights)
+    z = rng.choice(K, size=n, p=view.weights / view.weights.sum())
+    theta = np.exp(view.log_table)
+    J = len(view.offsets) - 1
+    codes = np.empty((n, J), dtype=np.int64)
+    for j in range(J):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        cum = np.cumsum(theta[lo:hi].T[z], axis=1)
+        u = rng.uniform(size=(n, 1)) * cum[:, -1:]
+        codes[:, j] = np.minimum((u > cum).sum(axis=1), hi - lo - 1)
+    return codes
+
+
+def _g2_of_refit(codes: np.ndarray, K: int, n_init: int, seed: int) -> float:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from emnet.mixture._categorical import CategoricalMixture
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = CategoricalMixture(K, n_init=n_init, random_state=seed).fit(codes)
+    return goodness_of_fit(coded_view(model, codes), model._n_parameters()).g2
+
+
+def bootstrap_g2(
+    view: CodedView, g2: float, n_bootstrap: int, n_init: int, random_state: Any, progress: bool
+) -> float:
+    """Parametric-bootstrap p-value of G²: (1 + #{G²_b >= G²}) / (B + 1), each G²_b from a
+    data set of the same size simulated from the model and refitted with ``n_init`` starts."""
+    from tqdm.auto import tqdm
+
+    if not isinstance(n_bootstrap, int) or n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap: expected a positive integer, got {n_bootstrap!r}")
+    complete = (view.codes >= 0).all(axis=1)
+    n = int(round(view.sample_weight[complete].sum()))
+    K = len(view.weights)
+    seeds = np.random.SeedSequence(random_state).generate_state(n_bootstrap)
+    exceed = 0
+    for seed in tqdm(seeds, desc="bootstrap G²", unit="fit", disable=not progress):
+        codes = simulate_codes(view, n, np.random.default_rng(int(seed)))
+        exceed += _g2_of_refit(codes, K, n_init, int(seed)) >= g2
+    return float((1 + exceed) / (n_bootstrap + 1))

@@ -1,0 +1,240 @@
+"""``model.summary(X)``: the numbers a latent class paper reports, in the order poLCA and
+Mplus print them — item-response probabilities per class with standard errors, class
+shares (estimated and by modal assignment), then the fit block (observations, parameters,
+residual df, log-likelihood, AIC, BIC, SABIC, CAIC, G², X², entropy R²), plus the
+classification table and the restarts record.
+
+``str(summary)`` is the plain-text printout; ``summary.to_frame()`` the long table of
+probabilities (item, answer, class, estimate, se); ``summary.tables()`` every table as a
+DataFrame (class sizes, probabilities, fit statistics, classification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class LCASummary:
+    model_name: str
+    n_components: int
+    n_observations: float
+    feature_names: list[str]
+    answers: list[list[Any]]
+    probs: list[np.ndarray]  # per item (K, R_j)
+    probs_se: list[np.ndarray]
+    weights: np.ndarray
+    weights_se: np.ndarray
+    modal_shares: np.ndarray
+    loglik: float
+    n_parameters: int
+    aic: float
+    bic: float
+    sabic: float
+    caic: float
+    entropy: float
+    g2: float
+    x2: float
+    df: int
+    p_g2: float
+    p_x2: float
+    classification: np.ndarray  # (K, K) mean posterior per modal class
+    n_init: int | None
+    n_at_best: int | None
+    se_method: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # -- tables ----------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """Item-response probabilities: one row per (item, answer, class)."""
+        rows = []
+        for name, answers, p, se in zip(
+            self.feature_names, self.answers, self.probs, self.probs_se, strict=True
+        ):
+            for k in range(self.n_components):
+                for r, a in enumerate(answers):
+                    rows.append(
+                        {
+                            "item": name,
+                            "answer": a,
+                            "class": k + 1,
+                            "estimate": float(p[k, r]),
+                            "se": float(se[k, r]),
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+    def fit_table(self) -> pd.DataFrame:
+        names = ["observations", "parameters", "residual df", "log-likelihood", "AIC",
+                 "BIC", "SABIC", "CAIC", "G2", "p(G2)", "X2", "p(X2)", "entropy R2"]  # fmt: skip
+        values = [self.n_observations, self.n_parameters, self.df, self.loglik, self.aic,
+                  self.bic, self.sabic, self.caic, self.g2, self.p_g2, self.x2, self.p_x2,
+                  self.entropy]  # fmt: skip
+        return pd.DataFrame({"statistic": names, "value": values})
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        K = self.n_components
+        classes = pd.DataFrame(
+            {
+                "class": np.arange(1, K + 1),
+                "share": self.weights,
+                "share_se": self.weights_se,
+                "modal_share": self.modal_shares,
+            }
+        )
+        classification = pd.DataFrame(
+            self.classification,
+            index=pd.Index(np.arange(1, K + 1), name="modal class"),
+            columns=[f"mean P(class {k + 1})" for k in range(K)],
+        ).reset_index()
+        return {
+            "classes": classes,
+            "probabilities": self.to_frame(),
+            "fit": self.fit_table(),
+            "classification": classification,
+        }
+
+    # -- printout --------------------------------------------------------------------
+    def __str__(self) -> str:
+        K = self.n_components
+        out = [
+            f"{self.model_name}: {K} latent classes",
+            "Conditional item response (column) probabilities, by item, for each class "
+            f"(row); standard errors ({self.se_method}) in parentheses",
+        ]
+        for name, answers, p, se in zip(
+            self.feature_names, self.answers, self.probs, self.probs_se, strict=True
+        ):
+            out.append("")
+            out.append(f"${name}")
+            cells = [f"Pr({a})" for a in answers]
+            width = max(17, *(len(c) + 2 for c in cells))
+            out.append(" " * 10 + "".join(c.rjust(width) for c in cells))
+            for k in range(K):
+                vals = "".join(
+                    f"{p[k, r]:.4f} ({_se(se[k, r])})".rjust(width) for r in range(len(answers))
+                )
+                out.append(f"class {k + 1}:".ljust(10) + vals)
+        out += [
+            "",
+            "Estimated class population shares",
+            " "
+            + " ".join(
+                f"{w:.4f} ({_se(s)})" for w, s in zip(self.weights, self.weights_se, strict=True)
+            ),
+            "Predicted class memberships (by modal posterior prob.)",
+            " " + " ".join(f"{w:.4f}" for w in self.modal_shares),
+            "=" * 57,
+            f"Fit for {K} latent classes:",
+            "=" * 57,
+            f"number of observations: {_num(self.n_observations)}",
+            f"number of estimated parameters: {self.n_parameters}",
+            f"residual degrees of freedom: {self.df}",
+            f"maximum log-likelihood: {self.loglik:.4f}",
+            "",
+            f"AIC({K}): {self.aic:.4f}",
+            f"BIC({K}): {self.bic:.4f}",
+            f"SABIC({K}): {self.sabic:.4f}",
+            f"CAIC({K}): {self.caic:.4f}",
+            f"G^2({K}): {self.g2:.6g} (Likelihood ratio/deviance statistic), p = {_p(self.p_g2)}",
+            f"X^2({K}): {self.x2:.6g} (Chi-square goodness of fit), p = {_p(self.p_x2)}",
+            f"entropy R^2: {self.entropy:.4f}",
+        ]
+        if self.n_init:
+            out.append(f"starts: {self.n_init}; {self.n_at_best} reached the best log-likelihood")
+        out.append("Average posterior probabilities by modal class (rows):")
+        for k in range(K):
+            out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in self.classification[k]))
+        return "\n".join(out)
+
+
+def _se(v: float) -> str:
+    return "  NaN " if not np.isfinite(v) else f"{v:.4f}"
+
+
+def _p(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.4g}"
+
+
+def _num(v: float) -> str:
+    return f"{int(v)}" if float(v).is_integer() else f"{v:.4f}"
+
+
+def make_summary(
+    model: Any, X: Any, *, feature_names: Any = None, sample_weight: Any = None
+) -> LCASummary:
+    """Everything :class:`LCASummary` holds, computed from the fitted ``model`` and ``X``."""
+    from emnet.mixture._stats import (
+        classification_table,
+        coded_view,
+        goodness_of_fit,
+        relative_entropy,
+        standard_errors,
+    )
+
+    view = coded_view(model, X, sample_weight)
+    K = len(model.weights_)
+    if hasattr(model, "categories_"):
+        answers = [list(np.asarray(c).tolist()) for c in model.categories_]
+    else:
+        answers = [[0, 1] for _ in range(model.means_.shape[1])]
+    J = len(answers)
+    names = _feature_names(model, X, feature_names, J)
+    se = standard_errors(view, "hessian")
+    fit = goodness_of_fit(view, model._n_parameters())
+    table = classification_table(view)
+    n = float(view.sample_weight.sum())
+    loglik = float(view.sample_weight @ _log_prob(view))
+    p = model._n_parameters()
+    probs = [np.exp(view.log_table[view.offsets[j] : view.offsets[j + 1]]).T for j in range(J)]
+    return LCASummary(
+        model_name=type(model).__name__,
+        n_components=K,
+        n_observations=n,
+        feature_names=names,
+        answers=answers,
+        probs=probs,
+        probs_se=se.probs,
+        weights=np.asarray(model.weights_, dtype=np.float64),
+        weights_se=se.weights,
+        modal_shares=table.sizes / table.sizes.sum(),
+        loglik=loglik,
+        n_parameters=p,
+        aic=-2 * loglik + 2 * p,
+        bic=-2 * loglik + p * np.log(n),
+        sabic=-2 * loglik + p * np.log((n + 2) / 24),
+        caic=-2 * loglik + p * (np.log(n) + 1),
+        entropy=relative_entropy(view),
+        g2=fit.g2,
+        x2=fit.x2,
+        df=fit.df,
+        p_g2=fit.p_g2,
+        p_x2=fit.p_x2,
+        classification=table.mean_posterior,
+        n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
+        n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
+        se_method="observed information",
+    )
+
+
+def _log_prob(view: Any) -> np.ndarray:
+    from emnet.mixture._stats import log_resp
+
+    return log_resp(view)[1]
+
+
+def _feature_names(model: Any, X: Any, feature_names: Any, J: int) -> list[str]:
+    if feature_names is not None:
+        names = [str(f) for f in feature_names]
+        if len(names) != J:
+            raise ValueError(f"feature_names: expected {J} names, got {len(names)}")
+        return names
+    if hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    if hasattr(model, "feature_names_in_"):
+        return [str(c) for c in model.feature_names_in_]
+    return [f"item {j + 1}" for j in range(J)]
