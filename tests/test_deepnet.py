@@ -183,11 +183,11 @@ def test_graph_is_named_for_drawing() -> None:
 @pytest.mark.parametrize(
     ("args", "exc", "match"),
     [
-        (("a", 0.3, -1.2, 2.0), TypeError, "x must be a real number"),
-        ((1.5, None, -1.2, 2.0), TypeError, "w1 must be a real number"),
-        ((1.5, 0.3, float("nan"), 2.0), ValueError, "w2 must be a finite number"),
-        ((1.5, 0.3, -1.2, True), TypeError, "w3 must be a real number"),
-        ((1.5, np.array([1.0, 2.0]), -1.2, 2.0), TypeError, "w1 must be a real number"),
+        (("a", 0.3, -1.2, 2.0), TypeError, "x: expected a number"),
+        ((1.5, None, -1.2, 2.0), TypeError, "w1: expected a number"),
+        ((1.5, 0.3, float("nan"), 2.0), ValueError, "w2: expected a finite number"),
+        ((1.5, 0.3, -1.2, True), TypeError, "w3: expected a number"),
+        ((1.5, np.array([1.0, 2.0]), -1.2, 2.0), TypeError, "w1: expected a number"),
         (([1.0, float("inf")], 0.3, -1.2, 2.0), ValueError, "x must contain finite"),
         (([], 0.3, -1.2, 2.0), TypeError, "non-empty array"),
     ],

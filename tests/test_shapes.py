@@ -95,10 +95,10 @@ def test_pool_ceil_mode_drops_a_window_starting_in_the_right_padding() -> None:
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: conv_out(0, 3), "size must be an integer >= 1"),
-        (lambda: conv_out(8, 3, stride=0), "stride must be an integer >= 1"),
-        (lambda: conv_out(8, 2.5), "kernel must be an integer"),
-        (lambda: conv_out(8, True), "kernel must be an integer"),
+        (lambda: conv_out(0, 3), "size: expected an integer >= 1"),
+        (lambda: conv_out(8, 3, stride=0), "stride: expected an integer >= 1"),
+        (lambda: conv_out(8, 2.5), "kernel: expected an integer"),
+        (lambda: conv_out(8, True), "kernel: expected an integer"),
         (lambda: conv_out(4, 5), "output size 0 < 1"),
         (lambda: pool_out(8, 3, padding=2), "padding must be at most half"),
         (lambda: pool_out(8, 2, ceil_mode=1), "ceil_mode must be a bool"),
@@ -314,7 +314,7 @@ def test_solve_errors() -> None:
         solve(12, 8, stride=1)
     with pytest.raises(ValueError, match="none unknown"):
         solve(12, 8, kernel=5, stride=1, padding=0)
-    with pytest.raises(ValueError, match="out_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match="out_size: expected an integer >= 1"):
         solve(12, 0, stride=1, padding=0)
 
 

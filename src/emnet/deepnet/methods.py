@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from emnet._checks import Erratum
 from emnet.autodiff import Tensor
 from emnet.deepnet.network import backward, check_inputs, forward
 
@@ -197,15 +198,6 @@ def sympy_identities() -> list[Identity]:
         Identity("eq. 22: ∂f/∂w2 = w3 h2(1 − h2) h1", zero(df2 - eq22)),
         Identity("eq. 24: ∂f/∂w1 = w3 w2 h2(1 − h2) h1(1 − h1) x", zero(df1 - eq24)),
     ]
-
-
-class Erratum(NamedTuple):
-    """A claim of the write-up, what is right instead, and the computed evidence."""
-
-    where: str
-    writeup: str
-    correct: str
-    evidence: str
 
 
 def errata() -> list[Erratum]:

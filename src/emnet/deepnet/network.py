@@ -19,14 +19,14 @@ inputs; everything then works element-wise and gives per-input values.
 from __future__ import annotations
 
 import contextlib
-import math
-import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.special import expit
+
+from emnet._checks import check_number
 
 Value = float | np.ndarray
 
@@ -89,15 +89,9 @@ def count_sigmoid() -> Iterator[SigmoidWindow]:
 
 
 def _scalar(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
-            value = value.item()
-        else:
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    result = float(value)
-    if not math.isfinite(result):
-        raise ValueError(f"{name} must be a finite number, got {result}")
-    return result
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    return check_number(value, name)
 
 
 def check_inputs(x: Any, w1: Any, w2: Any, w3: Any) -> tuple[Value, float, float, float]:

@@ -14,23 +14,14 @@ padding (the write-up's exercise 2(h)).
 
 from __future__ import annotations
 
-import operator
 from typing import Any
+
+from emnet._checks import check_int
 
 
 def _int(value: Any, name: str, minimum: int) -> int:
     """``value`` as an int ≥ ``minimum``, else a ValueError/TypeError naming ``name``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got bool {value!r}")
-    try:
-        ivalue = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"{name} must be an integer, got {type(value).__name__} {value!r}"
-        ) from None
-    if ivalue < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {ivalue}")
-    return ivalue
+    return check_int(value, name, minimum)
 
 
 def _describe(size: int, kernel: int, stride: int, padding: int, dilation: int) -> str:

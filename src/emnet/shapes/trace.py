@@ -6,6 +6,7 @@ import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from emnet._checks import Erratum
 from emnet.shapes.formulas import conv_out, solve
 from emnet.shapes.layers import Input, Layer, Shape, format_shape, parse
 
@@ -131,15 +132,6 @@ def format_table(rows: Sequence[LayerInfo]) -> str:
 def lenet_table() -> list[LayerInfo]:
     """The trace of the course's LeNet (:data:`LENET_SPEC`)."""
     return trace(None, LENET_SPEC)
-
-
-class Erratum(NamedTuple):
-    """A claim of the write-up, what is right instead, and the computed evidence."""
-
-    where: str
-    writeup: str
-    correct: str
-    evidence: str
 
 
 def errata() -> list[Erratum]:
