@@ -22,7 +22,8 @@ likely answer in each class, and the log-odds of every class weight against the 
 A probability within ``BOUNDARY`` (1e-7) of 0 is on the boundary of the parameter space:
 its log-odds is −∞ at the maximum, the likelihood is flat there, and no standard error
 exists. Such a parameter is held at its value; its standard error is reported as NaN
-(poLCA prints 0 for it). The other probabilities of that item keep their standard errors.
+(poLCA prints 0 for it). The other probabilities of that item keep their standard errors
+(for a two-answer item the complement is then fixed as well, with standard error 0).
 """
 
 from __future__ import annotations
