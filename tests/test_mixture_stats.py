@@ -145,9 +145,8 @@ def test_standard_errors_match_the_parametric_bootstrap_spread():
     se_h = model.standard_errors(X, "hessian")
     se_o = model.standard_errors(X, "opg")
     draws = []
-    for b in range(150):
-        Xb, _ = model.sample(len(X))[0].astype(float), None
-        del _
+    for _ in range(150):
+        Xb = model.sample(len(X))[0].astype(float)
         fb = quiet(CategoricalMixture(2, probs_init=model.probs_, weights_init=model.weights_), Xb)
         if [len(c) for c in fb.categories_] != [len(c) for c in model.categories_]:
             continue
