@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from emnet import __version__
 
-COMMANDS = ("em", "grad", "shapes", "resnet", "report", "train_demo")
+COMMANDS = ("em", "lca", "grad", "shapes", "resnet", "report", "train_demo")
 
 
 class UsageError(Exception):

@@ -21,6 +21,7 @@ from emnet.mixture._math import (
     m_step,
     m_step_from_stats,
 )
+from emnet.mixture.profile import plot_profile
 from emnet.mixture.selection import SelectionResult, plot_bic, select_n_components
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "m_step_from_stats",
     "SelectionResult",
     "plot_bic",
+    "plot_profile",
     "select_n_components",
 ]

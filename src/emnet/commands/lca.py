@@ -1,0 +1,377 @@
+"""`emnet lca`: latent class analysis of a survey table, K chosen by an information criterion.
+
+Reads ``--data`` (a ``.csv`` with or without a header line and a UTF-8 byte-order mark,
+read by :func:`emnet.data.load_table`; a ``.npy`` array; or a ``.parquet`` file when
+pandas can read one). Every column is an item, except the ``--weights`` column (survey
+weights, >= 0). Items are binary when every item's answers are exactly 0 and 1 (a
+:class:`~emnet.mixture.BernoulliMixture`), otherwise categorical (a
+:class:`~emnet.mixture.CategoricalMixture`); ``--binary`` / ``--categorical`` override.
+A NaN or empty cell is a missing answer.
+
+Fits every K of ``--k`` with ``--n-init`` random starts
+(:func:`emnet.mixture.select_n_components`, optionally with ``--blrt B`` bootstrap
+likelihood-ratio tests), prints the model-selection table and the summary of the K that
+minimises ``--criterion`` (classes ordered by size), and writes into ``--out``:
+``selection.json``, ``selection.csv``, ``summary.txt``, ``probabilities.csv``,
+``classes.csv``, ``fit.csv``, ``classification.csv``, ``profile.png``, ``bic.png`` and
+``model.npz``. ``--out`` follows emnet's ownership rule (:func:`emnet._io.owned_output`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from emnet.commands._types import n_jobs, positive_int
+
+DEFAULT_OUT = "emnet-lca"
+CRITERIA = ("bic", "aic", "sabic", "caic")
+SUFFIXES = (".csv", ".npy", ".parquet")
+
+
+def _k_range(text: str) -> list[int]:
+    from emnet.commands.em import parse_k
+
+    value = parse_k(text)
+    return [value] if isinstance(value, int) else value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "lca",
+        help="latent class analysis of a survey table (binary or categorical items)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        required=True,
+        help="a .csv (header optional), .npy or .parquet table: one row per respondent",
+    )
+    p.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the CSV's first line holds column names (--header) or data (--no-header); "
+        "default: decided from the first line",
+    )
+    p.add_argument(
+        "--k",
+        type=_k_range,
+        default=[1, 2, 3, 4, 5, 6],
+        help="numbers of classes to fit: K, a range A:B (or A:B:STEP) or a list a,b,c (1:6)",
+    )
+    p.add_argument(
+        "--n-init", type=positive_int, default=20, help="random starts per K; the best is kept (20)"
+    )
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--categorical",
+        dest="items",
+        action="store_const",
+        const="categorical",
+        help="treat every item as categorical (default: binary only when all answers are 0/1)",
+    )
+    kind.add_argument(
+        "--binary",
+        dest="items",
+        action="store_const",
+        const="binary",
+        help="treat every item as binary 0/1 (a Bernoulli mixture)",
+    )
+    p.add_argument(
+        "--weights",
+        metavar="COLUMN",
+        help="the column (name, or 1-based number) of survey weights (>= 0); not an item",
+    )
+    p.add_argument(
+        "--blrt",
+        type=_non_negative_int,
+        default=0,
+        metavar="B",
+        help="bootstrap samples of the likelihood-ratio test of K vs K-1 (0: none)",
+    )
+    p.add_argument(
+        "--criterion", choices=CRITERIA, default="bic", help="choose K by this criterion (bic)"
+    )
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    p.add_argument(
+        "--max-iter", type=positive_int, default=5000, help="EM iterations per start (5000)"
+    )
+    p.add_argument("--n-jobs", type=n_jobs, default=1, help="parallel fits (1; -1: all cores)")
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress bars even when stderr is not a terminal",
+    )
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output ({DEFAULT_OUT})")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace emnet's earlier output of another configuration in --out",
+    )
+    p.set_defaults(func=run, items=None)
+
+
+# ------------------------------------------------------------------------------ input
+def read_data(path: str, header: bool | None) -> tuple[Any, list[str] | None]:
+    """The (n, D) float array of ``--data`` and its column names (None without a header)."""
+    import numpy as np
+
+    p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        if header is not None:
+            raise ValueError("--header: applies to CSV files only (this is a .parquet file)")
+        if not p.is_file():
+            what = "is a directory" if p.is_dir() else "does not exist or is not a file"
+            raise ValueError(f"--data: {p} {what}")
+        import pandas as pd
+
+        try:
+            frame = pd.read_parquet(p)
+        except ImportError:
+            raise ValueError(
+                f"--data: {p}: reading .parquet needs pyarrow or fastparquet; "
+                "save the table as .csv instead"
+            ) from None
+        except Exception as exc:  # a corrupt file: pyarrow's own error types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"--data: cannot read {p} ({reason})") from None
+        try:
+            values = frame.apply(pd.to_numeric).to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"--data: {p}: expected numeric answers in every column (code them as numbers)"
+            ) from None
+        if values.size == 0:
+            raise ValueError(f"--data: {p} holds no data")
+        return values, [str(c) for c in frame.columns]
+    if p.suffix.lower() not in SUFFIXES:
+        raise ValueError(f"--data: expected a .csv, .npy or .parquet file, got {p.name}")
+    from emnet.data import load_table
+
+    try:
+        table = load_table(path, header=header)
+    except ValueError as exc:
+        msg = str(exc)
+        prefix = f"{p}: "
+        raise ValueError(
+            f"--data: cannot read {msg}" if msg.startswith(prefix) else f"--data: {msg}"
+        ) from None
+    values = np.asarray(table.values, dtype=np.float64)
+    return values, table.columns
+
+
+def split_weights(
+    values: Any, columns: list[str] | None, spec: str | None
+) -> tuple[Any, list[str], Any]:
+    """(items, item names, sample weights or None): the ``--weights`` column taken out."""
+    import numpy as np
+
+    D = values.shape[1]
+    names = list(columns) if columns is not None else [f"item {j + 1}" for j in range(D)]
+    if spec is None:
+        return values, names, None
+    if columns is not None and spec in columns:
+        j = columns.index(spec)
+    else:
+        try:
+            j = int(spec) - 1
+        except ValueError:
+            j = -1
+        if not 0 <= j < D:
+            have = (
+                f"the columns are {', '.join(columns)}"
+                if columns is not None
+                else f"the data has no header; give a column number 1..{D}"
+            )
+            raise ValueError(f"--weights: no column {spec!r} ({have})")
+    label = names[j] if columns is not None else f"column {j + 1}"
+    w = values[:, j]
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise ValueError(
+            f"--weights: {label} has a missing or non-finite weight in data row {bad[0] + 1}"
+        )
+    neg = np.flatnonzero(w < 0)
+    if neg.size:
+        raise ValueError(
+            f"--weights: {label} has a negative weight ({w[neg[0]]:g}) in data row {neg[0] + 1}"
+        )
+    if not np.any(w > 0):
+        raise ValueError(f"--weights: every weight in {label} is 0")
+    if D == 1:
+        raise ValueError(f"--weights: {label} is the only column; no items are left")
+    keep = [i for i in range(D) if i != j]
+    return values[:, keep], [names[i] for i in keep], w
+
+
+def detect_items(values: Any) -> str:
+    """'binary' when every item's non-missing answers are exactly {0, 1}, else 'categorical'."""
+    import numpy as np
+
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        seen = np.unique(col[~np.isnan(col)])
+        if seen.size != 2 or seen[0] != 0 or seen[1] != 1:
+            return "categorical"
+    return "binary"
+
+
+def item_frame(values: Any, names: list[str], items: str) -> Any:
+    """The items as a DataFrame (column names → feature names): floats for binary items,
+    whole-number answers as integers (so that they print as 1, 2, not 1.0, 2.0)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(values, columns=names)
+    if items == "binary":
+        seen = values[~np.isnan(values)]
+        if seen.size and not np.all((seen == 0) | (seen == 1)):
+            j = int(np.flatnonzero(~np.all(np.isnan(values) | (values == 0) | (values == 1), 0))[0])
+            bad = values[:, j][~np.isnan(values[:, j]) & (values[:, j] != 0) & (values[:, j] != 1)]
+            raise ValueError(
+                f"--binary: item {names[j]} has the answer {bad[0]:g}; binary items are 0/1 "
+                "(use --categorical)"
+            )
+        return frame
+    if np.all(np.isnan(values) | (values == np.round(values))):
+        return frame.astype("Int64")
+    return frame
+
+
+# -------------------------------------------------------------------------------- run
+def run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """What decides the numbers of an `emnet lca` run (the ownership marker's config)."""
+    return {
+        "data": os.path.abspath(args.data),
+        "header": args.header,
+        "k": args.k,
+        "n_init": args.n_init,
+        "items": args.items,
+        "weights": args.weights,
+        "blrt": args.blrt,
+        "criterion": args.criterion,
+        "seed": args.seed,
+        "max_iter": args.max_iter,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from emnet._io import check_output_dir, owned_output
+
+    # Ownership and the data are checked before any fitting: a user error costs nothing.
+    check_output_dir(args.out, "lca", run_config(args), force=args.force)
+    values, columns = read_data(args.data, args.header)
+    items_values, names, weights = split_weights(values, columns, args.weights)
+    n = items_values.shape[0]
+    if max(args.k) > n:
+        raise ValueError(
+            f"--k: {max(args.k)} classes need at least {max(args.k)} rows; the data has {n}"
+        )
+    items = args.items or detect_items(items_values)
+    X = item_frame(items_values, names, items)
+    progress = bool(args.progress or sys.stderr.isatty())
+    out = Path(args.out)
+    with owned_output(args.out, "lca", run_config(args), force=args.force) as stage:
+        written = _fit_and_write(args, X, weights, items, progress, stage)
+    print("wrote " + ", ".join(str(out / Path(p).relative_to(stage)) for p in written))
+    return 0
+
+
+def _fit_and_write(
+    args: argparse.Namespace, X: Any, weights: Any, items: str, progress: bool, out: Path
+) -> list[Path]:
+    from emnet._io import write_json, write_text
+    from emnet.mixture import plot_bic, plot_profile, select_n_components
+    from emnet.mixture.selection import format_selection_table
+
+    estimator = "bernoulli" if items == "binary" else "categorical"
+    try:
+        result = select_n_components(
+            X,
+            args.k,
+            n_init=args.n_init,
+            estimator=estimator,
+            criterion=args.criterion,
+            sample_weight=weights,
+            blrt=args.blrt,
+            n_jobs=args.n_jobs,
+            random_state=args.seed,
+            progress=progress,
+            max_iter=args.max_iter,
+        )
+    except ValueError as exc:
+        raise ValueError(f"--data {args.data}: {exc}") from None
+    model = result.best_model.reorder("weight")
+    summary = model.summary(X, sample_weight=weights)
+    n, D = X.shape
+    what = "binary items (Bernoulli mixture)" if items == "binary" else "categorical items"
+    weighted = f", weights from {args.weights}" if weights is not None else ""
+    ks = args.k
+    print(
+        f"emnet lca: {args.data}: {n} rows x {D} {what}{weighted}; "
+        f"K = {', '.join(map(str, ks)) if len(ks) < 4 else f'{ks[0]}..{ks[-1]}'}, "
+        f"{args.n_init} starts each"
+        + (f", BLRT with {args.blrt} bootstrap samples" if args.blrt else "")
+    )
+    table_text = format_selection_table(result)
+    print(table_text)
+    print()
+    summary_text = str(summary)
+    print(summary_text)
+
+    written: list[Path] = []
+    written.append(
+        write_json(
+            out / "selection.json",
+            {
+                "data": args.data,
+                "items": items,
+                "estimator": estimator,
+                "weights": args.weights,
+                "n_samples": int(n),
+                "n_items": int(D),
+                "item_names": list(map(str, X.columns)),
+                "seed": args.seed,
+                "n_init": args.n_init,
+                "blrt": args.blrt,
+                "criterion": result.criterion,
+                "best_k": int(result.best_k),
+                "table": result.table(),
+            },
+        )
+    )
+    written.append(write_text(out / "selection.csv", result.to_frame().to_csv(index=False)))
+    written.append(write_text(out / "summary.txt", table_text + "\n\n" + summary_text + "\n"))
+    for name, frame in summary.tables().items():
+        written.append(write_text(out / f"{name}.csv", frame.to_csv(index=False)))
+    se = model.standard_errors(X, sample_weight=weights)
+    written.append(plot_profile(model, standard_errors=se, path=out / "profile.png"))
+    written.append(Path(plot_bic(result, out / "bic.png")))
+    model.save(out / "model.npz")
+    written.append(out / "model.npz")
+    return written
