@@ -200,12 +200,16 @@ def select_n_components(
     best: dict[int, tuple[Any, float]] = {}
     seconds: dict[int, float] = dict.fromkeys(k_values, 0.0)
     all_ll: dict[int, list[float]] = {k: [] for k in k_values}
+    bounds: dict[int, list[float]] = {k: [] for k in k_values}
     for k, model, loglik, secs in results:
         seconds[k] += secs
         all_ll[k].append(loglik)
+        bounds[k].append(model.lower_bound_)
         if k not in best or loglik > best[k][1]:
             best[k] = (model, loglik)
     models = {k: best[k][0] for k in k_values}
+    for k, model in models.items():  # the kept model records every restart of its K
+        model.init_lower_bounds_ = np.array(bounds[k])
     n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
     loglik = np.array([best[k][1] for k in k_values])
     n_params = np.array([models[k]._n_parameters() for k in k_values])
