@@ -22,7 +22,6 @@ from emnet.resnet import (
     epoch_order,
     evaluate,
     fit_and_validate,
-    fit_and_validate_dataloader,
     make_optimizer,
     make_resnet,
     pack,
@@ -35,6 +34,54 @@ from emnet.resnet.model import (
     small_map_conv_is_faster,
 )
 from emnet.resnet.train import PackedTrainer, as_tensors, batch_slices
+
+
+def fit_and_validate_dataloader(
+    net,
+    optimizer,
+    loss_fn,
+    train,
+    test,
+    n_epochs: int,
+    batch_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+) -> tuple[list[float], list[float]]:
+    """The test oracle: the plain ``torch.utils.data.DataLoader`` loop for training and
+    for evaluation (per-batch mean losses weighted by batch size), written out in full."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    device = next(net.parameters()).device
+    x, y = as_tensors(train, "train")
+    xt, yt = as_tensors(test, "test")
+    train_set, test_set = TensorDataset(x, y), TensorDataset(xt, yt)
+    loader = DataLoader(
+        train_set, batch_size=batch_size, shuffle=True, generator=generator, drop_last=drop_last
+    )
+
+    @torch.no_grad()
+    def mean_loss(ds: TensorDataset) -> float:
+        net.eval()
+        total, count = 0.0, 0
+        for xb, yb in DataLoader(ds, batch_size=batch_size):
+            xb, yb = xb.to(device), yb.to(device)
+            total += float(loss_fn(net(xb), yb)) * len(xb)
+            count += len(xb)
+        return total / count
+
+    train_losses, test_losses = [mean_loss(train_set)], [mean_loss(test_set)]
+    for _ in range(n_epochs):
+        net.train()
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = loss_fn(net(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        train_losses.append(mean_loss(train_set))
+        test_losses.append(mean_loss(test_set))
+    return train_losses, test_losses
 
 
 @pytest.fixture(scope="module")

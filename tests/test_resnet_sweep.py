@@ -57,9 +57,9 @@ def test_sweep_result_and_files(small):
         assert r.wall_time > 0 and r.pack == [0, 1]
     assert res.param_counts == {2: 132, 3: 18 * 9 + 25 * 3 + 10}
     assert res.config["drop_last"] is False and res.last_batch_size == 1617 % 64
-    for name in ("config.json", "results.json", "results.csv", "curves.png", "summary.png"):
+    for name in ("config.json", "results.json", "results.csv"):
         assert (out / name).stat().st_size > 0, name
-    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "curves.png").exists()  # sweep() computes; the caller draws
     loaded = SweepResult.load(out)
     assert loaded.numbers() == res.numbers()
     rows = (out / "results.csv").read_text().splitlines()
@@ -114,17 +114,12 @@ def test_single_sample_last_batch_warning_and_drop_last():
     assert res.last_batch_size == 0
 
 
-def test_plot_curves_colours(small, tmp_path, monkeypatch):
+def test_plot_curves_colours(small, tmp_path):
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     _, res = small
-    figs = []
-    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
-    plot_curves(res, tmp_path / "c.png")
-    fig = figs[-1]
+    fig = plot_curves(res, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert len(panels) == 2
     for ax in panels:
@@ -134,7 +129,6 @@ def test_plot_curves_colours(small, tmp_path, monkeypatch):
             matplotlib.colors.to_hex("tab:orange"),
         ]
         assert len(ax.collections) == 2  # a band per curve: two seeds
-    plt.close("all")
 
 
 def test_report_settings_are_valid():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from emnet._checks import WIDTHS
 from emnet.commands._types import positive_int, scheduler_address
 
 
@@ -17,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "after an interruption resumes. Writes results.json, results.csv, curves.png "
         "(train blue, test orange, per width) and summary.png.",
     )
-    p.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 64], metavar="C",
-                   help="channel widths C (default: 1 2 4 64)")  # fmt: skip
+    p.add_argument("--widths", type=int, nargs="+", default=list(WIDTHS), metavar="C",
+                   help=f"channel widths C (default: {' '.join(map(str, WIDTHS))})")  # fmt: skip
     p.add_argument("--epochs", type=int, default=100, help="epochs per run (default: 100)")
     p.add_argument("--seeds", type=int, default=3,
                    help="number of seeds per width, 0..N-1 (default: 3)")  # fmt: skip
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
         warnings.showwarning = show
         result = _sweep(args)
+    _plot(result, args.out)
     print(f"wrote {args.out}/results.json, results.csv, curves.png, summary.png")
     print(f"{'width':>6} {'params':>8} {'final test loss':>16} {'final test acc':>15}")
     for w in result.widths:
@@ -88,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(result, out: str) -> None:
+    """The sweep computes; the command draws its figures into --out."""
+    from pathlib import Path
+
+    from emnet.resnet import plot_curves, plot_summary
+
+    plot_curves(result, Path(out) / "curves.png")
+    plot_summary(result, Path(out) / "summary.png")
+
+
 def _sweep(args: argparse.Namespace):
     from emnet.resnet import sweep
 
@@ -96,11 +108,11 @@ def _sweep(args: argparse.Namespace):
             args.widths,
             args.seeds,
             args.epochs,
+            out_dir=args.out,
             batch_size=args.batch_size,
             optimizer=args.optimizer,
             lr=args.lr,
             device=args.device,
-            out_dir=args.out,
             drop_last=args.drop_last,
             progress=not args.no_progress,
             momentum=args.momentum,

@@ -19,10 +19,6 @@ from emnet.report.html import Markup, check, checks, figure, fmt, join, p, table
 if TYPE_CHECKING:
     from emnet.report.build import Context
 
-#: The widths the write-up trains (3(c) and 3(d)); emnet.resnet.REPORT_WIDTHS if defined.
-WIDTHS = (1, 2, 4, 64)
-
-
 def sweep_settings(quick: bool) -> tuple[dict[str, Any], str]:
     """The sweep's keyword arguments (``emnet.resnet.REPORT_SETTINGS``, sized by the ResNet
     system for the report's time budget, plus the write-up's widths) and their source."""
@@ -30,7 +26,7 @@ def sweep_settings(quick: bool) -> tuple[dict[str, Any], str]:
 
     mode = "quick" if quick else "full"
     settings = dict(emnet.resnet.REPORT_SETTINGS[mode])
-    settings.setdefault("widths", list(getattr(emnet.resnet, "REPORT_WIDTHS", WIDTHS)))
+    settings["widths"] = list(emnet.resnet.REPORT_WIDTHS)
     return settings, f"emnet.resnet.REPORT_SETTINGS[{mode!r}]"
 
 
@@ -54,7 +50,7 @@ def build(ctx: Context) -> str:
         result = sweep(**settings, progress=ctx.progress)
     seconds = time.perf_counter() - start
     config = result.config
-    ctx.devices["§3 ResNet"] = f"{config.get('device', settings['device'])} (torch)"
+    ctx.devices["§3 ResNet"] = f"{config['device']} (torch)"
     ctx.seeds["§3 ResNet weights and batch order (one run per seed)"] = list(result.seeds)
 
     curves_src, summary_src = "figures/resnet_curves.png", "figures/resnet_summary.png"
@@ -161,8 +157,8 @@ def _settings_text(config: dict[str, Any], result: Any, seconds: float, source: 
         f"Widths C = {', '.join(str(w) for w in result.widths)}; {config['epochs']} epochs; "
         f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); batch size {config['batch_size']}; "
         f"optimizer {config['optimizer']} (lr {config['lr']}"
-        + (f", momentum {config['momentum']}" if config.get("optimizer") == "momentum" else "")
-        + f"); device {config.get('device', 'cpu')}. Settings from {source}. "
+        + (f", momentum {config['momentum']}" if config["optimizer"] == "momentum" else "")
+        + f"); device {config['device']}. Settings from {source}. "
         f"The sweep took {seconds:.1f} s ({len(result.runs)} runs)."
     )
     if result.single_sample_last_batch:
@@ -173,7 +169,7 @@ def _settings_text(config: dict[str, Any], result: Any, seconds: float, source: 
             "epochs); "
             + (
                 "this run drops it (drop_last)."
-                if config.get("drop_last")
+                if config["drop_last"]
                 else "this run keeps it, as the write-up did."
             )
         )

@@ -10,15 +10,15 @@ from emnet.resnet.model import (
     resnet_parameter_count,
 )
 from emnet.resnet.plots import plot_curves, plot_summary
+from emnet.resnet.results import METRICS, RunResult, SweepResult
 from emnet.resnet.settings import REPORT_SETTINGS, REPORT_WIDTHS
-from emnet.resnet.sweeps import RunResult, SweepConfig, SweepResult, make_config, run_task, sweep
+from emnet.resnet.sweeps import SweepConfig, TaskResult, run_task, sweep
 from emnet.resnet.train import (
     OPTIMIZERS,
     SingleSampleBatchWarning,
     epoch_order,
     evaluate,
     fit_and_validate,
-    fit_and_validate_dataloader,
     make_optimizer,
 )
 
@@ -29,7 +29,8 @@ __all__ = [
     "RunResult",
     "SweepConfig",
     "SweepResult",
-    "make_config",
+    "METRICS",
+    "TaskResult",
     "plot_curves",
     "plot_summary",
     "run_task",
@@ -42,7 +43,6 @@ __all__ = [
     "epoch_order",
     "evaluate",
     "fit_and_validate",
-    "fit_and_validate_dataloader",
     "make_optimizer",
     "make_resnet",
     "pack",

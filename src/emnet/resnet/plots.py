@@ -1,29 +1,44 @@
-"""Figures of a sweep: loss curves per width (train blue, test orange) and a width summary."""
+"""Figures of a sweep: loss curves per width (train blue, test orange) and a width summary.
+
+matplotlib's object-oriented API (``Figure``, saved through :func:`emnet._io.savefig`):
+no pyplot, no backend chosen, nothing left open. Each function returns its Figure and
+saves it when given a ``path``.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from emnet import _io
-from emnet.resnet.sweeps import SweepResult
+from emnet.resnet.results import SweepResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TRAIN_COLOR = "tab:blue"
 TEST_COLOR = "tab:orange"
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs: object) -> Figure:
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
-def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") -> Path:
+def _finish(fig: Figure, path: str | Path | None) -> Figure:
+    fig.tight_layout()
+    if path is not None:
+        _io.savefig(fig, path, dpi=110)
+    return fig
+
+
+def plot_curves(
+    result: SweepResult, path: str | Path | None = None, *, band: str = "minmax"
+) -> Figure:
     """One panel per width: mean train (blue) and test (orange) loss per epoch over seeds,
     with a band over seeds (``band``: "minmax" or "std").
 
@@ -32,14 +47,11 @@ def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") 
     """
     if band not in ("minmax", "std"):
         raise ValueError(f"band: expected 'minmax' or 'std', got {band!r}")
-    plt = _pyplot()
     widths = result.widths
     ncols = 2 if len(widths) in (2, 4) else min(len(widths), 3)
     nrows = math.ceil(len(widths) / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.9 * ncols + 0.3, 2.9 * nrows + 0.8), squeeze=False,
-        sharex=True, sharey=True,
-    )  # fmt: skip
+    fig = _figure(figsize=(3.9 * ncols + 0.3, 2.9 * nrows + 0.8))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     n_seeds = len(result.seeds)
     top = 0.0
     for ax, width in zip(axes.flat, widths):
@@ -78,17 +90,14 @@ def plot_curves(result: SweepResult, path: str | Path, *, band: str = "minmax") 
         f"lr={c['lr']}, batch {c['batch_size']}, drop_last={c['drop_last']}",
         fontsize=10,
     )
-    fig.tight_layout()
-    _io.savefig(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, path)
 
 
-def plot_summary(result: SweepResult, path: str | Path) -> Path:
+def plot_summary(result: SweepResult, path: str | Path | None = None) -> Figure:
     """Final test loss and test accuracy against width (every seed, and the mean)."""
-    plt = _pyplot()
     widths = result.widths
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.3))
+    fig = _figure(figsize=(8.4, 3.3))
+    axes = fig.subplots(1, 2)
     for ax, metric, label in (
         (axes[0], "test_loss", "final test loss"),
         (axes[1], "test_acc", "final test accuracy"),
@@ -110,7 +119,4 @@ def plot_summary(result: SweepResult, path: str | Path) -> Path:
     fig.suptitle(
         f"ResNet(C) after {result.config['epochs']} epochs, {len(result.seeds)} seeds", fontsize=10
     )
-    fig.tight_layout()
-    _io.savefig(fig, path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, path)

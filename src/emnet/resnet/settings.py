@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-REPORT_WIDTHS: tuple[int, ...] = (1, 2, 4, 64)
+from emnet._checks import WIDTHS
+
+REPORT_WIDTHS: tuple[int, ...] = WIDTHS
 
 REPORT_SETTINGS: dict[str, dict[str, Any]] = {
     "full": {

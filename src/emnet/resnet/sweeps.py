@@ -10,14 +10,11 @@ with the same configuration resumes and ends with the numbers of an uninterrupte
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +22,14 @@ import numpy as np
 import torch
 
 from emnet import _io
+from emnet._checks import FLOAT32_MAX, check_bool, check_int, check_number, resolve_device
 from emnet.data import NORMALIZATIONS, digits
 from emnet.resnet.model import make_resnet, pack, resnet_parameter_count
+from emnet.resnet.results import METRICS, RunResult, SweepResult
 from emnet.resnet.train import (
     OPTIMIZERS,
     PackedTrainer,
     as_tensors,
-    check_positive_int,
     last_batch_size,
     make_optimizer,
     warn_single_sample_batch,
@@ -39,19 +37,31 @@ from emnet.resnet.train import (
 
 CONFIG_FILE = "config.json"
 STATE_DIR = "state"
-METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
-DEVICES = ("auto", "cpu", "cuda")
-# Fields of the configuration that decide the numbers; a results directory written under
-# another value of any of them is refused rather than mixed with.
-_IDENTITY = (
-    "widths", "seeds", "epochs", "batch_size", "optimizer", "lr", "momentum",
-    "weight_decay", "drop_last", "normalize", "pack_size", "device", "threads",
-)  # fmt: skip
+
+
+def _int_list(values: object, name: str, minimum: int) -> tuple[int, ...]:
+    if isinstance(values, int | np.integer) and not isinstance(values, bool):
+        values = [values]
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(f"{name}: expected a list of integers, got {values!r}")
+    out = tuple(check_int(v, name, minimum) for v in values)
+    if not out:
+        raise ValueError(f"{name}: expected at least one value")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name}: values must be distinct, got {list(out)}")
+    return out
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A validated sweep configuration (``device`` resolved to "cpu" or "cuda")."""
+    """A sweep's configuration, validated on construction (ValueError/TypeError naming the
+    field). Every field decides the numbers, so a results directory written under another
+    value of any of them is refused rather than mixed with.
+
+    ``seeds``: an int n means seeds 0 .. n-1; a list gives them explicitly.
+    ``pack_size`` None: all seeds in one pack. ``device`` is resolved ("auto" → "cpu" or
+    "cuda"; "cuda:N" kept).
+    """
 
     widths: tuple[int, ...]
     seeds: tuple[int, ...]
@@ -63,9 +73,46 @@ class SweepConfig:
     weight_decay: float = 0.0
     drop_last: bool = False
     normalize: bool | str = False
-    pack_size: int = 8
+    pack_size: int | None = None
     device: str = "cpu"
     threads: int = 1
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: the checked values replace the given ones
+        set_(self, "widths", _int_list(self.widths, "widths", 1))
+        if isinstance(self.seeds, int | np.integer) and not isinstance(self.seeds, bool):
+            set_(self, "seeds", tuple(range(check_int(self.seeds, "seeds", 1))))
+        else:
+            set_(self, "seeds", _int_list(self.seeds, "seeds", 0))
+        set_(self, "epochs", check_int(self.epochs, "epochs", 0))
+        set_(self, "batch_size", check_int(self.batch_size, "batch_size", 1))
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer: expected one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
+            )
+        for name in ("lr", "momentum", "weight_decay"):
+            value = check_number(getattr(self, name), name, 0.0)
+            if value > FLOAT32_MAX:  # torch applies it to float32 weights: it must fit
+                raise ValueError(f"{name}: expected a number below 3.4e38 (float32), got {value}")
+            set_(self, name, value)
+        if self.lr <= 0:
+            raise ValueError(f"lr: expected a learning rate > 0, got {self.lr}")
+        set_(self, "drop_last", bool(self.drop_last))
+        if self.normalize not in NORMALIZATIONS and self.normalize is not True:
+            raise ValueError(
+                f"normalize: expected False, 'unit' or 'standard'; got {self.normalize!r}"
+            )
+        set_(self, "normalize", "standard" if self.normalize is True else self.normalize)
+        n = len(self.seeds)
+        per_pack = n if self.pack_size is None else check_int(self.pack_size, "pack_size", 1)
+        set_(self, "pack_size", min(per_pack, n))
+        set_(self, "device", resolve_device(self.device))
+        set_(self, "threads", check_int(self.threads, "threads", 1))
+
+    @classmethod
+    def identity(cls) -> tuple[str, ...]:
+        """The names of the fields (all of them decide the numbers)."""
+        return tuple(f.name for f in fields(cls))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -74,201 +121,23 @@ class SweepConfig:
 
     def tasks(self) -> list[tuple[int, tuple[int, ...]]]:
         """(width, seeds of one pack), in order."""
+        size = self.pack_size or len(self.seeds)
         return [
-            (w, self.seeds[i : i + self.pack_size])
+            (w, self.seeds[i : i + size])
             for w in self.widths
-            for i in range(0, len(self.seeds), self.pack_size)
+            for i in range(0, len(self.seeds), size)
         ]
 
 
-@dataclass
-class RunResult:
-    """One (width, seed): per-epoch curves (epochs + 1 values each) and cost."""
+@dataclass(frozen=True)
+class TaskResult:
+    """One pack's curves (``curves[metric][i]``: seed ``seeds[i]``, epochs + 1 values)
+    and its wall time (training and evaluation, seconds)."""
 
     width: int
-    seed: int
-    train_loss: list[float]
-    test_loss: list[float]
-    train_acc: list[float]
-    test_acc: list[float]
-    param_count: int
-    wall_time: float  # seconds of its pack's training and evaluation, divided by pack size
-    pack: list[int] = field(default_factory=list)  # the seeds trained together with it
-
-
-@dataclass
-class SweepResult:
-    """Everything a sweep measured; ``save`` writes it as JSON and CSV."""
-
-    config: dict[str, Any]
-    runs: list[RunResult]
-    param_counts: dict[int, int]
-    n_train: int
-    last_batch_size: int
-    single_sample_last_batch: bool
+    seeds: tuple[int, ...]
+    curves: dict[str, list[list[float]]]
     wall_time: float
-
-    @property
-    def widths(self) -> list[int]:
-        return list(self.config["widths"])
-
-    @property
-    def seeds(self) -> list[int]:
-        return list(self.config["seeds"])
-
-    def run(self, width: int, seed: int) -> RunResult:
-        for r in self.runs:
-            if r.width == width and r.seed == seed:
-                return r
-        raise KeyError(f"no run for width {width}, seed {seed}")
-
-    def curves(self, width: int, metric: str) -> np.ndarray:
-        """(n_seeds, epochs + 1) array of ``metric`` for ``width``."""
-        if metric not in METRICS:
-            raise ValueError(f"metric: expected one of {', '.join(METRICS)}; got {metric!r}")
-        return np.array([getattr(self.run(width, s), metric) for s in self.seeds])
-
-    def numbers(self) -> dict[str, Any]:
-        """The deterministic part (everything but wall times), for comparing runs."""
-        return {f"{r.width}/{r.seed}": {m: getattr(r, m) for m in METRICS} for r in self.runs}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "config": self.config,
-            "n_train": self.n_train,
-            "last_batch_size": self.last_batch_size,
-            "single_sample_last_batch": self.single_sample_last_batch,
-            "param_counts": {str(k): v for k, v in self.param_counts.items()},
-            "wall_time": self.wall_time,
-            "runs": [asdict(r) for r in self.runs],
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> SweepResult:
-        return cls(
-            config=d["config"],
-            runs=[RunResult(**r) for r in d["runs"]],
-            param_counts={int(k): int(v) for k, v in d["param_counts"].items()},
-            n_train=d["n_train"],
-            last_batch_size=d["last_batch_size"],
-            single_sample_last_batch=d["single_sample_last_batch"],
-            wall_time=d["wall_time"],
-        )
-
-    @classmethod
-    def load(cls, path: str | Path) -> SweepResult:
-        """Read ``results.json`` (or the directory holding it)."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "results.json"
-        return cls.from_json(json.loads(path.read_text()))
-
-    def to_csv(self) -> str:
-        """One row per (width, seed, epoch)."""
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(
-            ["width", "seed", "epoch", *METRICS, "param_count", "wall_time_s", "drop_last",
-             "batch_size", "optimizer", "lr"]
-        )  # fmt: skip
-        c = self.config
-        for r in self.runs:
-            for e in range(len(r.train_loss)):
-                w.writerow(
-                    [r.width, r.seed, e, *(repr(float(getattr(r, m)[e])) for m in METRICS),
-                     r.param_count, f"{r.wall_time:.3f}", c["drop_last"], c["batch_size"],
-                     c["optimizer"], c["lr"]]
-                )  # fmt: skip
-        return buf.getvalue()
-
-    def save(self, out_dir: str | Path) -> None:
-        out = Path(out_dir)
-        _io.write_json(out / "results.json", self.to_json())
-        _io.write_text(out / "results.csv", self.to_csv())
-
-
-def resolve_device(device: str) -> str:
-    if device not in DEVICES:
-        raise ValueError(f"device: expected one of {', '.join(DEVICES)}; got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' requested but no CUDA device is available")
-    return device
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _int_list(values: object, name: str, minimum: int) -> tuple[int, ...]:
-    if isinstance(values, int | np.integer) and not isinstance(values, bool):
-        values = [values]
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
-        raise TypeError(f"{name}: expected a list of integers, got {values!r}")
-    out = tuple(check_positive_int(v, name, minimum) for v in values)
-    if not out:
-        raise ValueError(f"{name}: expected at least one value")
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name}: values must be distinct, got {list(out)}")
-    return out
-
-
-def make_config(
-    widths: Sequence[int],
-    seeds: int | Sequence[int],
-    epochs: int,
-    batch_size: int = 16,
-    optimizer: str = "sgd",
-    lr: float = 0.1,
-    device: str = "cpu",
-    drop_last: bool = False,
-    *,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    normalize: bool | str = False,
-    pack_size: int | None = None,
-    threads: int = 1,
-) -> SweepConfig:
-    """Validate sweep arguments (ValueError/TypeError naming the argument).
-
-    ``seeds``: an int n means seeds 0 .. n-1; a list gives them explicitly.
-    """
-    widths_t = _int_list(widths, "widths", 1)
-    if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
-        seeds_t = tuple(range(check_positive_int(seeds, "seeds", 1)))
-    else:
-        seeds_t = _int_list(seeds, "seeds", 0)
-    epochs = check_positive_int(epochs, "epochs", 0)
-    batch_size = check_positive_int(batch_size, "batch_size", 1)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
-    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"{name}: expected a number, got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name}: expected a finite number >= 0, got {value}")
-        if value > _FLOAT32_MAX:  # torch applies it to float32 weights: it must fit
-            raise ValueError(f"{name}: expected a number below 3.4e38 (float32), got {value}")
-    if lr <= 0:
-        raise ValueError(f"lr: expected a learning rate > 0, got {lr}")
-    if normalize not in NORMALIZATIONS and normalize is not True:
-        raise ValueError(f"normalize: expected False, 'unit' or 'standard'; got {normalize!r}")
-    per_pack = len(seeds_t) if pack_size is None else check_positive_int(pack_size, "pack_size", 1)
-    return SweepConfig(
-        widths=widths_t,
-        seeds=seeds_t,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        lr=float(lr),
-        momentum=float(momentum),
-        weight_decay=float(weight_decay),
-        drop_last=bool(drop_last),
-        normalize="standard" if normalize is True else normalize,
-        pack_size=min(per_pack, len(seeds_t)),
-        device=resolve_device(device),
-        threads=check_positive_int(threads, "threads", 1),
-    )
 
 
 def _task_name(width: int, seeds: Sequence[int]) -> str:
@@ -290,33 +159,30 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 
 def run_task(
-    config: dict[str, Any],
+    cfg: SweepConfig,
     width: int,
     seeds: Sequence[int],
     state_dir: str | None = None,
     on_epoch: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Train one pack (``seeds`` of ``width``) for ``config["epochs"]``; resume from
+) -> TaskResult:
+    """Train one pack (``seeds`` of ``width``) for ``cfg.epochs``; resume from
     ``state_dir`` if it holds this pack's checkpoint. Returns curves and wall time.
 
     A plain module-level function of plain arguments, so Dask workers can run it. It runs
-    with ``config["threads"]`` torch CPU threads wherever it runs: the last bits of a
+    with ``cfg.threads`` torch CPU threads wherever it runs: the last bits of a
     float sum depend on how it is split, and training amplifies them.
     """
-    with torch_threads(config["threads"]):
-        return _run_task(config, width, seeds, state_dir, on_epoch)
+    with torch_threads(cfg.threads):
+        return _run_task(cfg, width, seeds, state_dir, on_epoch)
 
 
 def _run_task(
-    config: dict[str, Any],
+    cfg: SweepConfig,
     width: int,
     seeds: Sequence[int],
     state_dir: str | None,
     on_epoch: Callable[[], None] | None,
-) -> dict[str, Any]:
-    cfg = SweepConfig(
-        **{**config, "widths": tuple(config["widths"]), "seeds": tuple(config["seeds"])}
-    )
+) -> TaskResult:
     device = torch.device(cfg.device)
     train, test = digits(cfg.normalize)
     models = [make_resnet(width, s).to(device) for s in seeds]
@@ -366,7 +232,7 @@ def _run_task(
         checkpoint(epoch)
         if on_epoch is not None and epoch > 0:
             on_epoch()
-    return {"width": width, "seeds": list(seeds), "curves": curves, "wall_time": wall}
+    return TaskResult(width, tuple(seeds), curves, wall)
 
 
 class CheckpointError(ValueError):
@@ -461,14 +327,14 @@ def _legacy_output(out: Path) -> tuple[dict[str, Any], list[str]] | None:
             f"out_dir: {cfg_path} is not a sweep configuration (expected a JSON object, got "
             f"{type(old).__name__}); delete it if it is emnet's, or use a new --out directory"
         )
-    if not set(_IDENTITY) <= set(old):
+    if not set(SweepConfig.identity()) <= set(old):
         return None  # somebody else's config.json: the directory is not emnet's
     files = [CONFIG_FILE, "results.json", "results.csv", "curves.png", "summary.png"]
     task = re.compile(r"^w\d+_s\d+(?:-\d+)*\.(?:pt|json)$")
     state = out / STATE_DIR
     if state.is_dir():
         files += [f"{STATE_DIR}/{p.name}" for p in state.iterdir() if task.match(p.name)]
-    return {k: old[k] for k in _IDENTITY}, [f for f in files if (out / f).exists()]
+    return {k: old[k] for k in SweepConfig.identity()}, [f for f in files if (out / f).exists()]
 
 
 def _open_out_dir(out_dir: str | Path, config: SweepConfig, force: bool = False) -> Path:
@@ -529,14 +395,11 @@ def _check_dask(dask: Any) -> None:
         )
 
 
-def _run_tasks(
-    cfg: SweepConfig, out: Path | None, client: Any, progress: bool
-) -> list[dict[str, Any]]:
+def _run_tasks(cfg: SweepConfig, out: Path | None, client: Any, progress: bool) -> list[TaskResult]:
     """Run every pack, here or as Dask tasks, in the configuration's task order."""
     from tqdm.auto import tqdm
 
     state_dir = str(out / STATE_DIR) if out is not None else None
-    config = cfg.to_json()
     tasks = cfg.tasks()
     bar = tqdm(
         total=len(cfg.widths) * len(cfg.seeds) * cfg.epochs, disable=not progress,
@@ -548,20 +411,18 @@ def _run_tasks(
             for width, group in tasks:
                 bar.set_postfix(width=width, seeds=f"{group[0]}..{group[-1]}")
                 step = len(group)
-                outputs.append(
-                    run_task(config, width, group, state_dir, lambda k=step: bar.update(k))
-                )
+                outputs.append(run_task(cfg, width, group, state_dir, lambda k=step: bar.update(k)))
             return outputs
         from distributed import as_completed
 
-        futures = [client.submit(run_task, config, w, g, state_dir, pure=False) for w, g in tasks]
+        futures = [client.submit(run_task, cfg, w, g, state_dir, pure=False) for w, g in tasks]
         index = {f.key: i for i, f in enumerate(futures)}
-        results: list[dict[str, Any]] = [{} for _ in futures]
+        results: list[TaskResult | None] = [None for _ in futures]
         for fut in as_completed(futures):
             res = fut.result()
             results[index[fut.key]] = res
-            bar.update(len(res["seeds"]) * cfg.epochs)
-        return results
+            bar.update(len(res.seeds) * cfg.epochs)
+        return [r for r in results if r is not None]
     finally:
         bar.close()
 
@@ -570,49 +431,39 @@ def sweep(
     widths: Sequence[int],
     seeds: int | Sequence[int],
     epochs: int,
-    batch_size: int = 16,
-    optimizer: str = "sgd",
-    lr: float = 0.1,
-    device: str = "cpu",
-    out_dir: str | Path | None = None,
-    drop_last: bool = False,
-    progress: bool = True,
     *,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    normalize: bool | str = False,
-    pack_size: int | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
     dask: Any = None,
     dask_workers: int = 2,
-    threads: int = 1,
-    plots: bool = True,
     force: bool = False,
+    **options: Any,
 ) -> SweepResult:
     """Train ``ResNet(C)`` for every width C and seed; return every epoch's numbers.
 
-    Seed ``s`` fixes the initial weights (``torch.manual_seed(s)``) and the batch order
-    (``torch.Generator().manual_seed(s)``, as a DataLoader would shuffle); ``seeds=n``
-    means 0 .. n-1. ``optimizer``: "sgd", "momentum" (``momentum``), "adam", "adamw".
-    ``pack_size`` seeds (default: all) train together as one packed network; the numbers
-    equal separate runs to float rounding. With ``out_dir``, results and checkpoints are
-    written there after every epoch and an interrupted sweep resumes; at the end it holds
-    ``results.json``, ``results.csv``, ``curves.png`` and ``summary.png``. ``dask``:
-    "local" (a LocalCluster of ``dask_workers`` processes), a scheduler address, or a
-    ``distributed.Client``; each pack is one task. ``threads``: torch CPU threads per task
-    (1 by default: these tensors are tiny, and on a busy machine more threads mostly wait
-    for each other). It is part of the configuration because float sums split over more
-    threads round differently, and training amplifies the difference. ``out_dir`` follows
-    emnet's ownership rule: a new or empty directory, or this sweep's own (resumed there);
-    an earlier sweep of another configuration is replaced only with ``force=True``.
+    ``widths``, ``seeds``, ``epochs`` and ``options`` are the fields of
+    :class:`SweepConfig` (``batch_size``, ``optimizer``, ``lr``, ``momentum``,
+    ``weight_decay``, ``drop_last``, ``normalize``, ``pack_size``, ``device``,
+    ``threads``), validated there. Seed ``s`` fixes the initial weights
+    (``torch.manual_seed(s)``) and the batch order (``torch.Generator().manual_seed(s)``,
+    as a DataLoader would shuffle); ``seeds=n`` means 0 .. n-1. ``optimizer``: "sgd",
+    "momentum" (``momentum``), "adam", "adamw". ``pack_size`` seeds (default: all) train
+    together as one packed network; the numbers equal separate runs to float rounding.
+    With ``out_dir``, results and checkpoints are written there after every epoch and an
+    interrupted sweep resumes; at the end it holds ``results.json`` and ``results.csv``
+    (the caller draws :func:`emnet.resnet.plot_curves` / :func:`plot_summary` from the
+    result: the sweep itself never draws). ``dask``: "local" (a LocalCluster of
+    ``dask_workers`` processes), a scheduler address, or a ``distributed.Client``; each
+    pack is one task. ``threads``: torch CPU threads per task (1 by default: these
+    tensors are tiny, and on a busy machine more threads mostly wait for each other). It
+    is part of the configuration because float sums split over more threads round
+    differently, and training amplifies the difference. ``out_dir`` follows emnet's
+    ownership rule: a new or empty directory, or this sweep's own (resumed there); an
+    earlier sweep of another configuration is replaced only with ``force=True``.
     """
-    cfg = make_config(
-        widths, seeds, epochs, batch_size, optimizer, lr, device, drop_last,
-        momentum=momentum, weight_decay=weight_decay, normalize=normalize, pack_size=pack_size,
-        threads=threads,
-    )  # fmt: skip
+    cfg = SweepConfig(widths, seeds, epochs, **options)
     _check_dask(dask)
-    if not isinstance(force, bool):
-        raise TypeError(f"force: expected a bool, got {force!r}")
+    check_bool(force, "force")
     if out_dir is not None:  # refuse a directory that is not this sweep's before any work
         _io.check_output_dir(
             out_dir, "resnet", cfg.to_json(), force=force, arg="out_dir",
@@ -631,15 +482,15 @@ def sweep(
             close()
     runs = [
         RunResult(
-            width=o["width"],
+            width=o.width,
             seed=s,
-            **{m: o["curves"][m][i] for m in METRICS},
-            param_count=resnet_parameter_count(o["width"]),
-            wall_time=o["wall_time"] / len(o["seeds"]),
-            pack=list(o["seeds"]),
-        )  # fmt: skip
+            **{m: o.curves[m][i] for m in METRICS},
+            param_count=resnet_parameter_count(o.width),
+            wall_time=o.wall_time / len(o.seeds),
+            pack=list(o.seeds),
+        )
         for o in outputs
-        for i, s in enumerate(o["seeds"])
+        for i, s in enumerate(o.seeds)
     ]
     result = SweepResult(
         config=cfg.to_json(),
@@ -652,9 +503,4 @@ def sweep(
     )
     if out is not None:
         result.save(out)
-        if plots:
-            from emnet.resnet.plots import plot_curves, plot_summary
-
-            plot_curves(result, out / "curves.png")
-            plot_summary(result, out / "summary.png")
     return result

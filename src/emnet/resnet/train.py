@@ -1,5 +1,6 @@
-"""Training loops: the fast exact loop, the plain DataLoader loop it is checked against,
-and the packed loop that trains several seeds of one width at once.
+"""Training loops: the fast exact loop and the packed loop that trains several seeds of one
+width at once (the plain DataLoader loop they are checked against is the tests' oracle,
+``tests/test_resnet.py``).
 
 All loops draw each epoch's batch order exactly as ``DataLoader(..., shuffle=True,
 generator=g)`` does (see :func:`epoch_order`), so given the same generator they visit the
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from emnet._checks import check_int
 from emnet.resnet.model import PackedResNet, packed_loss
 
 ArrayPair = Any  # (images, labels) as numpy arrays or tensors; emnet.data.Split qualifies
@@ -50,14 +52,6 @@ def warn_single_sample_batch(n: int, batch_size: int, drop_last: bool, stackleve
         )
         return True
     return False
-
-
-def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}: expected an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return int(value)
 
 
 def as_tensors(
@@ -119,6 +113,13 @@ def make_optimizer(
     raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
 
 
+def train_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimisation step on ``loss`` (every loop here trains through this)."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 @torch.no_grad()
 def evaluate(
     net: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor
@@ -154,8 +155,8 @@ def fit_and_validate(
     slices the batches out of whole tensors on the model's device; the numbers equal that
     DataLoader loop's. ``history``, if given, also receives ``train_acc`` and ``test_acc``.
     """
-    n_epochs = check_positive_int(n_epochs, "n_epochs", minimum=0)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    n_epochs = check_int(n_epochs, "n_epochs", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     try:
         device = next(net.parameters()).device
     except StopIteration:
@@ -183,63 +184,9 @@ def fit_and_validate(
         order = epoch_order(len(x), generator).to(device)
         for sl in slices:
             idx = order[sl]
-            loss = loss_fn(net(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_step(optimizer, loss_fn(net(x[idx]), y[idx]))
         record()
     return list(hist["train_loss"]), list(hist["test_loss"])
-
-
-def fit_and_validate_dataloader(
-    net: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    train: ArrayPair,
-    test: ArrayPair,
-    n_epochs: int,
-    batch_size: int,
-    *,
-    generator: torch.Generator | None = None,
-    drop_last: bool = False,
-) -> tuple[list[float], list[float]]:
-    """The plain loop: ``torch.utils.data.DataLoader`` for training and for evaluation.
-
-    The reference :func:`fit_and_validate` is tested and benchmarked against; the
-    evaluation averages per-batch mean losses weighted by batch size.
-    """
-    from torch.utils.data import DataLoader, TensorDataset
-
-    device = next(net.parameters()).device
-    x, y = as_tensors(train, "train")
-    xt, yt = as_tensors(test, "test")
-    train_set, test_set = TensorDataset(x, y), TensorDataset(xt, yt)
-    loader = DataLoader(
-        train_set, batch_size=batch_size, shuffle=True, generator=generator, drop_last=drop_last
-    )
-
-    @torch.no_grad()
-    def mean_loss(ds: TensorDataset) -> float:
-        net.eval()
-        total, count = 0.0, 0
-        for xb, yb in DataLoader(ds, batch_size=batch_size):
-            xb, yb = xb.to(device), yb.to(device)
-            total += float(loss_fn(net(xb), yb)) * len(xb)
-            count += len(xb)
-        return total / count
-
-    train_losses, test_losses = [mean_loss(train_set)], [mean_loss(test_set)]
-    for _ in range(n_epochs):
-        net.train()
-        for xb, yb in loader:
-            xb, yb = xb.to(device), yb.to(device)
-            loss = loss_fn(net(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        train_losses.append(mean_loss(train_set))
-        test_losses.append(mean_loss(test_set))
-    return train_losses, test_losses
 
 
 class PackedTrainer:
@@ -286,10 +233,7 @@ class PackedTrainer:
             xb = self.images[idx].permute(1, 0, 2, 3)  # (b, S, H, W)
             xb = xb.contiguous(memory_format=torch.channels_last)
             yb = self.y[idx].t()  # (b, S)
-            loss = packed_loss(net(xb), yb)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+            train_step(self.optimizer, packed_loss(net(xb), yb))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, np.ndarray]:
