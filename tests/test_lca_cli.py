@@ -157,6 +157,7 @@ def shipped(tmp_path):
     good = _csv(frame, tmp_path / "good.csv")
     neg = frame.copy()
     neg.loc[3, "w"] = -1.0
+    (tmp_path / "empty_row.csv").write_text("a,b\n1,2\n,\n2,1\n")
     bad_text = tmp_path / "text.csv"
     bad_text.write_text("a,b\n1,x\n")
     return {"good": good, "neg": _csv(neg, tmp_path / "neg.csv"), "text": str(bad_text)}
@@ -173,6 +174,7 @@ def shipped(tmp_path):
         (["--data", "{good}", "--weights", "9"], "--weights: no column '9'"),
         (["--data", "{neg}", "--weights", "w"], "negative weight (-1) in data row 4"),
         (["--data", "{text}"], "--data"),
+        (["--data", "{tmp}/empty_row.csv", "--k", "2"], "data row 2 has no answers"),
         (["--data", "{good}", "--binary", "--weights", "w", "--n-init", "0"], "--n-init"),
         (["--data", "{good}", "--blrt", "-1"], "--blrt"),
         (["--data", "{good}", "--criterion", "foo"], "--criterion"),
@@ -218,3 +220,11 @@ def test_parquet_unreadable_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("emnet lca: error: --data: ")
     assert not out.exists()
+
+
+def test_progress_flag_draws_bars_on_stderr(tmp_path, capsys):
+    data = _csv(lsat6(), tmp_path / "lsat6.csv")
+    out = tmp_path / "out"
+    argv = ["lca", "--data", data, "--k", "1:2", "--n-init", "2", "--progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "K x restarts" in capsys.readouterr().err

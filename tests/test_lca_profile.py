@@ -140,3 +140,15 @@ def test_backend_and_pyplot_untouched(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG
+
+
+def test_items_with_different_answers_legend_by_position():
+    rng = np.random.default_rng(1)
+    X = rng.integers(1, 4, size=(200, 3)).astype(object)
+    X[:, 2] = rng.choice(["no", "yes"], size=200)
+    model = CategoricalMixture(2, n_init=1, random_state=0).fit(pd.DataFrame(X))
+    (ax,) = plot_profile(model).axes
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["answer 1: 1 / no", "answer 2: 2 / yes", "answer 3: 3"]
+    patches = [p for c in ax.containers if isinstance(c, BarContainer) for p in c.patches]
+    assert len(patches) == 2 * (3 + 3 + 2)

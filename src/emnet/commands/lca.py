@@ -281,6 +281,8 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from emnet._io import check_output_dir, owned_output
 
     # Ownership and the data are checked before any fitting: a user error costs nothing.
@@ -291,6 +293,12 @@ def run(args: argparse.Namespace) -> int:
     if max(args.k) > n:
         raise ValueError(
             f"--k: {max(args.k)} classes need at least {max(args.k)} rows; the data has {n}"
+        )
+    empty = np.flatnonzero(np.all(np.isnan(items_values), axis=1))
+    if empty.size:
+        raise ValueError(
+            f"--data: data row {empty[0] + 1} has no answers (every item is missing); "
+            "remove such rows"
         )
     items = args.items or detect_items(items_values)
     X = item_frame(items_values, names, items)

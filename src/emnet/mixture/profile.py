@@ -98,6 +98,13 @@ def _common_answer(answers: list[list[Any]], r: int) -> Any:
     return values.pop() if len(values) == 1 else None
 
 
+def _position_label(answers: list[list[Any]], r: int) -> str:
+    """The legend entry of the r-th answer when items differ: "answer 2: 2 / yes"."""
+    seen = list(dict.fromkeys(_fmt(a[r]) for a in answers if len(a) > r))
+    shown = " / ".join(seen) if len(seen) <= 3 else " / ".join(seen[:3]) + " / ..."
+    return f"answer {r + 1}: {shown}"
+
+
 def _draw_binary(
     ax: Any,
     probs: list[np.ndarray],
@@ -163,7 +170,7 @@ def _draw_stacked(
             for r in range(p.shape[1]):
                 label = None
                 if k == 0 and (j == 0 or not same):
-                    label = _fmt(answers[j][r]) if same else f"answer {r + 1}"
+                    label = _fmt(answers[j][r]) if same else _position_label(answers, r)
                 ax.bar(
                     x,
                     p[k, r],
