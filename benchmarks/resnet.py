@@ -118,7 +118,7 @@ def _median(fn, *args, repeat: int) -> Seconds:
 def _without_block_convs() -> float:
     """Wall seconds of the 8-model C = 64 epoch with the block's two convolutions replaced
     by the identity (an ablation, not a model: what everything else costs)."""
-    from emnet.resnet import model
+    from emnet.resnet import small_map_conv as model
 
     forward = model.SmallMapConv2d.forward
     model.SmallMapConv2d.forward = lambda self, x: x * 1.0

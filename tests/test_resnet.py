@@ -27,9 +27,9 @@ from emnet.resnet import (
     pack,
     resnet_parameter_count,
 )
-from emnet.resnet.model import (
+from emnet.resnet.model import GroupedLinear, packed_loss
+from emnet.resnet.small_map_conv import (
     SmallMapConv2d,
-    packed_loss,
     small_map_conv2d,
     small_map_conv_is_faster,
 )
@@ -450,7 +450,7 @@ def test_small_map_conv2d_module_uses_dense_path_only_on_small_maps(monkeypatch)
         calls.append(tuple(args[0].shape[-2:]))
         return small_map_conv2d(*args)
 
-    monkeypatch.setattr("emnet.resnet.model.small_map_conv2d", recording)
+    monkeypatch.setattr("emnet.resnet.small_map_conv.small_map_conv2d", recording)
     for n, hw in ((16, (2, 2)), (16, (4, 4)), (2, (2, 2))):
         x = torch.randn(n, 128, *hw)
         want = F.conv2d(x, conv.weight, padding=1, groups=2)
@@ -488,3 +488,19 @@ def test_packed_c64_training_is_deterministic(data):
     first, second = run(), run()
     for key in first:
         np.testing.assert_array_equal(first[key], second[key])
+
+
+def test_grouped_linear_fresh_weights_are_finite_seeded_and_as_linear():
+    torch.manual_seed(3)
+    a = GroupedLinear(3, 5, 4)
+    torch.manual_seed(3)
+    b = GroupedLinear(3, 5, 4)
+    torch.manual_seed(3)
+    linears = [nn.Linear(5, 4) for _ in range(3)]
+    assert torch.isfinite(a.weight).all() and torch.isfinite(a.bias).all()
+    torch.testing.assert_close(a.weight, b.weight, rtol=0, atol=0)
+    torch.testing.assert_close(a.bias, b.bias, rtol=0, atol=0)
+    for s, lin in enumerate(linears):  # each model initialised as nn.Linear(C, K) would be
+        torch.testing.assert_close(a.weight[s], lin.weight, rtol=0, atol=0)
+        torch.testing.assert_close(a.bias[s], lin.bias, rtol=0, atol=0)
+    assert a.weight.abs().max() <= 1 / 5**0.5
