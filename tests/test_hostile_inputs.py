@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from emnet.cli import main
-from emnet.report import build as report_build
+from emnet.report import SECTIONS
 
 LONG = "n" * 300  # longer than NAME_MAX (255)
 TINY_RESNET = ["--widths", "1", "--seeds", "1", "--epochs", "0", "--batch-size", "256",
@@ -227,8 +227,7 @@ def _state(root: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture
 def cheap_report_sections(monkeypatch: pytest.MonkeyPatch) -> None:
-    for sid in report_build.BUILDERS:
-        monkeypatch.setitem(report_build.BUILDERS, sid, lambda ctx: "<p>fake</p>")
+    _replace_builds(monkeypatch, {s.anchor: lambda ctx: "<p>fake</p>" for s in SECTIONS})
 
 
 def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
@@ -392,3 +391,18 @@ def test_resnet_resumes_its_own_directory_and_cleans_stale_temporaries(
     assert main(["resnet", *TINY_RESNET, "--lr", "0.05", "--out", str(out), "--force"]) == 0
     assert json.loads((out / "config.json").read_text())["lr"] == 0.05
     assert (out / "mine.txt").read_text() == "a user's file"
+
+
+def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
+    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
+    import dataclasses
+
+    from emnet.report import sections
+
+    monkeypatch.setattr(
+        sections,
+        "SECTIONS",
+        tuple(
+            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
+        ),
+    )

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from emnet.cli import main
-from emnet.report import build as report_build
-from emnet.report import build_report
+from emnet.report import Context, build_report
 from emnet.report.html import check, fmt
 
 SECTION_IDS = ("em", "deepnet", "resnet", "errata")
@@ -267,18 +266,17 @@ def test_browser_check_detects_broken_images_and_console_errors(tmp_path: Path) 
 def test_failing_section_is_shown_and_gives_nonzero_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(ctx: report_build.Context) -> str:
+    def boom(ctx: Context) -> str:
         raise RuntimeError("synthetic failure <in §3>")
 
-    def cheap_em(ctx: report_build.Context) -> str:  # the real §1 is covered by the fixture
+    def cheap_em(ctx: Context) -> str:  # the real §1 is covered by the fixture
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(2, 2))
         fig.add_subplot().plot([0, 1], [1, 0])
         return f'<img src="{ctx.savefig(fig, "em_means.png")}" alt="means">'
 
-    monkeypatch.setitem(report_build.BUILDERS, "resnet", boom)
-    monkeypatch.setitem(report_build.BUILDERS, "em", cheap_em)
+    _replace_builds(monkeypatch, {"resnet": boom, "em": cheap_em})
     out = tmp_path / "report"
     code = build_report(out, quick=True, progress=False)
     assert code == 1
@@ -299,7 +297,7 @@ def test_failing_section_is_shown_and_gives_nonzero_code(
 
 def _fake_builders(monkeypatch: pytest.MonkeyPatch, ok_checks: bool = True) -> None:
     def make(sid: str):
-        def build(ctx: report_build.Context) -> str:
+        def build(ctx: Context) -> str:
             from matplotlib.figure import Figure
 
             fig = Figure(figsize=(2, 2))
@@ -310,8 +308,7 @@ def _fake_builders(monkeypatch: pytest.MonkeyPatch, ok_checks: bool = True) -> N
 
         return build
 
-    for sid in SECTION_IDS:
-        monkeypatch.setitem(report_build.BUILDERS, sid, make(sid))
+    _replace_builds(monkeypatch, {sid: make(sid) for sid in SECTION_IDS})
 
 
 def test_failed_check_gives_nonzero_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -331,11 +328,11 @@ def test_interrupted_build_leaves_previous_report_intact(
     assert build_report(out, quick=True, progress=False) == 0
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    def interrupted(ctx: report_build.Context) -> str:
+    def interrupted(ctx: Context) -> str:
         (ctx.root / "figures" / "partial.png").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(report_build.BUILDERS, "deepnet", interrupted)
+    _replace_builds(monkeypatch, {"deepnet": interrupted})
     with pytest.raises(KeyboardInterrupt):
         build_report(out, quick=True, progress=False)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -385,7 +382,7 @@ def test_a_failing_part_is_shown_while_the_rest_of_its_section_renders(
         raise RuntimeError("Graphviz 'dot' not found")
 
     monkeypatch.setattr(emnet.autodiff, "render", no_dot)
-    ctx = report_build.Context(root=tmp_path, quick=True, progress=False)
+    ctx = Context(root=tmp_path, quick=True, progress=False)
     html = section_deepnet.build(ctx)
     assert count_failed_checks(html) == 1
     assert "The computation graph failed: RuntimeError: Graphviz &#x27;dot&#x27; not found" in html
@@ -399,3 +396,18 @@ def test_missing_chromium_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(browser.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="chromium and chromedriver not found: install"):
         browser.find_chromium()
+
+
+def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
+    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
+    import dataclasses
+
+    from emnet.report import sections
+
+    monkeypatch.setattr(
+        sections,
+        "SECTIONS",
+        tuple(
+            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
+        ),
+    )

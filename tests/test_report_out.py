@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from emnet.cli import main
-from emnet.report import build as report_build
-from emnet.report import build_report
+from emnet.report import SECTIONS, Context, build_report
 
 
 @pytest.fixture
 def fake_sections(monkeypatch: pytest.MonkeyPatch) -> None:
     def make(sid: str):
-        def build(ctx: report_build.Context) -> str:
+        def build(ctx: Context) -> str:
             from matplotlib.figure import Figure
 
             fig = Figure(figsize=(1, 1))
@@ -24,8 +23,7 @@ def fake_sections(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return build
 
-    for sid in report_build.BUILDERS:
-        monkeypatch.setitem(report_build.BUILDERS, sid, make(sid))
+    _replace_builds(monkeypatch, {s.anchor: make(s.anchor) for s in SECTIONS})
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -86,3 +84,18 @@ def test_out_dot_in_an_empty_directory(
     assert (work / "index.html").is_file() and (work / ".emnet-run.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # no ..tmp-XXXX left
     assert not [p for p in work.iterdir() if p.name.startswith(".emnet-stage")]
+
+
+def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
+    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
+    import dataclasses
+
+    from emnet.report import sections
+
+    monkeypatch.setattr(
+        sections,
+        "SECTIONS",
+        tuple(
+            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
+        ),
+    )

@@ -4,6 +4,8 @@
 with its figures (``figures/``), tables (``tables/``) and every number (``results.json``).
 """
 
-from emnet.report.build import BUILDERS, SECTIONS, Context, build_report, check_out_dir
+from emnet.report.build import build_report, check_out_dir
+from emnet.report.context import Context, SectionSpec
+from emnet.report.sections import SECTIONS
 
-__all__ = ["BUILDERS", "SECTIONS", "Context", "build_report", "check_out_dir"]
+__all__ = ["SECTIONS", "Context", "SectionSpec", "build_report", "check_out_dir"]

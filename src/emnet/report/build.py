@@ -1,6 +1,7 @@
 """Run every section of the report and write ``index.html`` with its figures and tables.
 
-Each section is a builder ``build(ctx) -> html`` that runs one system of the write-up on
+The sections are the list :data:`emnet.report.sections.SECTIONS` (read at run time);
+each is a builder ``build(ctx) -> html`` that runs one system of the write-up on
 embedded data, saves its figures and tables through the :class:`Context`, records its
 numbers in ``ctx.results`` and returns its HTML. A builder that raises is shown as failed
 in the page (with the error) and makes :func:`build_report` return 1; the other sections
@@ -12,130 +13,17 @@ only when complete, replacing only the files the earlier report wrote.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emnet import _io
-from emnet.report import section_deepnet, section_em, section_errata, section_resnet
+from emnet.report import sections
+from emnet.report.context import Context, SectionOutcome, SectionSpec
 from emnet.report.html import count_failed_checks
-
-#: Written into every report's ``index.html`` (``<meta name="generator">``).
-GENERATOR = "emnet report"
-
-
-@dataclass(frozen=True)
-class SectionSpec:
-    """One section of the page: its anchor id, its heading and what it reproduces."""
-
-    id: str
-    title: str
-    lead: str
-
-
-SECTIONS: tuple[SectionSpec, ...] = (
-    SectionSpec(
-        "em",
-        "§1 EM on binarized digits",
-        "A mixture of Bernoullis fitted by EM to scikit-learn's 1,797 digits, "
-        "binarized at pixel ≥ 8 (SPEC §1, write-up part 1).",
-    ),
-    SectionSpec(
-        "deepnet",
-        "§2 Deep net: forward and backward pass",
-        "f(x) = w₃·σ(w₂·σ(w₁·x)), its derivatives four ways, and the LeNet shapes of "
-        "2(g)–(h) (SPEC §2, write-up part 2).",
-    ),
-    SectionSpec(
-        "resnet",
-        "§3 ResNet width study",
-        "ResNet(C) trained on the digits for C = 1, 2, 4, 64 (SPEC §3, write-up part 3).",
-    ),
-    SectionSpec(
-        "errata",
-        "Errata",
-        "Where the write-up's algebra or answer differs from what this run verified, "
-        "the corrected statement and the check that shows it.",
-    ),
-)
-
-#: Section builders by id. Looked up at run time, so a test can replace one.
-BUILDERS: dict[str, Callable[[Context], str]] = {
-    "em": section_em.build,
-    "deepnet": section_deepnet.build,
-    "resnet": section_resnet.build,
-    "errata": section_errata.build,
-}
-
-
-@dataclass
-class Context:
-    """What a section builder gets: where to write, how big a run, and where to record."""
-
-    root: Path
-    quick: bool
-    progress: bool = True
-    #: every random seed used, by what it seeds (shown in the header).
-    seeds: dict[str, object] = field(default_factory=dict)
-    #: every number shown in the page, by section (written to results.json).
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: the compute device each system ran on (shown in the header).
-    devices: dict[str, str] = field(default_factory=dict)
-
-    def path(self, name: str) -> Path:
-        """Absolute path of ``name`` (relative to index.html); parent folders are created."""
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-
-    def savefig(self, fig: Any, name: str, **kwargs: Any) -> str:
-        """Save a matplotlib figure under ``figures/`` and close it; return its src."""
-        import matplotlib.pyplot as plt
-
-        rel = f"figures/{name}"
-        kwargs.setdefault("dpi", 110)
-        kwargs.setdefault("bbox_inches", "tight")
-        try:
-            _io.savefig(fig, self.path(rel), **kwargs)
-        finally:
-            plt.close(fig)
-        return rel
-
-    def write_csv(self, name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-        """Write a table under ``tables/`` as CSV; return its relative path."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        rel = f"tables/{name}"
-        _io.write_text(self.path(rel), buf.getvalue())
-        return rel
-
-
-@dataclass
-class SectionOutcome:
-    spec: SectionSpec
-    ok: bool
-    seconds: float
-    html: str = ""
-    error: str = ""
-    traceback: str = ""
-    #: verifications shown in the section that did not hold (a section can run to the
-    #: end and still show a failed check; the report's exit code counts both).
-    failed_checks: int = 0
-    #: the data files (under tables/) the section wrote, relative to index.html
-    tables: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.ok and self.failed_checks == 0
 
 
 def report_config(quick: bool) -> dict[str, Any]:
@@ -169,14 +57,12 @@ def check_out_dir(
 
 def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
     """Run one builder; an exception becomes a failed outcome carrying its message."""
-    import matplotlib.pyplot as plt
-
     start = time.perf_counter()
     tables_before = _tables(ctx.root)
     try:
-        body = BUILDERS[spec.id](ctx)
+        body = spec.build(ctx)
     except Exception as exc:  # a failed section is reported, never fatal to the page
-        ctx.results.setdefault(spec.id, {})["error"] = f"{type(exc).__name__}: {exc}"
+        ctx.results.setdefault(spec.anchor, {})["error"] = f"{type(exc).__name__}: {exc}"
         return SectionOutcome(
             spec,
             ok=False,
@@ -184,8 +70,6 @@ def run_section(spec: SectionSpec, ctx: Context) -> SectionOutcome:
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         )
-    finally:
-        plt.close("all")
     return SectionOutcome(
         spec,
         ok=True,
@@ -220,9 +104,6 @@ def build_report(
     earlier report's; one of the other size (``quick``) only with ``force``. Files in it
     that emnet did not write are kept (a ValueError if the report would replace one).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from tqdm.auto import tqdm
 
     from emnet.report.page import render_page
@@ -239,7 +120,7 @@ def build_report(
     ) as tmp:
         ctx = Context(root=tmp, quick=quick, progress=progress)
         bar = tqdm(
-            SECTIONS,
+            sections.SECTIONS,
             desc="emnet report",
             unit="section",
             disable=not progress,
@@ -265,7 +146,7 @@ def build_report(
             "quick": quick,
             "total_seconds": total,
             "sections": {
-                o.spec.id: {"ok": o.ok, "failed_checks": o.failed_checks, "seconds": o.seconds}
+                o.spec.anchor: {"ok": o.ok, "failed_checks": o.failed_checks, "seconds": o.seconds}
                 for o in outcomes
             },
             "seeds": ctx.seeds,

@@ -14,13 +14,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from emnet import __version__
+from emnet.report.context import GENERATOR, Context, SectionOutcome
 from emnet.report.html import Markup, esc, fmt, join, table, tag
-
-if TYPE_CHECKING:
-    from emnet.report.build import Context, SectionOutcome
 
 
 def _stylesheet() -> str:
@@ -117,7 +114,7 @@ def _toc(outcomes: Sequence[SectionOutcome]) -> Markup:
 
         rows.append(
             (
-                Markup(f'<a href="#{html.escape(o.spec.id)}">{esc(o.spec.title)}</a>'),
+                Markup(f'<a href="#{html.escape(o.spec.anchor)}">{esc(o.spec.title)}</a>'),
                 Markup(badge),
                 Markup(f'<span class="num">{fmt(round(o.seconds, 2))} s</span>'),
             )
@@ -129,7 +126,7 @@ def _toc(outcomes: Sequence[SectionOutcome]) -> Markup:
 
 def _highlights(ctx: Context, outcomes: Sequence[SectionOutcome]) -> Markup:
     """The headline numbers of the sections that succeeded, one line each."""
-    ok = {o.spec.id for o in outcomes if o.ok}
+    ok = {o.spec.anchor for o in outcomes if o.ok}
     r = ctx.results
     rows: list[tuple[object, ...]] = []
 
@@ -170,7 +167,7 @@ def _highlights(ctx: Context, outcomes: Sequence[SectionOutcome]) -> Markup:
         lambda: ", ".join(f"C = {w['C']}: {fmt(w['test_acc'], 3)}" for w in r["resnet"]["widths"]),
     )
     add("resnet", "§3 sweep time", lambda: f"{r['resnet']['sweep_seconds']:.1f} s")
-    errata_html = next((o.html for o in outcomes if o.spec.id == "errata"), "")
+    errata_html = next((o.html for o in outcomes if o.spec.anchor == "errata"), "")
     add(
         "errata",
         "Errata of the write-up confirmed by a check",
@@ -196,7 +193,7 @@ def _data_links(tables: Sequence[str]) -> Markup:
 
 
 def _section(o: SectionOutcome) -> Markup:
-    sid = html.escape(o.spec.id)
+    sid = html.escape(o.spec.anchor)
     if o.ok:
         return Markup(
             f'<section id="{sid}" class="section" data-status="ok">'
@@ -218,8 +215,6 @@ def render_page(
     ctx: Context, outcomes: Sequence[SectionOutcome], total_seconds: float, started: float
 ) -> str:
     """The whole ``index.html`` as a string."""
-    from emnet.report.build import GENERATOR
-
     overview = Markup(f'<div class="overview">{_toc(outcomes)}{_highlights(ctx, outcomes)}</div>')
     body = join([_header(ctx, outcomes, total_seconds, started), overview])
     body = join([body, "<main>", *(_section(o) for o in outcomes), "</main>"])

@@ -26,7 +26,7 @@ from emnet.report.html import (
 )
 
 if TYPE_CHECKING:
-    from emnet.report.build import Context
+    from emnet.report.context import Context
 
 #: The point at which the network is evaluated (the same as ``emnet grad``'s example).
 POINT = {"x": 1.5, "w1": 0.3, "w2": -1.2, "w3": 2.0}

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emnet.report._threads import single_threaded_blas
+from emnet.report.em_trace import Trace, em_trace
 from emnet.report.html import Markup, check, checks, figure, fmt, guarded, join, p, table, tag
 
 if TYPE_CHECKING:
-    from emnet.report.build import Context
+    from emnet.report.context import Context
 
 
 @dataclass(frozen=True)
@@ -268,71 +269,6 @@ def _majority_labels(
     return majority, purity
 
 
-@dataclass
-class Trace:
-    """EM step by step: per-sample L(θₜ), Q(θₜ₊₁|θₜ), H(ηₜ) for t = 0..T−1, plus checks."""
-
-    weights0: np.ndarray
-    means0: np.ndarray
-    loglik: np.ndarray
-    q: np.ndarray
-    entropy: np.ndarray
-    identity_error: float
-    bound_violation: float
-
-
-def initial_parameters(
-    X: np.ndarray, n_components: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform weights and means at ``n_components`` distinct random rows, pulled halfway
-    to 1/2 (so no mean starts at 0 or 1)."""
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(X.shape[0], size=n_components, replace=False)
-    means = 0.5 * X[rows].astype(float) + 0.25
-    weights = np.full(n_components, 1.0 / n_components)
-    return weights, means
-
-
-def em_trace(X: np.ndarray, n_components: int, n_iter: int, seed: int) -> Trace:
-    """Run ``n_iter`` EM iterations with the pure functions of :mod:`emnet.mixture`."""
-    from emnet.mixture import e_step, expected_complete_loglik, m_step
-
-    n = X.shape[0]
-    weights, means = initial_parameters(X, n_components, seed)
-    w0, m0 = weights.copy(), means.copy()
-    L, Q, H, ident = [], [], [], []
-    violation = 0.0
-    for _ in range(n_iter):
-        log_resp, log_prob = e_step(X, weights, means)
-        resp = np.exp(log_resp)
-        ll = float(np.sum(log_prob)) / n
-        ent = float(-np.sum(np.where(resp > 0, resp * log_resp, 0.0))) / n
-        q_same = _per_sample(expected_complete_loglik(X, resp, weights, means), n)
-        ident.append(abs(ll - (q_same + ent)))
-        weights, means = m_step(X, resp)
-        q_next = _per_sample(expected_complete_loglik(X, resp, weights, means), n)
-        if L:
-            # the previous step's bound: L(θₜ) ≥ Q(θₜ|θₜ₋₁) + H(ηₜ₋₁) ≥ L(θₜ₋₁)
-            violation = max(violation, Q[-1] + H[-1] - ll, L[-1] - (Q[-1] + H[-1]))
-        L.append(ll)
-        Q.append(q_next)
-        H.append(ent)
-    return Trace(
-        weights0=w0,
-        means0=m0,
-        loglik=np.array(L),
-        q=np.array(Q),
-        entropy=np.array(H),
-        identity_error=float(max(ident)) if ident else 0.0,
-        bound_violation=max(0.0, violation),
-    )
-
-
-def _per_sample(q: float, n: int) -> float:
-    """eq. 7 is a sum over samples; the report shows it per sample like L."""
-    return float(q) / n
-
-
 def _estimator_matches_trace(X: np.ndarray, trace: Trace, s: EMSettings) -> float:
     """Largest |difference| between the estimator's history_ and the traced L(θₜ₊₁)."""
     from emnet.mixture import BernoulliMixture
@@ -402,17 +338,18 @@ def _bic_section(ctx: Context, X: np.ndarray, s: EMSettings) -> Markup:
 def _plot_means(means: np.ndarray, weights: np.ndarray, majority: np.ndarray, purity: np.ndarray):
     from matplotlib.figure import Figure
 
+    from emnet.mixture.plotting import plot_means
+
     k = means.shape[0]
     cols = min(k, 5)
     rows = int(np.ceil(k / cols))
     fig = Figure(figsize=(1.9 * cols, 2.35 * rows))
     side = int(round(np.sqrt(means.shape[1])))
-    for i in range(k):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.imshow(means[i].reshape(side, side), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(f"π = {weights[i]:.3f}\ndigit {majority[i]} ({purity[i]:.0%})", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    labels = [f"π = {weights[i]:.3f}\ndigit {majority[i]} ({purity[i]:.0%})" for i in range(k)]
+    plot_means(
+        means, ax=fig.subplots(rows, cols, squeeze=False).ravel(), image_shape=(side, side),
+        labels=labels,
+    )  # fmt: skip
     fig.tight_layout(h_pad=1.2)
     return fig
 
@@ -420,14 +357,10 @@ def _plot_means(means: np.ndarray, weights: np.ndarray, majority: np.ndarray, pu
 def _plot_history(history: np.ndarray):
     from matplotlib.figure import Figure
 
+    from emnet.mixture.plotting import plot_history
+
     fig = Figure(figsize=(6.4, 3.6))
-    ax = fig.add_subplot()
-    it = np.arange(1, history.size + 1)
-    ax.plot(it, history, marker="o", ms=2.5, lw=1.2, color="tab:blue")
-    ax.set_xlabel("EM iteration")
-    ax.set_ylabel("log-likelihood per sample (nats)")
-    ax.set_title("EM log-likelihood (never decreases)")
-    ax.grid(alpha=0.3)
+    plot_history(history, ax=fig.add_subplot(), title="EM log-likelihood (never decreases)")
     fig.tight_layout()
     return fig
 

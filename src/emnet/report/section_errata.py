@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from emnet.report._threads import single_threaded_blas
+from emnet.report.em_trace import initial_parameters
 from emnet.report.html import Markup, check, checks, esc, fmt, guarded, join, table, tag
 
 if TYPE_CHECKING:
-    from emnet.report.build import Context
+    from emnet.report.context import Context
 
 #: Seed of the mixture parameters the EM errata are checked at.
 SEED = 0
@@ -76,7 +77,6 @@ def _deepnet_errata(res: dict) -> Markup:
 def _mixture_parameters(X: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """K = 10 parameters after a few EM iterations from random rows (pure functions)."""
     from emnet.mixture import e_step, m_step
-    from emnet.report.section_em import initial_parameters
 
     ctx.seeds["Errata: EM parameters (random rows)"] = SEED
     weights, means = initial_parameters(X, 10, SEED)

@@ -17,7 +17,8 @@ import numpy as np
 from emnet.report.html import Markup, check, checks, figure, fmt, join, p, table, tag
 
 if TYPE_CHECKING:
-    from emnet.report.build import Context
+    from emnet.report.context import Context
+
 
 def sweep_settings(quick: bool) -> tuple[dict[str, Any], str]:
     """The sweep's keyword arguments (``emnet.resnet.REPORT_SETTINGS``, sized by the ResNet
