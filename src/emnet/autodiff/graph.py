@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from emnet._io import atomic_path
-from emnet.autodiff.tensor import Tensor
+from emnet.autodiff.tensor import Tensor, topological_order
 
 __all__ = ["graph_nodes", "render", "to_dot"]
 
@@ -21,18 +21,7 @@ def graph_nodes(output: Tensor) -> list[Tensor]:
     """Every tensor ``output`` depends on (through ``parents``), inputs before outputs."""
     if not isinstance(output, Tensor):
         raise TypeError(f"output: expected a Tensor, got {type(output).__name__}")
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(output, False)]
-    while stack:
-        node, parents_done = stack.pop()
-        if parents_done:
-            order.append(node)
-        elif id(node) not in seen:
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((p, False) for p in reversed(node.parents) if id(p) not in seen)
-    return order
+    return topological_order(output)
 
 
 def _format_number(value: float) -> str:

@@ -184,6 +184,31 @@ def _swap_last(t: Tensor) -> Tensor:
     return t.transpose(order)
 
 
+def topological_order(output: Tensor, *, only_requires_grad: bool = False) -> list[Tensor]:
+    """The graph's one walk: every node ``output`` depends on through ``parents``, each
+    after all of its parents (iterative DFS, so deep graphs do not hit the recursion
+    limit). ``only_requires_grad``: follow only parents that require grad (what a
+    backward pass visits; then the last parent is explored first). Otherwise every node,
+    first parent first (the order pictures and node tables list them in)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(output, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            order.append(node)
+        elif id(node) not in seen:
+            seen.add(id(node))
+            stack.append((node, True))
+            if only_requires_grad:
+                stack.extend(
+                    (p, False) for p in node.parents if p.requires_grad and id(p) not in seen
+                )
+            else:
+                stack.extend((p, False) for p in reversed(node.parents) if id(p) not in seen)
+    return order
+
+
 class Tensor:
     """An n-d float array that remembers the op that made it, for reverse-mode autodiff.
 
@@ -219,14 +244,27 @@ class Tensor:
             raise TypeError(f"requires_grad: expected a bool, got {type(requires_grad).__name__}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name: expected a str or None, got {type(name).__name__}")
-        self.data: np.ndarray = _as_float_array(data, dtype, "Tensor")
-        self.requires_grad = bool(requires_grad)
+        self._set_node(_as_float_array(data, dtype, "Tensor"), bool(requires_grad), name)
+
+    def _set_node(
+        self,
+        data: np.ndarray,
+        requires_grad: bool = False,
+        name: str | None = None,
+        op: str = "",
+        parents: tuple[Tensor, ...] = (),
+        backward: Backward | None = None,
+        graph_backward: GraphBackward | None = None,
+    ) -> None:
+        """Every field of a node, set in this one place (leaves, op results, constants)."""
+        self.data: np.ndarray = data
+        self.requires_grad = requires_grad
         self.name = name
         self.grad: np.ndarray | Tensor | None = None
-        self.op = ""
-        self.parents: tuple[Tensor, ...] = ()
-        self._backward: Backward | None = None
-        self._graph_backward: GraphBackward | None = None
+        self.op = op
+        self.parents: tuple[Tensor, ...] = parents
+        self._backward: Backward | None = backward
+        self._graph_backward: GraphBackward | None = graph_backward
 
     # ----------------------------------------------------------------- plumbing
     @classmethod
@@ -243,42 +281,19 @@ class Tensor:
         ``graph_backward`` (the chain rule in Tensor ops) is what ``create_graph`` needs; an
         op without it still works in plain backward passes."""
         out = cls.__new__(cls)
-        out.data = data
-        out.name = None
-        out.grad = None
-        if _grad_enabled:
-            requires = False
-            for parent in parents:
-                if parent.requires_grad:
-                    requires = True
-                    break
-            out.requires_grad = requires
-            out.op = op
-            out.parents = parents
-            if requires:
-                out._backward = backward
-                out._graph_backward = graph_backward
-                return out
-        else:
-            out.requires_grad = False
-            out.op = ""
-            out.parents = ()
-        out._backward = None
-        out._graph_backward = None
+        if not _grad_enabled:
+            out._set_node(data)
+        elif any(parent.requires_grad for parent in parents):
+            out._set_node(data, True, None, op, parents, backward, graph_backward)
+        else:  # recorded for pictures (op, parents), but nothing to differentiate
+            out._set_node(data, False, None, op, parents)
         return out
 
     @staticmethod
     def _constant(array: np.ndarray) -> Tensor:
         """A leaf that wraps ``array`` as is (no copy, no checks): internal constants."""
         out = Tensor.__new__(Tensor)
-        out.data = array
-        out.requires_grad = False
-        out.name = None
-        out.grad = None
-        out.op = ""
-        out.parents = ()
-        out._backward = None
-        out._graph_backward = None
+        out._set_node(array)
         return out
 
     def _lift(self, other: Any) -> Tensor:
@@ -357,23 +372,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- backward
     def _topological_order(self) -> list[Tensor]:
-        """Nodes that require grad, every node after all of its parents (iterative DFS)."""
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, parents_done = stack.pop()
-            if parents_done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            for parent in node.parents:
-                if parent.requires_grad and id(parent) not in visited:
-                    stack.append((parent, False))
-        return order
+        """Nodes that require grad, every node after all of its parents."""
+        return topological_order(self, only_requires_grad=True)
 
     def _seed(self, grad: Any, what: str) -> np.ndarray:
         if not self.requires_grad:
