@@ -10,17 +10,9 @@ import argparse
 import math
 import unicodedata
 
+from emnet.commands._types import finite_float
+
 EXAMPLE = {"x": 1.5, "w1": 0.3, "w2": -1.2, "w3": 2.0}
-
-
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example: emnet grad --x 1.5 --w1 0.3 --w2 -1.2 --w3 2.0 --out figures",
     )
     for name, value in EXAMPLE.items():
-        p.add_argument(f"--{name}", type=_finite, default=value, help=f"(default {value})")
+        p.add_argument(f"--{name}", type=finite_float, default=value, help=f"(default {value})")
     p.add_argument(
         "--out",
         metavar="DIR",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from emnet import _io
+from emnet._checks import check_bool
 from emnet.report import sections
 from emnet.report.context import Context, SectionOutcome, SectionSpec
 from emnet.report.html import count_failed_checks
@@ -108,10 +109,8 @@ def build_report(
 
     from emnet.report.page import render_page
 
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick: expected a bool, got {type(quick).__name__}")
-    if not isinstance(force, bool):
-        raise TypeError(f"force: expected a bool, got {type(force).__name__}")
+    check_bool(quick, "quick")
+    check_bool(force, "force")
     started = time.perf_counter()
     started_wall = time.time()
     outcomes: list[SectionOutcome] = []
