@@ -2,7 +2,7 @@
 
 For C in {1, 2, 4, 64}, batch sizes 1 and 16, and 1 and 8 seeds, in one run:
 
-* baseline: ``fit_and_validate_dataloader`` — a plain ``torch.utils.data.DataLoader`` loop
+* baseline: the tests' oracle ``fit_and_validate_dataloader`` (tests/test_resnet.py) — a plain ``torch.utils.data.DataLoader`` loop
   (per-sample collation) that also evaluates with DataLoaders. Seeds run one after another,
   so its model-epochs/s is the same for 1 and 8 seeds (measured once per C and batch size).
 * emnet: what ``emnet.resnet.sweep`` runs per task — all seeds of one width packed as one
@@ -227,7 +227,7 @@ Load average when the run ended: {load}.
 
 A model-epoch is one epoch of training on the 1,617 training digits plus the evaluation
 of the whole train and test set after it (what `fit_and_validate` records). The baseline
-is `fit_and_validate_dataloader`: a plain `DataLoader` loop with the write-up's `ResNet`,
+is the tests' oracle `fit_and_validate_dataloader` (tests/test_resnet.py): a plain `DataLoader` loop with the write-up's `ResNet`,
 seeds one after another (so its rate is the same for 1 and 8 seeds). emnet's sweep packs
 all seeds of a width into one network (grouped convolutions, channels-last), slices
 batches from whole tensors and evaluates in chunks of 256 samples; from 64 channels per
