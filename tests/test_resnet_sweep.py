@@ -309,3 +309,19 @@ def test_cli_refuses_a_results_dir_of_another_configuration(tmp_path, capsys):
     numbers = _numbers(out)
     assert main([*base, "--epochs", "1"]) == 0
     assert _numbers(out) == numbers
+
+
+def test_device_is_resolved_by_the_shared_checks(capsys):
+    from emnet._checks import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device: expected 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda:0")
+        code = main(["resnet", "--widths", "1", "--epochs", "0", "--seeds", "1",
+                     "--device", "cuda:1", "--no-progress", "--out", "unused"])  # fmt: skip
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err[-1].startswith("emnet resnet: error: --device:"), err

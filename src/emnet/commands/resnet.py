@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seeds trained together as one packed network (default: all)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per task (default: 1); part of the configuration")  # fmt: skip
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu",
-                   help="where to train (default: cpu)")  # fmt: skip
+    p.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="auto, cpu, cuda or cuda:N (default: cpu)")  # fmt: skip
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dask", choices=["local"], default=None,
                    help="run each (width, seed pack) as a task on a local Dask cluster")  # fmt: skip
