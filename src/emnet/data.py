@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from emnet._checks import check_number
+
 N_TEST = 180
 NORMALIZATIONS = (False, "unit", "standard")
 
@@ -69,10 +71,7 @@ def digits(normalize: bool | str = False) -> tuple[Split, Split]:
 
 def binarized_digits(threshold: float = 8) -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 digits flattened to (1797, 64) uint8 with ``pixel >= threshold`` → 1."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number):
-        raise TypeError(f"threshold: expected a number, got {threshold!r}")
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold: expected a finite number, got {threshold!r}")
+    threshold = check_number(threshold, "threshold")
     images, labels = _load_digits()
     X = (images.reshape(len(images), -1) >= threshold).astype(np.uint8)
     return X, labels

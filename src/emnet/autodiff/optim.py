@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from emnet._checks import check_number
 from emnet.autodiff.tensor import Tensor
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
@@ -37,9 +38,7 @@ def _grad_array(p: Tensor) -> np.ndarray | None:
 
 
 def _non_negative(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"{name}: expected a number >= 0, got {value!r}")
-    return float(value)
+    return check_number(value, name, 0.0)
 
 
 class Optimizer:
