@@ -188,18 +188,18 @@ a higher maximum).
 
 {table}
 
-- **Whole protocol: emnet {totals['emnet']:.2f} s, stepmix {totals['stepmix']:.1f} s, {ratio:.0f}× faster.**
+- **Whole protocol: emnet {totals["emnet"]:.2f} s, stepmix {totals["stepmix"]:.1f} s, {ratio:.0f}× faster.**
 - Maxima: {"emnet reached every maximum stepmix reached (or a higher one)." if not misses else "emnet below stepmix: " + "; ".join(misses)}
 - Shares on LSAT6 + LSAT7 + values (K = 1..4, {n_init} starts): emnet default
-  {small['emnet']:.2f} s; without SQUAREM {small['plain']:.2f} s
-  ({small['plain'] / small['emnet']:.1f}× slower); BernoulliMixture on every row with
+  {small["emnet"]:.2f} s; without SQUAREM {small["plain"]:.2f} s
+  ({small["plain"] / small["emnet"]:.1f}× slower); BernoulliMixture on every row with
   matrix products and plain EM (no compression, no compiled step; LSAT only)
-  {small['rows']:.2f} s; stepmix {small['stepmix']:.1f} s.
+  {small["rows"]:.2f} s; stepmix {small["stepmix"]:.1f} s.
 - Small data, one plain EM iteration on LSAT6 (n = 1000, 5 items, K = 2): numpy loop over
   the distinct patterns {plain * 1e6:.1f} µs; emnet CategoricalMixture
-  {ours['CategoricalMixture'] * 1e6:.1f} µs ({ours['CategoricalMixture'] / plain:.2f}×),
-  BernoulliMixture {ours['BernoulliMixture'] * 1e6:.1f} µs
-  ({ours['BernoulliMixture'] / plain:.2f}×), whole loop included (convergence check,
+  {ours["CategoricalMixture"] * 1e6:.1f} µs ({ours["CategoricalMixture"] / plain:.2f}×),
+  BernoulliMixture {ours["BernoulliMixture"] * 1e6:.1f} µs
+  ({ours["BernoulliMixture"] / plain:.2f}×), whole loop included (convergence check,
   history).
 """
     print(body)

@@ -136,14 +136,21 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return "weights_"
 
     # -- the EM loop ---------------------------------------------------------------------
-    def _objective(self, stats: Any, params: Any) -> float:
+    def _objective(self, stats: Any, params: Any, ops: Any = None) -> float:
         """(log-likelihood + log prior) / Σ w: what EM never decreases."""
-        return (stats.loglik + self._log_prior(params)) / stats.n
+        log_prior = self._log_prior if ops is None else ops.log_prior
+        return (stats.loglik + log_prior(params)) / stats.n
 
-    def _run_em(self, stats_fn: StatsFn, params: Any) -> EMRun:
-        """EM (SQUAREM-accelerated when ``accelerate``) until the objective changes < tol."""
+    def _run_em(self, stats_fn: StatsFn, params: Any, ops: Any = None) -> EMRun:
+        """EM (SQUAREM-accelerated when ``accelerate``) until the objective changes < tol.
+
+        ``ops`` (optional) replaces the estimator's ``_to_unconstrained``,
+        ``_from_unconstrained`` and ``_log_prior`` for parameters of another form (the
+        latent class regression of ``emnet.mixture._regression``)."""
+        to_u = self._to_unconstrained if ops is None else ops.to_unconstrained
+        from_u = self._from_unconstrained if ops is None else ops.from_unconstrained
         stats = stats_fn(params)
-        objective = self._objective(stats, params)
+        objective = self._objective(stats, params, ops)
         history: list[float] = []
         converged = False
         n_steps = 1
@@ -160,21 +167,21 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 s2 = stats_fn(p2)
                 n_steps += 1
                 new_params, new_stats = p2, s2
-                u0 = self._to_unconstrained(params)
-                r = self._to_unconstrained(p1) - u0
-                v = self._to_unconstrained(p2) - u0 - 2.0 * r
+                u0 = to_u(params)
+                r = to_u(p1) - u0
+                v = to_u(p2) - u0 - 2.0 * r
                 nr, nv = float(np.linalg.norm(r)), float(np.linalg.norm(v))
                 alpha = -nr / nv if nv > 0 else -1.0
                 alpha = min(max(alpha, -step_max), -1.0) if np.isfinite(alpha) else -1.0
                 at_bound = alpha <= -step_max
                 if alpha < -1.0:
                     u = u0 - 2.0 * alpha * r + alpha * alpha * v
-                    trial = self._from_unconstrained(u, params)
+                    trial = from_u(u, params)
                     trial = self._m_step(stats_fn(trial), trial)
                     s3 = stats_fn(trial)
                     n_steps += 2
-                    o3 = self._objective(s3, trial)
-                    if np.isfinite(o3) and o3 >= self._objective(s2, p2):
+                    o3 = self._objective(s3, trial, ops)
+                    if np.isfinite(o3) and o3 >= self._objective(s2, p2, ops):
                         new_params, new_stats = trial, s3
                     else:  # rejected: plain EM's θ2, and a shorter step next time
                         step_max = max(1.0, step_max / STEP_MAX_FACTOR) if at_bound else step_max
@@ -182,7 +189,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 if at_bound:
                     step_max *= STEP_MAX_FACTOR
             params, stats = new_params, new_stats
-            new = self._objective(stats, params)
+            new = self._objective(stats, params, ops)
             change, objective = new - objective, new
             history.append(objective)
             if progress is not None:
@@ -206,12 +213,29 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         return tqdm(total=self.max_iter, desc="EM", unit="it", leave=False)
 
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseEMMixture:
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        covariates: Any = None,
+        covariate_method: str = "one-step",
+    ) -> BaseEMMixture:
         """Fit by EM with ``n_init`` restarts, keeping the run with the best objective.
 
         ``sample_weight`` (n,): non-negative weights of the rows (survey or frequency
         weights); every sum over rows is weighted, so integer weights equal repeating rows.
+        ``covariates`` (n, q array or DataFrame): latent class regression, P(class | z) a
+        multinomial logit (``coef_``), by ``covariate_method`` "one-step" (joint EM),
+        "bch", "ml" (bias-corrected three-step) or "naive" (``emnet.mixture._regression``).
         """
+        for name in ("coef_", "coef_se_", "coef_cov_", "covariate_design_", "covariate_method_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if covariates is not None:
+            from emnet.mixture._regression import fit_with_covariates
+
+            return fit_with_covariates(self, X, covariates, sample_weight, covariate_method)
         self._check_parameters()
         fitted = hasattr(self, self._fit_attribute) and hasattr(self, "converged_")
         do_init = not (self.warm_start and fitted)
@@ -256,71 +280,96 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         best = float(np.max(self.init_lower_bounds_))
         return int(np.sum(self.init_lower_bounds_ >= best - tol))
 
-    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+    def fit_predict(
+        self, X: Any, y: Any = None, sample_weight: Any = None, covariates: Any = None
+    ) -> np.ndarray:
         """Fit, then the most responsible component of each row of X."""
-        return self.fit(X, sample_weight=sample_weight).predict(X)
+        return self.fit(X, sample_weight=sample_weight, covariates=covariates).predict(
+            X, covariates=covariates
+        )
 
     # -- prediction ----------------------------------------------------------------------
-    def _estimate(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _estimate(self, X: Any, covariates: Any = None) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, self._fit_attribute)
+        if hasattr(self, "coef_") or covariates is not None:
+            from emnet.mixture._regression import log_resp_with_covariates
+
+            return log_resp_with_covariates(self, X, covariates)
         return self._log_resp(X)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, covariates: Any = None) -> np.ndarray:
         """The most responsible component of each row (argmax of eq. 6)."""
-        return self._estimate(X)[0].argmax(axis=1)
+        return self._estimate(X, covariates)[0].argmax(axis=1)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, covariates: Any = None) -> np.ndarray:
         """Responsibilities η (eq. 6), rows summing to 1."""
-        return np.exp(self._estimate(X)[0])
+        return np.exp(self._estimate(X, covariates)[0])
 
-    def score_samples(self, X: Any) -> np.ndarray:
-        """log P(x_i) per row (missing entries marginalised)."""
-        return self._estimate(X)[1]
+    def score_samples(self, X: Any, covariates: Any = None) -> np.ndarray:
+        """log P(x_i) per row (missing entries marginalised; given z_i with covariates)."""
+        return self._estimate(X, covariates)[1]
 
-    def _weighted_loglik(self, X: Any, sample_weight: Any) -> tuple[float, float]:
+    def _weighted_loglik(
+        self, X: Any, sample_weight: Any, covariates: Any = None
+    ) -> tuple[float, float]:
         """(Σ w log p(x_i), Σ w) on X."""
-        s = np.asarray(self.score_samples(X), dtype=np.float64)
+        s = np.asarray(self.score_samples(X, covariates), dtype=np.float64)
         w = check_weights(sample_weight, len(s))
         if w is None:
             return float(s.sum()), float(len(s))
         return float(s @ w), float(w.sum())
 
-    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+    def score(
+        self, X: Any, y: Any = None, sample_weight: Any = None, covariates: Any = None
+    ) -> float:
         """Mean log-likelihood per row (weighted mean with ``sample_weight``)."""
-        total, n = self._weighted_loglik(X, sample_weight)
+        total, n = self._weighted_loglik(X, sample_weight, covariates)
         return total / n
 
-    def bic(self, X: Any, sample_weight: Any = None) -> float:
+    def _n_free(self) -> int:
+        """Free parameters of the fitted model, covariate coefficients included."""
+        p = self._n_parameters()
+        if hasattr(self, "coef_"):
+            p += int(np.size(self.coef_)) - (len(self.weights_) - 1)
+        return p
+
+    def bic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Bayesian information criterion: −2 log L + p log n, n = Σ w (lower is better)."""
-        total, n = self._weighted_loglik(X, sample_weight)
-        return float(-2.0 * total + self._n_parameters() * np.log(n))
+        total, n = self._weighted_loglik(X, sample_weight, covariates)
+        return float(-2.0 * total + self._n_free() * np.log(n))
 
-    def aic(self, X: Any, sample_weight: Any = None) -> float:
+    def aic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Akaike information criterion: −2 log L + 2p (lower is better)."""
-        total, _ = self._weighted_loglik(X, sample_weight)
-        return float(-2.0 * total + 2.0 * self._n_parameters())
+        total, _ = self._weighted_loglik(X, sample_weight, covariates)
+        return float(-2.0 * total + 2.0 * self._n_free())
 
-    def sabic(self, X: Any, sample_weight: Any = None) -> float:
+    def sabic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Sample-size adjusted BIC: −2 log L + p log((n + 2)/24), n = Σ w."""
-        total, n = self._weighted_loglik(X, sample_weight)
-        return float(-2.0 * total + self._n_parameters() * np.log((n + 2.0) / 24.0))
+        total, n = self._weighted_loglik(X, sample_weight, covariates)
+        return float(-2.0 * total + self._n_free() * np.log((n + 2.0) / 24.0))
 
-    def caic(self, X: Any, sample_weight: Any = None) -> float:
+    def caic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Consistent AIC: −2 log L + p (log n + 1), n = Σ w."""
-        total, n = self._weighted_loglik(X, sample_weight)
-        return float(-2.0 * total + self._n_parameters() * (np.log(n) + 1.0))
+        total, n = self._weighted_loglik(X, sample_weight, covariates)
+        return float(-2.0 * total + self._n_free() * (np.log(n) + 1.0))
 
     @property
     def n_parameters_(self) -> int:
-        """Free parameters: (K − 1) + K·Σ_j (R_j − 1) (K·D + K − 1 for binary items)."""
+        """Free parameters: (K − 1) + K·Σ_j (R_j − 1) (K·D + K − 1 for binary items);
+        with covariates (K − 1)(1 + q) in place of K − 1."""
         check_is_fitted(self, self._fit_attribute)
-        return self._n_parameters()
+        return self._n_free()
 
     # -- latent class statistics (emnet.mixture._stats) ------------------------------------
     def _view(self, X: Any, sample_weight: Any) -> Any:
         from emnet.mixture._stats import coded_view
 
         check_is_fitted(self, self._fit_attribute)
+        if hasattr(self, "coef_"):
+            raise ValueError(
+                "this statistic is defined for a model without covariates; with covariates "
+                "see coefficients() and summary(X, covariates=Z)"
+            )
         return coded_view(self, X, sample_weight)
 
     def relative_entropy(self, X: Any, sample_weight: Any = None) -> float:
@@ -372,6 +421,22 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         return standard_errors(self._view(X, sample_weight), method)
 
+    def coefficients(self) -> Any:
+        """The latent class regression's Wald table (a model fitted with covariates):
+        ``coef``, ``se``, ``z``, ``p`` as (K − 1, 1 + q) arrays, ``names`` of the terms and
+        ``.to_frame()`` (one row per class and term; class 1 is the reference)."""
+        from emnet.mixture._regression import coefficients
+
+        check_is_fitted(self, "coef_")
+        return coefficients(self)
+
+    def class_probabilities(self, covariates: Any) -> np.ndarray:
+        """P(class k | z_i) (n, K) from the fitted regression, for new covariates."""
+        from emnet.mixture._regression import class_probabilities
+
+        check_is_fitted(self, "coef_")
+        return class_probabilities(self, covariates)
+
     def reorder(self, order: Any = "weight") -> BaseEMMixture:
         """Relabel the classes: ``order`` is a permutation (new class i = old order[i]) or
         "weight" (largest class first). Every fitted array is permuted; returns self."""
@@ -389,6 +454,20 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if perm.shape != (K,) or sorted(perm.tolist()) != list(range(K)):
                 raise ValueError(f"order: expected a permutation of 0..{K - 1}, got {order!r}")
         self._permute(perm)
+        if hasattr(self, "coef_"):  # re-reference the regression to the new class 1
+            M = np.zeros((K - 1, K))
+            for i in range(1, K):
+                M[i - 1, perm[i]] += 1.0
+                M[i - 1, perm[0]] -= 1.0
+            M = M[:, 1:]  # the old reference class has coefficients 0
+            self.coef_ = M @ self.coef_
+            T = np.kron(np.eye(self.coef_.shape[1]), M)
+            self.coef_cov_ = T @ self.coef_cov_ @ T.T
+            self.coef_se_ = (
+                np.sqrt(np.maximum(np.diag(self.coef_cov_), 0))
+                .reshape(self.coef_.shape[1], K - 1)
+                .T
+            )
         return self
 
     def summary(self, X: Any, feature_names: Any = None, sample_weight: Any = None) -> Any:

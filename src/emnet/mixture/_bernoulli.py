@@ -11,7 +11,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emnet.mixture._backend import Backend, make_backend, prepared_stats
 from emnet.mixture._base import BaseEMMixture, EMRun, FitData, check_weights
-from emnet.mixture._codes import FusedStep, bernoulli_em_step, binary_codes, compress_rows
+from emnet.mixture._codes import (
+    FusedStep,
+    bernoulli_em_step,
+    bernoulli_log_table,
+    binary_codes,
+    binary_offsets,
+    compress_rows,
+)
 from emnet.mixture._dask import is_dask_array
 from emnet.mixture._init import INIT_PARAMS, initialize
 from emnet.mixture._math import (
@@ -370,6 +377,30 @@ class BernoulliMixture(BaseEMMixture):
     @property
     def _fit_attribute(self) -> str:
         return "means_"
+
+    # -- coded form, for covariates (emnet.mixture._regression) --------------------------
+    def _codes_for(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        Xv = self._validate_X(X, reset=False)
+        dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+        return binary_codes(dense.astype(np.float64)), binary_offsets(dense.shape[1])
+
+    def _table_of(self, params: BernoulliParams) -> np.ndarray:
+        return np.ascontiguousarray(bernoulli_log_table(clamp_means(params.means)))
+
+    def _table_m_step(self, stats: Any, prev_log_table: np.ndarray) -> np.ndarray:
+        ones, zeros = stats.counts[1::2].T, stats.counts[0::2].T
+        denom = ones + zeros + (self.alpha + self.beta - 2.0)
+        prev = np.exp(prev_log_table[1::2]).T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means = np.where(denom > 0, (ones + self.alpha - 1.0) / denom, prev)
+        return self._table_of(BernoulliParams(np.ones(len(means)), means))
+
+    def _table_log_prior(self, log_table: np.ndarray) -> float:
+        means = np.exp(log_table[1::2]).T
+        return log_prior(np.ones(means.shape[0]), means, self.alpha, self.beta, 1.0)
+
+    def _from_table(self, weights: np.ndarray, log_table: np.ndarray) -> BernoulliParams:
+        return BernoulliParams(np.asarray(weights), clamp_means(np.exp(log_table[1::2]).T))
 
     def _permute(self, perm: np.ndarray) -> None:
         self.weights_ = np.asarray(self.weights_)[perm]

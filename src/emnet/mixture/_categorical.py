@@ -19,6 +19,7 @@ from emnet.mixture._base import BaseEMMixture, FitData, check_weights
 from emnet.mixture._codes import (
     FusedStep,
     categorical_em_step,
+    categorical_m_step,
     code_log_resp,
     compress_rows,
     floor_probs,
@@ -309,6 +310,28 @@ class CategoricalMixture(BaseEMMixture):
         w = np.exp(params.log_weights)
         self.weights_ = w / w.sum()
         self.log_table_ = params.log_table
+
+    # -- coded form, for covariates (emnet.mixture._regression) --------------------------
+    def _codes_for(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self._coded(X, reset=False), self._item_offsets
+
+    def _table_of(self, params: CategoricalParams) -> np.ndarray:
+        return params.log_table
+
+    def _table_m_step(self, stats: Any, prev_log_table: np.ndarray) -> np.ndarray:
+        _, probs = categorical_m_step(
+            stats, self.n_categories_, self._item_offsets, self.prob_concentration, 1.0,
+            prev_probs=np.exp(prev_log_table).T,
+        )  # fmt: skip
+        return np.ascontiguousarray(np.log(probs).T)
+
+    def _table_log_prior(self, log_table: np.ndarray) -> float:
+        if self.prob_concentration == 1.0:
+            return 0.0
+        return (self.prob_concentration - 1.0) * float(log_table.sum())
+
+    def _from_table(self, weights: np.ndarray, log_table: np.ndarray) -> CategoricalParams:
+        return CategoricalParams(np.log(np.maximum(weights, 1e-300)), log_table)
 
     def _permute(self, perm: np.ndarray) -> None:
         self.weights_ = np.asarray(self.weights_)[perm]

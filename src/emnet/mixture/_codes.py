@@ -178,6 +178,79 @@ def _bernoulli_em_kernel(
 
 
 @numba.njit(cache=True, nogil=True)
+def _rows_stats_kernel(
+    codes, w, offsets, log_w_rows, log_t, counts, resp_sum, obs, want_obs, eta
+):  # pragma: no cover - compiled
+    """:func:`_stats_kernel` with per-row class log-probabilities (n, K) (covariates);
+    also writes the responsibilities ``eta`` (n, K) (unweighted)."""
+    n, J = codes.shape
+    K = log_t.shape[1]
+    a = np.empty(K)
+    loglik = 0.0
+    for i in range(n):
+        for k in range(K):
+            a[k] = log_w_rows[i, k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    a[k] += log_t[col, k]
+        m = a[0]
+        for k in range(1, K):
+            if a[k] > m:
+                m = a[k]
+        s = 0.0
+        for k in range(K):
+            a[k] = math.exp(a[k] - m)
+            s += a[k]
+        wi = w[i]
+        loglik += wi * (m + math.log(s))
+        for k in range(K):
+            eta[i, k] = a[k] / s
+            a[k] = eta[i, k] * wi
+            resp_sum[k] += a[k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    counts[col, k] += a[k]
+                if want_obs:
+                    for k in range(K):
+                        obs[j, k] += a[k]
+    return loglik
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows_log_resp_kernel(
+    codes, offsets, log_w_rows, log_t, out, log_prob
+):  # pragma: no cover - compiled
+    n, J = codes.shape
+    K = log_t.shape[1]
+    for i in range(n):
+        for k in range(K):
+            out[i, k] = log_w_rows[i, k]
+        for j in range(J):
+            c = codes[i, j]
+            if c >= 0:
+                col = offsets[j] + c
+                for k in range(K):
+                    out[i, k] += log_t[col, k]
+        m = out[i, 0]
+        for k in range(1, K):
+            if out[i, k] > m:
+                m = out[i, k]
+        s = 0.0
+        for k in range(K):
+            s += math.exp(out[i, k] - m)
+        lp = m + math.log(s)
+        log_prob[i] = lp
+        for k in range(K):
+            out[i, k] -= lp
+
+
+@numba.njit(cache=True, nogil=True)
 def _log_resp_kernel(codes, offsets, log_w, log_t, out, log_prob):  # pragma: no cover - compiled
     n, J = codes.shape
     K = log_w.shape[0]
@@ -539,3 +612,45 @@ def bernoulli_em_step(
         has_missing,
     )
     return float(loglik), out_w, out_m
+
+
+def rows_code_stats(
+    codes: np.ndarray,
+    sample_weight: np.ndarray,
+    offsets: np.ndarray,
+    log_w_rows: np.ndarray,
+    log_table: np.ndarray,
+    has_missing: bool = True,
+) -> tuple[CodeStats, np.ndarray]:
+    """(weighted statistics, responsibilities (n, K)) with per-row class log-probabilities."""
+    M, K = log_table.shape
+    J = codes.shape[1]
+    counts = np.zeros((M, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((J, K)) if has_missing else np.zeros((1, K))
+    eta = np.empty((codes.shape[0], K))
+    loglik = _rows_stats_kernel(
+        codes, sample_weight, offsets, np.ascontiguousarray(log_w_rows), log_table, counts,
+        resp_sum, obs, has_missing, eta,
+    )  # fmt: skip
+    stats = CodeStats(
+        float(sample_weight.sum()), resp_sum, counts, obs if has_missing else None, float(loglik)
+    )
+    return stats, eta
+
+
+def rows_code_log_resp(
+    codes: np.ndarray, offsets: np.ndarray, log_w_rows: np.ndarray, log_table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n, K = codes.shape[0], log_table.shape[1]
+    out = np.empty((n, K))
+    log_prob = np.empty(n)
+    _rows_log_resp_kernel(
+        codes,
+        offsets,
+        np.ascontiguousarray(log_w_rows),
+        np.ascontiguousarray(log_table),
+        out,
+        log_prob,
+    )
+    return out, log_prob

@@ -1,0 +1,383 @@
+"""Latent class regression: covariates that predict class membership (SPEC §1b).
+
+P(class k | z_i) = softmax_k(β_k · d_i) with d_i = [1, z_i] and β_0 = 0 (the first class is
+the reference). ``coef_`` holds β_1..β_{K−1} as a (K − 1, 1 + q) array.
+
+**Design.** :func:`learn_design` turns the covariates (an (n, q) array or DataFrame) into
+d_i: numeric columns as they are; string, bool and categorical columns one-hot encoded
+with their first level as the reference. A column mixing numbers and strings is an error
+naming it; so is a column with no value, and one collinear with the others (a constant
+column is allowed: it carries no information and its coefficient is held at 0 by the
+ridge below). Rows with a missing covariate are dropped with a warning saying how many.
+
+**One-step** (``covariate_method="one-step"``, the default with covariates): EM over all
+parameters at once. The E-step has per-row class probabilities; the M-step for θ is the
+usual one and the M-step for β maximises Σ_i w_i Σ_k η_ik log P(k | z_i), a weighted
+multinomial logistic regression with soft labels, solved by Newton–Raphson with a
+backtracking line search, warm-started from the current β (:func:`logit_m_step`). A
+ridge of ``RIDGE`` · ‖slopes‖²/2 (not on the intercepts) keeps the Newton system definite
+when a column is constant or classes separate; it is part of the objective, so EM stays
+monotone. The SQUAREM acceleration runs on (β, log-odds of θ).
+
+**Three-step** (``"bch"``, ``"ml"``): the measurement model is fitted without covariates,
+each row is assigned its modal class ŵ_i, and the classification-error matrix
+D_ts = P(ŵ = s | class t) = Σ_i w_i η_it [ŵ_i = s] / Σ_i w_i η_it is formed. The naive
+third step (a logit of ŵ on z) is biased towards zero; the corrections are:
+BCH (Bolck, Croon & Hagenaars 2004; Vermunt 2010): maximise
+Σ_i w_i Σ_t (D⁻¹)_{ŵ_i t} log P(t | z_i); ML (Vermunt 2010): maximise
+Σ_i w_i log Σ_t P(t | z_i) D_{t ŵ_i}, by EM with the same logit M-step.
+
+**Standard errors** of β: one-step, from the observed information of all parameters
+(central differences of the exact gradient); three-step, from that of the step-3
+objective with the measurement model held fixed (so they leave out step 1's uncertainty,
+as stepmix's default does). Wald z = β/SE and two-sided normal p-values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+RIDGE = 1e-6
+METHODS = ("one-step", "bch", "ml", "naive")
+
+
+class Design(NamedTuple):
+    """How covariate columns become the design d_i = [1, z_i]."""
+
+    columns: list[str]  # original column names
+    kinds: list[str]  # "numeric" or "categorical"
+    levels: list[list[Any] | None]  # categorical levels (first = reference)
+    names: list[str]  # design column names, intercept first
+
+
+class CovParams(NamedTuple):
+    """EM parameters with covariates: β (1 + q, K − 1) and log θ (M, K)."""
+
+    beta: np.ndarray
+    log_table: np.ndarray
+
+
+def _frame(Z: Any, n: int) -> pd.DataFrame:
+    if isinstance(Z, pd.DataFrame):
+        frame = Z.reset_index(drop=True)
+        frame.columns = [str(c) for c in frame.columns]
+    else:
+        try:
+            arr = np.asarray(Z)
+        except ValueError:
+            raise ValueError("covariates: expected a 2-D table (rows of equal length)") from None
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise ValueError(f"covariates: expected a 2-D table, got shape {arr.shape}")
+        frame = pd.DataFrame(arr, columns=[f"z{j + 1}" for j in range(arr.shape[1])])
+    if len(frame) != n:
+        raise ValueError(f"covariates: expected {n} rows (one per row of X), got {len(frame)}")
+    if frame.shape[1] == 0:
+        raise ValueError("covariates: expected at least one column")
+    return frame
+
+
+def _kind(col: pd.Series, name: str) -> str:
+    if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == bool:
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return "numeric"
+    values = col.dropna()
+    if len(values) == 0:
+        raise ValueError(f"covariates: column {name!r} has no value (every entry is missing)")
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        return "numeric"
+    if numeric.notna().any():
+        bad = values[numeric.isna()].iloc[0]
+        raise ValueError(
+            f"covariates: column {name!r} mixes numbers and text (e.g. {bad!r}); "
+            "make it all numbers or all categories"
+        )
+    return "categorical"
+
+
+def learn_design(Z: Any, n: int) -> tuple[Design, np.ndarray, np.ndarray]:
+    """(design spec, d (n_kept, 1 + q), kept-rows mask) from the covariates of ``fit``."""
+    frame = _frame(Z, n)
+    kinds, levels = [], []
+    for name in frame.columns:
+        col = frame[name]
+        kind = _kind(col, name)
+        kinds.append(kind)
+        if kind == "categorical":
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                present = set(col.dropna().tolist())
+                lv = [c for c in col.cat.categories.tolist() if c in present]
+            else:
+                lv = sorted(set(col.dropna().tolist()), key=lambda v: (str(type(v)), v))
+            if not lv:
+                raise ValueError(f"covariates: column {name!r} has no value")
+            levels.append(lv)
+        else:
+            levels.append(None)
+    names = ["intercept"]
+    for name, kind, lv in zip(frame.columns, kinds, levels, strict=True):
+        names += [name] if kind == "numeric" else [f"{name}={v}" for v in lv[1:]]
+    design = Design(list(frame.columns), kinds, levels, names)
+    D, keep = apply_design(frame, design, n, drop_missing=True)
+    _check_rank(D, design)
+    return design, D, keep
+
+
+def apply_design(
+    Z: Any, design: Design, n: int, *, drop_missing: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """(d (n_kept, 1 + q), kept-rows mask) for new covariates under ``design``."""
+    frame = _frame(Z, n)
+    if list(frame.columns) != design.columns and not (
+        not isinstance(Z, pd.DataFrame) and frame.shape[1] == len(design.columns)
+    ):
+        raise ValueError(
+            f"covariates: expected the columns {design.columns}, got {list(frame.columns)}"
+        )
+    parts = [np.ones((n, 1))]
+    missing = np.zeros(n, dtype=bool)
+    for j, (kind, lv) in enumerate(zip(design.kinds, design.levels, strict=True)):
+        col = frame.iloc[:, j]
+        miss = col.isna().to_numpy()
+        missing |= miss
+        if kind == "numeric":
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(values) & ~miss
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"covariates: column {design.columns[j]!r} holds {col.iloc[i]!r} (row {i}), "
+                    "not a number"
+                )
+            if not np.all(np.isfinite(values[~miss])):
+                raise ValueError(
+                    f"covariates: column {design.columns[j]!r} holds an infinite value"
+                )
+            parts.append(values[:, None])
+        else:
+            idx = pd.Index(lv).get_indexer(col.to_numpy(dtype=object))
+            unseen = (idx < 0) & ~miss
+            if unseen.any():
+                i = int(np.flatnonzero(unseen)[0])
+                raise ValueError(
+                    f"covariates: column {design.columns[j]!r} has the level {col.iloc[i]!r} "
+                    f"(row {i}) that was not seen in fit"
+                )
+            onehot = np.zeros((n, len(lv) - 1))
+            rows = np.flatnonzero(idx > 0)
+            onehot[rows, idx[rows] - 1] = 1.0
+            parts.append(onehot)
+    D = np.concatenate(parts, axis=1)
+    keep = ~missing
+    if missing.any() and not drop_missing:
+        i = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"covariates: row {i} has a missing covariate")
+    if drop_missing and missing.any():
+        if not keep.any():
+            raise ValueError("covariates: every row has a missing covariate")
+        warnings.warn(
+            f"covariates: {int(missing.sum())} of {n} rows have a missing covariate and are "
+            "left out of the fit (as poLCA does)",
+            UserWarning,
+            stacklevel=4,
+        )
+    return D[keep], keep
+
+
+def _check_rank(D: np.ndarray, design: Design) -> None:
+    """A ValueError naming a column collinear with the others (constant columns allowed)."""
+    sd = D[:, 1:].std(axis=0)
+    varying = np.flatnonzero(sd > 1e-12 * np.maximum(1.0, np.abs(D[:, 1:]).max(axis=0)))
+    if len(varying) == 0:
+        return
+    cols = [0] + [int(c) + 1 for c in varying]
+    sub = D[:, cols]
+    rank = np.linalg.matrix_rank(sub)
+    if rank == len(cols):
+        return
+    for c in range(2, len(cols) + 1):
+        if np.linalg.matrix_rank(sub[:, :c]) < c:
+            raise ValueError(
+                f"covariates: {design.names[cols[c - 1]]!r} is perfectly collinear with the "
+                "other covariates (and the intercept); drop it"
+            )
+
+
+def class_log_probs(D: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """log P(k | z_i) (n, K): log-softmax of [0, D β]."""
+    eta = np.concatenate([np.zeros((D.shape[0], 1)), D @ beta], axis=1)
+    m = eta.max(axis=1, keepdims=True)
+    return eta - m - np.log(np.exp(eta - m).sum(axis=1, keepdims=True))
+
+
+def _penalty(beta: np.ndarray) -> float:
+    return 0.5 * RIDGE * float((beta[1:] ** 2).sum())
+
+
+def logit_objective(D: np.ndarray, targets: np.ndarray, beta: np.ndarray) -> float:
+    """Σ_i Σ_k targets_ik log P(k | z_i) − ridge (targets: weighted soft labels (n, K))."""
+    return float((targets * class_log_probs(D, beta)).sum()) - _penalty(beta)
+
+
+def logit_m_step(
+    D: np.ndarray, targets: np.ndarray, beta: np.ndarray, max_steps: int = 25, tol: float = 1e-12
+) -> np.ndarray:
+    """Newton–Raphson with backtracking for max_β Σ_i Σ_k targets_ik log P(k | z_i) − ridge,
+    from ``beta``; never returns a β with a lower objective than the start."""
+    p, K1 = beta.shape
+    mass = targets.sum(axis=1)
+    logp = class_log_probs(D, beta)
+    current = float((targets * logp).sum()) - _penalty(beta)
+    ridge = np.full(p, RIDGE)
+    ridge[0] = 0.0
+    for _ in range(max_steps):
+        pi = np.exp(logp[:, 1:])  # (n, K − 1)
+        grad = D.T @ (targets[:, 1:] - mass[:, None] * pi) - ridge[:, None] * beta
+        H = np.empty((p, K1, p, K1))
+        for k in range(K1):
+            for m in range(k, K1):
+                c = mass * pi[:, k] * ((k == m) - pi[:, m])
+                H[:, k, :, m] = (D * c[:, None]).T @ D
+                H[:, m, :, k] = H[:, k, :, m].T
+        H = H.reshape(p * K1, p * K1) + np.diag(np.repeat(ridge, K1)) + 1e-12 * np.eye(p * K1)
+        try:
+            step = np.linalg.solve(H, grad.ravel()).reshape(p, K1)
+        except np.linalg.LinAlgError:
+            step = grad
+        t = 1.0
+        while t > 1e-8:
+            trial = beta + t * step
+            trial_logp = class_log_probs(D, trial)
+            value = float((targets * trial_logp).sum()) - _penalty(trial)
+            if value >= current:
+                break
+            t *= 0.5
+        else:
+            break
+        gain = value - current
+        beta, current, logp = trial, value, trial_logp
+        if gain < tol * max(1.0, abs(current)):
+            break
+    return beta
+
+
+def information_beta(D: np.ndarray, targets_fn: Any, beta: np.ndarray) -> np.ndarray:
+    """−Hessian of a β objective by central differences of its exact gradient
+    ``targets_fn(beta) -> (gradient (p, K − 1))``."""
+    flat = beta.ravel()
+    P = len(flat)
+    H = np.empty((P, P))
+    for i in range(P):
+        h = 1e-5 * max(1.0, abs(flat[i]))
+        up, down = flat.copy(), flat.copy()
+        up[i] += h
+        down[i] -= h
+        H[:, i] = (
+            targets_fn(up.reshape(beta.shape)).ravel()
+            - targets_fn(down.reshape(beta.shape)).ravel()
+        ) / (2 * h)
+    return -(H + H.T) / 2
+
+
+class CoefTable(NamedTuple):
+    coef: np.ndarray  # (K − 1, 1 + q)
+    se: np.ndarray
+    z: np.ndarray
+    p: np.ndarray
+    names: list[str]
+    method: str
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = []
+        for k in range(self.coef.shape[0]):
+            for j, name in enumerate(self.names):
+                rows.append({"class": k + 2, "term": name, "coef": self.coef[k, j],
+                             "se": self.se[k, j], "z": self.z[k, j], "p": self.p[k, j]})  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+def coef_table(beta: np.ndarray, cov: np.ndarray, names: list[str], method: str) -> CoefTable:
+    """Wald table of β (p, K − 1) with covariance ``cov`` of β.ravel()."""
+    var = np.diag(cov).reshape(beta.shape)
+    se = np.sqrt(np.where(var >= 0, var, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / se
+    p = 2 * sps.norm.sf(np.abs(z))
+    return CoefTable(beta.T.copy(), se.T.copy(), z.T.copy(), p.T.copy(), names, method)
+
+
+def invert(info: np.ndarray) -> np.ndarray:
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        cov = np.linalg.pinv(info)
+    if not np.all(np.isfinite(cov)):
+        cov = np.linalg.pinv(info)
+    return cov
+
+
+# -- three-step ---------------------------------------------------------------------------
+
+
+def error_matrix(eta: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(modal assignment ŵ (n,), D (K, K) with D[t, s] = P(ŵ = s | class t))."""
+    K = eta.shape[1]
+    modal = eta.argmax(axis=1)
+    onehot = np.eye(K)[modal]
+    D = (eta * w[:, None]).T @ onehot
+    D /= D.sum(axis=1, keepdims=True)
+    return modal, D
+
+
+def three_step(
+    eta: np.ndarray, w: np.ndarray, design: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(β, covariance of β.ravel(), info) by the naive, BCH or ML three-step method."""
+    K = eta.shape[1]
+    modal, Derr = error_matrix(eta, w)
+    beta0 = np.zeros((design.shape[1], K - 1))
+    onehot = np.eye(K)[modal]
+    if method == "naive":
+        targets = onehot * w[:, None]
+    elif method == "bch":
+        targets = np.linalg.inv(Derr)[modal] * w[:, None]
+    elif method == "ml":
+        lik = Derr[:, modal].T  # (n, K): P(ŵ_i | class t)
+        beta = beta0
+        prev = -np.inf
+        for _ in range(500):
+            logp = class_log_probs(design, beta)
+            joint = np.exp(logp) * lik
+            value = float(w @ np.log(joint.sum(axis=1))) - _penalty(beta)
+            post = joint / joint.sum(axis=1, keepdims=True)
+            beta = logit_m_step(design, post * w[:, None], beta)
+            if value - prev < 1e-10 * max(1.0, abs(value)):
+                break
+            prev = value
+
+        def grad(b: np.ndarray) -> np.ndarray:
+            logp = class_log_probs(design, b)
+            joint = np.exp(logp) * lik
+            post = joint / joint.sum(axis=1, keepdims=True)
+            return design.T @ ((post - np.exp(logp)) * w[:, None])[:, 1:]
+
+        cov = invert(information_beta(design, grad, beta))
+        return beta, cov, {"error_matrix": Derr, "modal": modal}
+    else:
+        raise ValueError(f"covariate_method: expected one of {METHODS}, got {method!r}")
+    beta = logit_m_step(design, targets, beta0, max_steps=100)
+
+    def grad(b: np.ndarray) -> np.ndarray:
+        pi = np.exp(class_log_probs(design, b))
+        return design.T @ (targets - targets.sum(axis=1)[:, None] * pi)[:, 1:]
+
+    cov = invert(information_beta(design, grad, beta))
+    return beta, cov, {"error_matrix": Derr, "modal": modal}

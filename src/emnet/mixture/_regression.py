@@ -1,0 +1,263 @@
+"""Fitting and predicting with covariates, for both mixtures (the math is in ``_covariates``).
+
+Both estimators are latent class models on coded answers (a binary item has two answers),
+so the covariate fit runs on codes for both: the estimator supplies its coding of X
+(``_codes_for``), its log θ table of a parameter object (``_table_of``), the M-step of θ
+from coded statistics (``_table_m_step``), its prior on θ (``_table_log_prior``) and the
+way back to its own parameters (``_from_table``). The EM loop, restarts and SQUAREM are
+the base's (``BaseEMMixture._run_em`` with the ``ops`` of this module).
+
+Fitted attributes with covariates: ``coef_`` (K − 1, 1 + q), ``coef_se_``,
+``covariate_design_`` (the design spec; ``covariate_names_`` its column names),
+``covariate_method_``, and ``weights_`` = the average class probability over the rows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from emnet.mixture._base import EMRun, check_weights
+from emnet.mixture._codes import (
+    FusedStep,
+    from_logodds,
+    rows_code_log_resp,
+    rows_code_stats,
+    to_logodds,
+)
+from emnet.mixture._covariates import (
+    METHODS,
+    CovParams,
+    _penalty,
+    apply_design,
+    class_log_probs,
+    coef_table,
+    invert,
+    learn_design,
+    logit_m_step,
+    three_step,
+)
+
+
+class _Ops(NamedTuple):
+    to_unconstrained: Any
+    from_unconstrained: Any
+    log_prior: Any
+
+
+def _ops(model: Any, offsets: np.ndarray) -> _Ops:
+    def to_u(p: CovParams) -> np.ndarray:
+        return np.concatenate([p.beta.ravel(), to_logodds(p.log_table, offsets).ravel()])
+
+    def from_u(u: np.ndarray, like: CovParams) -> CovParams:
+        nb = like.beta.size
+        K = like.log_table.shape[1]
+        return CovParams(u[:nb].reshape(like.beta.shape), from_logodds(u[nb:], offsets, K))
+
+    def log_prior(p: CovParams) -> float:
+        return model._table_log_prior(p.log_table) - _penalty(p.beta)
+
+    return _Ops(to_u, from_u, log_prior)
+
+
+def fit_with_covariates(
+    model: Any, X: Any, covariates: Any, sample_weight: Any, method: str
+) -> Any:
+    if method not in METHODS:
+        raise ValueError(f"covariate_method: expected one of {METHODS}, got {method!r}")
+    model._check_parameters()
+    if getattr(model, "weight_concentration", 1.0) != 1.0:
+        raise ValueError(
+            "weight_concentration: the Dirichlet prior is on the class weights, which the "
+            "covariates replace; use weight_concentration=1 with covariates"
+        )
+    fit_data = model._prepare_fit(X, sample_weight, reset=True)
+    codes, offsets = model._codes_for(X)
+    n = codes.shape[0]
+    design, D, keep = learn_design(covariates, n)
+    w_all = check_weights(sample_weight, n)
+    w = (np.ones(n) if w_all is None else w_all)[keep]
+    codes = np.ascontiguousarray(codes[keep])
+    if method != "one-step":
+        return _three_step(model, X, codes, offsets, D, w, keep, design, method, w_all)
+    has_missing = bool((codes < 0).any())
+    total = float(w.sum())
+
+    def stats(p: CovParams) -> FusedStep:
+        logw = class_log_probs(D, p.beta)
+        cs, eta = rows_code_stats(codes, w, offsets, logw, p.log_table, has_missing)
+        new_t = model._table_m_step(cs, p.log_table)
+        new_b = logit_m_step(D, eta * w[:, None], p.beta, max_steps=3)
+        return FusedStep(total, cs.loglik, CovParams(new_b, new_t))
+
+    ops = _ops(model, offsets)
+    rng = check_random_state(model.random_state)
+    runs: list[EMRun] = []
+    init_rows = fit_data.data[keep] if hasattr(fit_data.data, "shape") else fit_data.data
+    for _ in range(model.n_init):
+        p0 = model._initialize(init_rows, w, rng)
+        weights, log_t = _weights_of(model, p0), model._table_of(p0)
+        beta = np.zeros((D.shape[1], len(weights) - 1))
+        beta[0] = np.log(np.maximum(weights[1:], 1e-300)) - np.log(max(weights[0], 1e-300))
+        runs.append(model._run_em(stats, CovParams(beta, log_t), ops))
+    best = max(runs, key=lambda r: r.lower_bound)
+    beta, log_t = best.params
+    pi = np.exp(class_log_probs(D, beta))
+    model._set_fitted(model._from_table((w @ pi) / w.sum(), log_t))
+    _record(model, best, runs, beta, design, "one-step")
+    cov = _one_step_covariance(model, codes, offsets, D, w, beta, log_t)
+    model.coef_cov_ = cov
+    model.coef_se_ = coef_table(beta, cov, design.names, "one-step").se
+    return model
+
+
+def _weights_of(model: Any, params: Any) -> np.ndarray:
+    if hasattr(params, "weights"):
+        return np.asarray(params.weights)
+    return np.exp(params.log_weights)
+
+
+def _record(
+    model: Any, best: EMRun, runs: list[EMRun], beta: np.ndarray, design: Any, method: str
+) -> None:
+    model.coef_ = beta.T.copy()
+    model.covariate_design_ = design
+    model.covariate_names_ = list(design.names)
+    model.covariate_method_ = method
+    model.history_ = best.history
+    model.converged_, model.n_iter_ = best.converged, best.n_iter
+    model.n_em_steps_ = best.n_em_steps
+    model.lower_bound_ = best.lower_bound
+    model.init_lower_bounds_ = np.array([r.lower_bound for r in runs])
+    model.init_n_em_steps_ = np.array([r.n_em_steps for r in runs])
+    if not best.converged:
+        warnings.warn(
+            f"EM did not converge in max_iter={model.max_iter} iterations; increase max_iter "
+            "or tol, or check the data.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def _three_step(
+    model: Any, X: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray,
+    keep: np.ndarray, design: Any, method: str, w_all: Any,
+) -> Any:  # fmt: skip
+    """Step 1 (the measurement model without covariates), then steps 2 and 3."""
+    if hasattr(X, "iloc"):
+        sub = X.iloc[np.flatnonzero(keep)]
+    elif hasattr(X, "tocsr"):
+        sub = X.tocsr()[np.flatnonzero(keep)]
+    else:
+        sub = np.asarray(X, dtype=object if hasattr(model, "categories_") else None)[keep]
+    model.fit(sub, sample_weight=w)
+    log_t = model._table_of(model._get_fitted())
+    logw = np.log(np.maximum(np.asarray(model.weights_), 1e-300))
+    lr, _ = rows_code_log_resp(codes, offsets, np.tile(logw, (len(codes), 1)), log_t)
+    beta, cov, info = three_step(np.exp(lr), w, D, method)
+    model.coef_ = beta.T.copy()
+    model.coef_cov_ = cov
+    model.coef_se_ = coef_table(beta, cov, design.names, method).se
+    model.covariate_design_ = design
+    model.covariate_names_ = list(design.names)
+    model.covariate_method_ = method
+    model.classification_error_ = info["error_matrix"]
+    return model
+
+
+def _one_step_covariance(
+    model: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray,
+    beta: np.ndarray, log_t: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Covariance of β.ravel() from the observed information of all parameters (β and the
+    free log-odds of θ), by central differences of the exact gradient."""
+    from emnet.mixture._stats import BOUNDARY
+
+    theta = np.exp(log_t)
+    K = theta.shape[1]
+    J = len(offsets) - 1
+    item_of = np.repeat(np.arange(J), np.diff(offsets))
+    ref = np.zeros((J, K), dtype=np.int64)
+    free = theta > BOUNDARY
+    for j in range(J):
+        refs = offsets[j] + np.argmax(theta[offsets[j] : offsets[j + 1]], axis=0)
+        ref[j] = refs
+        free[refs, np.arange(K)] = False
+    ref_log = np.stack([log_t[ref[j], np.arange(K)] for j in range(J)])
+    rel0 = log_t - ref_log[item_of]
+    nb = beta.size
+    has_missing = bool((codes < 0).any())
+
+    def unpack(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        b = v[:nb].reshape(beta.shape)
+        rel = rel0.copy()
+        rel[free] = v[nb:]
+        out = np.empty_like(rel)
+        for j in range(J):
+            block = rel[offsets[j] : offsets[j + 1]]
+            block = block - block.max(axis=0)
+            out[offsets[j] : offsets[j + 1]] = block - np.log(np.exp(block).sum(axis=0))
+        return b, out
+
+    def grad(v: np.ndarray) -> np.ndarray:
+        b, lt = unpack(v)
+        logw = class_log_probs(D, b)
+        cs, eta = rows_code_stats(codes, w, offsets, logw, lt, has_missing)
+        g_b = D.T @ ((eta - np.exp(logw)) * w[:, None])[:, 1:]
+        n_obs = cs.resp_sum[None, :] if cs.obs is None else cs.obs[item_of]  # (M or 1, K)
+        g_t = cs.counts - np.exp(lt) * n_obs
+        return np.concatenate([g_b.ravel(), g_t[free]])
+
+    v0 = np.concatenate([beta.ravel(), rel0[free]])
+    P = len(v0)
+    H = np.empty((P, P))
+    for i in range(P):
+        h = 1e-5 * max(1.0, abs(v0[i]))
+        up, down = v0.copy(), v0.copy()
+        up[i] += h
+        down[i] -= h
+        H[:, i] = (grad(up) - grad(down)) / (2 * h)
+    cov = invert(-(H + H.T) / 2)
+    return cov[:nb, :nb]
+
+
+def log_resp_with_covariates(model: Any, X: Any, covariates: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(log η, log p(x | z)) of a model fitted with covariates, on new (X, z)."""
+    if not hasattr(model, "coef_"):
+        raise ValueError(
+            "covariates: this model was fitted without covariates; call predict(X) without them"
+        )
+    if covariates is None:
+        raise ValueError(
+            "covariates: this model was fitted with covariates "
+            f"({', '.join(model.covariate_design_.columns)}); pass covariates= as well"
+        )
+    codes, offsets = model._codes_for(X)
+    D, _ = apply_design(covariates, model.covariate_design_, codes.shape[0])
+    logw = class_log_probs(D, model.coef_.T)
+    return rows_code_log_resp(codes, offsets, logw, model._table_of(model._get_fitted()))
+
+
+def class_probabilities(model: Any, covariates: Any) -> np.ndarray:
+    """P(class k | z_i) (n, K) of a model fitted with covariates."""
+    if not hasattr(model, "coef_"):
+        raise ValueError("covariates: this model was fitted without covariates")
+    n = len(covariates)
+    D, _ = apply_design(covariates, model.covariate_design_, n)
+    return np.exp(class_log_probs(D, model.coef_.T))
+
+
+def coefficients(model: Any) -> Any:
+    """The Wald table of ``coef_`` (coef, se, z, p per class and term)."""
+    from scipy import stats as sps
+
+    from emnet.mixture._covariates import CoefTable
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = model.coef_ / model.coef_se_
+    return CoefTable(model.coef_, model.coef_se_, z, 2 * sps.norm.sf(np.abs(z)),
+                     list(model.covariate_names_), model.covariate_method_)  # fmt: skip
