@@ -21,6 +21,7 @@ from emnet.mixture._math import (
     m_step,
     m_step_from_stats,
 )
+from emnet.mixture.covariate_plot import plot_covariate_effect
 from emnet.mixture.profile import plot_profile
 from emnet.mixture.selection import SelectionResult, plot_bic, select_n_components
 
@@ -40,6 +41,7 @@ __all__ = [
     "m_step_from_stats",
     "SelectionResult",
     "plot_bic",
+    "plot_covariate_effect",
     "plot_profile",
     "select_n_components",
 ]
