@@ -11,7 +11,8 @@ column is allowed: it carries no information and its coefficient is held at 0 by
 ridge below). Rows with a missing covariate are dropped with a warning saying how many.
 
 **One-step** (``covariate_method="one-step"``, the default with covariates): EM over all
-parameters at once. The E-step has per-row class probabilities; the M-step for θ is the
+parameters at once (each start first runs EM without covariates, which is cheap, and the
+regression starts from there with slopes 0). The E-step has per-row class probabilities; the M-step for θ is the
 usual one and the M-step for β maximises Σ_i w_i Σ_k η_ik log P(k | z_i), a weighted
 multinomial logistic regression with soft labels, solved by Newton–Raphson with a
 backtracking line search, warm-started from the current β (:func:`logit_m_step`). A
@@ -109,6 +110,8 @@ def learn_design(Z: Any, n: int) -> tuple[Design, np.ndarray, np.ndarray]:
     kinds, levels = [], []
     for name in frame.columns:
         col = frame[name]
+        if col.isna().all():
+            raise ValueError(f"covariates: column {name!r} has no value (every entry is missing)")
         kind = _kind(col, name)
         kinds.append(kind)
         if kind == "categorical":

@@ -99,7 +99,10 @@ def fit_with_covariates(
     runs: list[EMRun] = []
     init_rows = fit_data.data[keep] if hasattr(fit_data.data, "shape") else fit_data.data
     for _ in range(model.n_init):
+        # each start: EM without covariates first (the fast fused steps over patterns),
+        # then the regression from there (intercepts = its class weights, slopes 0)
         p0 = model._initialize(init_rows, w, rng)
+        p0 = model._run_em(fit_data.stats, p0).params
         weights, log_t = _weights_of(model, p0), model._table_of(p0)
         beta = np.zeros((D.shape[1], len(weights) - 1))
         beta[0] = np.log(np.maximum(weights[1:], 1e-300)) - np.log(max(weights[0], 1e-300))
