@@ -124,11 +124,6 @@ def test_no_import_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
-@pytest.mark.xfail(
-    reason="emnet.mixture's own cycles (_backend/_bitpack, _base/_stats/_categorical, "
-    "__init__/selection) go with the mixture redesign now in progress (latent-class core)",
-    strict=False,
-)
 def test_no_import_cycle_inside_mixture():
     cycles = [c for c in _cycles() if _inside_mixture(c)]
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

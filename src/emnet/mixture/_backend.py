@@ -15,28 +15,15 @@ the default: about twice as fast). ``backend="torch"`` loads
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from emnet.mixture._math import SuffStats, chunk_stats, e_step, work_dtype
+from emnet.mixture._packed import PackedBinary
 
 BACKENDS = ("numpy", "torch")
 DEVICES = ("cpu", "cuda", "auto")
-
-
-class PackedBinary(NamedTuple):
-    """A complete binary (n, D) matrix packed 8 to a byte, both ways (big-endian bits).
-
-    ``rows`` (n, ⌈D/8⌉): bit 7 − j of ``rows[i, b]`` is x[i, 8b + j].
-    ``cols`` (⌈n/8⌉, D): bit 7 − j of ``cols[g, d]`` is x[8g + j, d] (0 past the last row).
-    Built by ``_bitpack.pack_binary``; defined here so that checking for it does not
-    import numba.
-    """
-
-    rows: np.ndarray
-    cols: np.ndarray
-    shape: tuple[int, int]
 
 
 class Backend(Protocol):
@@ -137,10 +124,12 @@ def make_backend(backend: str, device: str, dtype: object, *, bitpack: bool = Tr
     """The backend for the estimator's ``backend``/``device``/``dtype``/``bitpack`` parameters."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    if device not in DEVICES:
-        raise ValueError(f"device: expected one of {DEVICES}, got {device!r}")
+    if not isinstance(device, str) or not (
+        device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())
+    ):
+        raise ValueError(f"device: expected one of {DEVICES} or 'cuda:N', got {device!r}")
     if backend == "numpy":
-        if device == "cuda":
+        if device.startswith("cuda"):
             raise ValueError("device='cuda' needs backend='torch' (the numpy backend is CPU only)")
         return NumpyBackend(dtype, bitpack=bitpack)
     try:

@@ -50,6 +50,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
 from emnet.mixture._persist import FORMAT_VERSION
+from emnet.mixture._validation import check_weights
 
 StatsFn = Callable[[Any], Any]
 STEP_MAX_FACTOR = 4.0
@@ -404,7 +405,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         view = self._view(X, sample_weight)
         fit = goodness_of_fit(view, self._n_parameters())
         if n_bootstrap:
-            p = bootstrap_g2(view, fit.g2, n_bootstrap, n_init, random_state, progress)
+            p = bootstrap_g2(view, fit.g2, n_bootstrap, n_init, random_state, progress, type(self))
             fit = fit._replace(p_bootstrap=p)
         return fit
 
@@ -532,25 +533,6 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture._persist import load_model
 
         return load_model(cls, path)
-
-
-def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
-    """``sample_weight`` as a float64 (n,) array of finite non-negative numbers, or None."""
-    if sample_weight is None:
-        return None
-    try:
-        w = np.asarray(sample_weight, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected {n} non-negative numbers") from None
-    if w.ndim == 0:
-        w = np.full(n, float(w))
-    if w.shape != (n,):
-        raise ValueError(f"{name}: expected shape ({n},), got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"{name}: expected finite non-negative numbers")
-    if n and not w.sum() > 0:
-        raise ValueError(f"{name}: all weights are zero (at least one row needs a positive weight)")
-    return w
 
 
 def _scalar(value: Any) -> Any:

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emnet.mixture._backend import Backend, make_backend, prepared_stats
-from emnet.mixture._base import BaseEMMixture, EMRun, FitData, check_weights
+from emnet.mixture._base import BaseEMMixture, EMRun, FitData
 from emnet.mixture._codes import (
     FusedStep,
     bernoulli_em_step,
@@ -30,7 +30,13 @@ from emnet.mixture._math import (
     sum_stats,
     work_dtype,
 )
-from emnet.mixture._validation import check_binary, check_int, check_real, iter_chunks
+from emnet.mixture._validation import (
+    check_binary,
+    check_int,
+    check_real,
+    check_weights,
+    iter_chunks,
+)
 
 PATTERN_MAX_FEATURES = 32
 """Dense float64 data with at most this many features runs EM over its distinct rows

@@ -33,8 +33,8 @@ import threading
 import numba
 import numpy as np
 
-from emnet.mixture._backend import PackedBinary
 from emnet.mixture._math import SuffStats, _check_shapes, _flush_threshold, _log_params
+from emnet.mixture._packed import PackedBinary
 
 __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
 

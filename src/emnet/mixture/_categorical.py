@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture._base import BaseEMMixture, FitData, check_weights
+from emnet.mixture._base import BaseEMMixture, FitData
 from emnet.mixture._codes import (
     FusedStep,
     categorical_em_step,
@@ -28,7 +28,7 @@ from emnet.mixture._codes import (
     to_logodds,
 )
 from emnet.mixture._encoding import Encoding, encode, learn_encoding
-from emnet.mixture._validation import check_int, check_real
+from emnet.mixture._validation import check_int, check_real, check_weights
 
 INIT_PARAMS = ("random", "random_from_data")
 

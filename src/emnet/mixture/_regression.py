@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from emnet.mixture._base import EMRun, check_weights
 from emnet.mixture._codes import (
     FusedStep,
     from_logodds,
@@ -41,6 +40,7 @@ from emnet.mixture._covariates import (
     logit_m_step,
     three_step,
 )
+from emnet.mixture._validation import check_weights
 
 
 class _Ops(NamedTuple):
@@ -96,7 +96,7 @@ def fit_with_covariates(
 
     ops = _ops(model, offsets)
     rng = check_random_state(model.random_state)
-    runs: list[EMRun] = []
+    runs: list[Any] = []
     init_rows = fit_data.data[keep] if hasattr(fit_data.data, "shape") else fit_data.data
     for _ in range(model.n_init):
         # each start: EM without covariates first (the fast fused steps over patterns),
@@ -125,7 +125,7 @@ def _weights_of(model: Any, params: Any) -> np.ndarray:
 
 
 def _record(
-    model: Any, best: EMRun, runs: list[EMRun], beta: np.ndarray, design: Any, method: str
+    model: Any, best: Any, runs: list[Any], beta: np.ndarray, design: Any, method: str
 ) -> None:
     model.coef_ = beta.T.copy()
     model.covariate_design_ = design

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats as sps
 
 from emnet.mixture._codes import code_log_resp, compress_rows
+from emnet.mixture._validation import check_weights
 
 BOUNDARY = 1e-7
 
@@ -78,7 +79,6 @@ class StandardErrors(NamedTuple):
 
 def coded_view(model: Any, X: Any, sample_weight: Any = None) -> CodedView:
     """The fitted ``model`` and data ``X`` as codes + π + log θ (see the module doc)."""
-    from emnet.mixture._base import check_weights
 
     return_weights = None
     if hasattr(model, "log_table_"):
@@ -329,24 +329,29 @@ def simulate_codes(view: CodedView, n: int, rng: np.random.Generator) -> np.ndar
     return codes
 
 
-def _g2_of_refit(codes: np.ndarray, K: int, n_init: int, seed: int) -> float:
+def _g2_of_refit(codes: np.ndarray, cls: type, K: int, n_init: int, seed: int) -> float:
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from emnet.mixture._categorical import CategoricalMixture
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = CategoricalMixture(K, n_init=n_init, random_state=seed).fit(codes)
+        model = cls(K, n_init=n_init, random_state=seed).fit(codes)
     return goodness_of_fit(coded_view(model, codes), model._n_parameters()).g2
 
 
 def bootstrap_g2(
-    view: CodedView, g2: float, n_bootstrap: int, n_init: int, random_state: Any, progress: bool
+    view: CodedView,
+    g2: float,
+    n_bootstrap: int,
+    n_init: int,
+    random_state: Any,
+    progress: bool,
+    cls: type,
 ) -> float:
     """Parametric-bootstrap p-value of G²: (1 + #{G²_b >= G²}) / (B + 1), each G²_b from a
-    data set of the same size simulated from the model and refitted with ``n_init`` starts."""
+    data set of the same size simulated from the model and refitted by the estimator class
+    ``cls`` with ``n_init`` starts (the simulated answers are codes 0..R_j − 1)."""
     from tqdm.auto import tqdm
 
     if not isinstance(n_bootstrap, int) or n_bootstrap < 1:
@@ -358,5 +363,5 @@ def bootstrap_g2(
     exceed = 0
     for seed in tqdm(seeds, desc="bootstrap G²", unit="fit", disable=not progress):
         codes = simulate_codes(view, n, np.random.default_rng(int(seed)))
-        exceed += _g2_of_refit(codes, K, n_init, int(seed)) >= g2
+        exceed += _g2_of_refit(codes, cls, K, n_init, int(seed)) >= g2
     return float((1 + exceed) / (n_bootstrap + 1))

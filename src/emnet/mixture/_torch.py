@@ -31,20 +31,11 @@ _SPARSE_ROWS = 4096
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) → torch.device."""
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise TypeError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError("device='cuda' was requested but torch sees no CUDA device")
-        return torch.device(device)
-    raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when available) → torch.device, by the
+    one resolver of ``emnet._checks``."""
+    from emnet._checks import resolve_device as resolve
+
+    return torch.device(resolve(device, "device"))
 
 
 def resolve_dtype(dtype: Any) -> torch.dtype:

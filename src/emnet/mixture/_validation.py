@@ -7,11 +7,12 @@ their errors name the first offending row and column.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from emnet import _checks
 
 _CHECK_BLOCK_ELEMENTS = 1 << 22  # ~4M entries per block of the validation scan
 
@@ -39,18 +40,8 @@ def _first_bad(mask: np.ndarray) -> tuple[int, int]:
 
 
 def _non_binary(name: str, value: float, row: int, col: int) -> ValueError:
-    msg = f"{name} must be binary (0/1, NaN for missing): found {_describe(value)} at row {row}, column {col}"
-    if value < 0:
-        msg += " (Negative values in data are not allowed)"
-    return ValueError(msg)
-
-
-def _describe(value: float) -> str:
-    if np.isnan(value):
-        return "NaN"
-    if np.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:g}"
+    """The shared wording of ``emnet._checks`` for an entry that is not 0/1/NaN."""
+    return _checks.non_binary_error(name, float(value), row, col)
 
 
 def check_binary(X: np.ndarray | sp.csr_matrix, name: str = "X") -> bool:
@@ -111,17 +102,38 @@ def _check_binary_sparse(X: sp.csr_matrix, name: str) -> bool:
 
 
 def check_int(name: str, value: Any, low: int) -> None:
-    """ValueError naming ``name`` unless ``value`` is an integer >= ``low`` (bool is not)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    """ValueError naming ``name`` unless ``value`` is an integer >= ``low`` (bool is not);
+    the shared check of ``emnet._checks`` with scikit-learn's ValueError for parameters."""
+    try:
+        _checks.check_int(value, name, low)
+    except TypeError:
+        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}") from None
 
 
 def check_real(name: str, value: Any, low: float, why: str = "") -> None:
     """ValueError naming ``name`` unless ``value`` is a finite real number >= ``low``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, Real)
-        or not np.isfinite(value)
-        or value < low
-    ):
-        raise ValueError(f"{name}: expected a finite number >= {low:g}{why}, got {value!r}")
+    try:
+        _checks.check_number(value, name, low)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name}: expected a finite number >= {low:g}{why}, got {value!r}"
+        ) from None
+
+
+def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """``sample_weight`` as a float64 (n,) array of finite non-negative numbers, or None."""
+    if sample_weight is None:
+        return None
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected {n} non-negative numbers") from None
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"{name}: expected shape ({n},), got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"{name}: expected finite non-negative numbers")
+    if n and not w.sum() > 0:
+        raise ValueError(f"{name}: all weights are zero (at least one row needs a positive weight)")
+    return w

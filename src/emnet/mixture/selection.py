@@ -114,7 +114,8 @@ def _parse_ks(ks: Any, n_samples: int) -> list[int]:
 
 
 def _estimator_class(estimator: Any) -> type:
-    from emnet.mixture import BernoulliMixture, CategoricalMixture
+    from emnet.mixture._bernoulli import BernoulliMixture
+    from emnet.mixture._categorical import CategoricalMixture
 
     if isinstance(estimator, str):
         if estimator not in ESTIMATORS:
@@ -129,7 +130,7 @@ def _fit_one(
     X: Any, k: int, seed: int, params: dict[str, Any], cls: Any = None, sample_weight: Any = None
 ) -> tuple[int, Any, float, float]:
     """Fit one restart; returns (k, model, total log-likelihood, seconds)."""
-    from emnet.mixture import BernoulliMixture
+    from emnet.mixture._bernoulli import BernoulliMixture
 
     cls = BernoulliMixture if cls is None else cls
     t0 = time.perf_counter()
