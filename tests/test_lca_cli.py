@@ -228,3 +228,108 @@ def test_progress_flag_draws_bars_on_stderr(tmp_path, capsys):
     argv = ["lca", "--data", data, "--k", "1:2", "--n-init", "2", "--progress"]
     assert main([*argv, "--out", str(out)]) == 0
     assert "K x restarts" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ --covariates (issue 13)
+def _planted_survey(n=800, seed=0):
+    """5 binary items, K = 2; P(class 2) = logit⁻¹(-0.3 + 3·(gpa − 3) + 0.8·[party = rep])."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, n)
+    g = rng.integers(0, 2, n)
+    p2 = 1 / (1 + np.exp(-(-0.3 + 1.5 * x + 0.8 * g)))
+    z = rng.random(n) < p2
+    theta = np.where(z[:, None], 0.15, 0.85)
+    frame = pd.DataFrame(
+        (rng.random((n, 5)) < theta).astype(int), columns=[f"q{j + 1}" for j in range(5)]
+    )
+    frame.insert(2, "gpa", np.round(3 + 0.5 * x, 4))
+    frame["party"] = np.where(g == 1, "rep", "dem")
+    return frame
+
+
+COV_FILES = {
+    "selection.json",
+    "selection.csv",
+    "summary.txt",
+    "coefficients.csv",
+    "classes.csv",
+    "profile.png",
+    "covariate_effect_gpa.png",
+}
+
+
+def test_covariates_one_step_recovers_the_effect(tmp_path, capsys):
+    frame = _planted_survey()
+    frame.loc[[4, 9], "gpa"] = np.nan
+    data = _csv(frame, tmp_path / "survey.csv")
+    out = tmp_path / "out"
+    argv = ["lca", "--data", data, "--k", "1:3", "--n-init", "2", "--covariates", "gpa", "party"]
+    assert main([*argv, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 of 800 rows have a missing covariate" in text
+    assert "798 rows x 5 binary items" in text
+    assert "gpa (numeric), party (categorical), one-step" in text
+    assert "party=rep" in text and "class 1 is the reference" in text
+    assert {p.name for p in out.iterdir()} == COV_FILES | {".emnet-run.json"}
+    assert (out / "covariate_effect_gpa.png").read_bytes()[:8] == PNG
+    sel = json.loads((out / "selection.json").read_text())
+    assert sel["best_k"] == 2 and sel["covariates"] == ["gpa", "party"]
+    coef = pd.read_csv(out / "coefficients.csv")
+    assert list(coef.columns) == ["class", "term", "coef", "se", "z", "p"]
+    assert list(coef["term"]) == ["intercept", "gpa", "party=rep"]
+    row = coef.set_index("term").loc["gpa"]  # true slope ±3 (the sign follows the labels)
+    assert abs(abs(row["coef"]) - 3.0) < 4 * row["se"]
+    # the table's BIC is the model's BIC with the covariates
+    keep = frame["gpa"].notna().to_numpy()
+    X = frame.drop(columns=["gpa", "party"])[keep].astype(float).reset_index(drop=True)
+    Z = frame[["gpa", "party"]][keep].reset_index(drop=True)
+    model = BernoulliMixture(2, n_init=2, random_state=0, max_iter=5000).fit(X, covariates=Z)
+    bic2 = next(r["bic"] for r in sel["table"] if r["k"] == 2)
+    assert bic2 == pytest.approx(model.bic(X, covariates=Z), rel=1e-6)
+
+
+def test_covariates_bch_without_header_and_weights_by_number(tmp_path, capsys):
+    frame = _planted_survey(n=600, seed=1).drop(columns=["party"])
+    frame["w"] = 1.0
+    data = _csv(frame, tmp_path / "s.csv", header=False)  # columns: q1 q2 gpa q3 q4 q5 w
+    out = tmp_path / "out"
+    argv = ["lca", "--data", data, "--k", "2", "--n-init", "2", "--covariates", "3"]
+    argv += ["--weights", "7", "--covariate-method", "bch", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "600 rows x 5 binary items" in text and "column 3 (numeric), bch" in text
+    assert (out / "covariate_effect_column_3.png").read_bytes()[:8] == PNG
+    coef = pd.read_csv(out / "coefficients.csv")
+    assert list(coef["term"]) == ["intercept", "column 3"]
+
+
+@pytest.fixture()
+def cov_files(tmp_path):
+    frame = _planted_survey(n=200)
+    frame["w"] = 1.0
+    frame["empty"] = np.nan
+    frame["gpa2"] = 2 * frame["gpa"] + 1
+    good = _csv(frame, tmp_path / "cov.csv")
+    return {"good": good}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--covariates", "age"], "--covariates: no column 'age'"),
+        (["--covariates", "gpa", "--weights", "gpa"], "'gpa' is the --weights column"),
+        (["--covariates", "empty", "party"], "--covariates: column 'empty' has no value"),
+        (["--covariates", "gpa", "gpa2", "party"], "'gpa2' is perfectly collinear"),
+        (["--covariates", "gpa", "gpa"], "named twice"),
+        (["--covariates", "gpa", "--blrt", "5"], "--blrt: not available with --covariates"),
+        (["--covariates", "gpa"], "--data: column 'party' holds"),
+        (["--covariates", "gpa", "--covariate-method", "magic"], "--covariate-method"),
+    ],
+)
+def test_covariate_errors_are_one_line_exit_2(tmp_path, capsys, cov_files, extra, message):
+    argv = ["lca", "--data", cov_files["good"], "--k", "2", "--n-init", "1", *extra]
+    out = tmp_path / "out"
+    assert _exit_code([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists()

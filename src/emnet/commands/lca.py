@@ -15,6 +15,17 @@ minimises ``--criterion`` (classes ordered by size), and writes into ``--out``:
 ``selection.json``, ``selection.csv``, ``summary.txt``, ``probabilities.csv``,
 ``classes.csv``, ``fit.csv``, ``classification.csv``, ``profile.png``, ``bic.png`` and
 ``model.npz``. ``--out`` follows emnet's ownership rule (:func:`emnet._io.owned_output`).
+
+``--covariates NAME [NAME ...]`` (latent class regression): the named columns (names, or
+1-based numbers) are taken out of the items and predict class membership (a multinomial
+logit, ``--covariate-method`` one-step, bch or ml). Number columns are numeric
+covariates; text columns (a CSV or parquet column of words) are categorical, with the
+first level (sorted) as the reference. Rows with a missing covariate are left out (as
+poLCA does). Each K is fitted with the covariates; the selection table uses
+``model.bic(X, covariates=Z)``. For the chosen K it prints and writes the Wald table
+(``coefficients.csv``) and draws ``covariate_effect_<name>.png`` for the first numeric
+covariate, besides ``selection.json``/``.csv``, ``summary.txt``, ``classes.csv`` and
+``profile.png``.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from typing import Any
 from emnet.commands._types import n_jobs, positive_int
 
 DEFAULT_OUT = "emnet-lca"
+COVARIATE_METHODS = ("one-step", "bch", "ml")
 CRITERIA = ("bic", "aic", "sabic", "caic")
 SUFFIXES = (".csv", ".npy", ".parquet")
 
@@ -108,6 +120,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the column (name, or 1-based number) of survey weights (>= 0); not an item",
     )
     p.add_argument(
+        "--covariates",
+        nargs="+",
+        metavar="NAME",
+        help="columns (names, or 1-based numbers) that predict class membership (latent "
+        "class regression); not items. Text columns are categorical",
+    )
+    p.add_argument(
+        "--covariate-method",
+        choices=COVARIATE_METHODS,
+        default="one-step",
+        help="one-step (joint EM, default) or the bias-corrected three-step bch / ml",
+    )
+    p.add_argument(
         "--blrt",
         type=_non_negative_int,
         default=0,
@@ -143,23 +168,9 @@ def read_data(path: str, header: bool | None) -> tuple[Any, list[str] | None]:
 
     p = Path(path)
     if p.suffix.lower() == ".parquet":
-        if header is not None:
-            raise ValueError("--header: applies to CSV files only (this is a .parquet file)")
-        if not p.is_file():
-            what = "is a directory" if p.is_dir() else "does not exist or is not a file"
-            raise ValueError(f"--data: {p} {what}")
         import pandas as pd
 
-        try:
-            frame = pd.read_parquet(p)
-        except ImportError:
-            raise ValueError(
-                f"--data: {p}: reading .parquet needs pyarrow or fastparquet; "
-                "save the table as .csv instead"
-            ) from None
-        except Exception as exc:  # a corrupt file: pyarrow's own error types
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"--data: cannot read {p} ({reason})") from None
+        frame = _read_parquet(p, header)
         try:
             values = frame.apply(pd.to_numeric).to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
@@ -183,6 +194,27 @@ def read_data(path: str, header: bool | None) -> tuple[Any, list[str] | None]:
         ) from None
     values = np.asarray(table.values, dtype=np.float64)
     return values, table.columns
+
+
+def _read_parquet(p: Path, header: bool | None) -> Any:
+    """A .parquet file as a DataFrame (one-line errors)."""
+    if header is not None:
+        raise ValueError("--header: applies to CSV files only (this is a .parquet file)")
+    if not p.is_file():
+        what = "is a directory" if p.is_dir() else "does not exist or is not a file"
+        raise ValueError(f"--data: {p} {what}")
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(p)
+    except ImportError:
+        raise ValueError(
+            f"--data: {p}: reading .parquet needs pyarrow or fastparquet; "
+            "save the table as .csv instead"
+        ) from None
+    except Exception as exc:  # a corrupt file: pyarrow's own error types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"--data: cannot read {p} ({reason})") from None
 
 
 def split_weights(
@@ -229,6 +261,151 @@ def split_weights(
     return values[:, keep], [names[i] for i in keep], w
 
 
+def _column_index(spec: str, columns: list[str] | None, D: int, option: str) -> int:
+    """The 0-based column of ``spec`` (a name, or a 1-based number) in the full table."""
+    if columns is not None and spec in columns:
+        return columns.index(spec)
+    try:
+        j = int(spec) - 1
+    except ValueError:
+        j = -1
+    if not 0 <= j < D:
+        have = (
+            f"the columns are {', '.join(columns)}"
+            if columns is not None
+            else f"the data has no header; give a column number 1..{D}"
+        )
+        raise ValueError(f"{option}: no column {spec!r} ({have})")
+    return j
+
+
+def _read_csv_text(p: Path, header: bool | None) -> tuple[Any, bool]:
+    """A CSV with text cells (categorical covariates) as a DataFrame, and whether its first
+    line is a header (``None``: when every cell of line 1 is a name, as load_table)."""
+    import csv
+
+    import pandas as pd
+
+    with open(p, encoding="utf-8-sig", newline="") as fh:
+        first = next(csv.reader(fh), [])
+    if header is None:
+
+        def is_name(cell: str) -> bool:
+            try:
+                float(cell)
+            except ValueError:
+                return cell.strip() != ""
+            return False
+
+        header = bool(first) and all(is_name(c) for c in first)
+    frame = pd.read_csv(p, encoding="utf-8-sig", header=0 if header else None)
+    if not header:
+        frame.columns = [str(j + 1) for j in range(frame.shape[1])]
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.size == 0:
+        raise ValueError(f"--data: {p} holds no data")
+    return frame, header
+
+
+def read_with_covariates(
+    path: str, header: bool | None, specs: list[str], weights: str | None
+) -> tuple[Any, list[str] | None, Any, str | None]:
+    """(numeric (n, D) items and weights, their names or None, the covariates as a
+    DataFrame, the ``--weights`` spec for the table without the covariates).
+
+    Number columns stay numbers; text columns (CSV or parquet) are categorical."""
+    import numpy as np
+    import pandas as pd
+
+    p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        frame, has_header = _read_parquet(p, header), True
+    else:
+        try:
+            values, columns = read_data(path, header)
+            frame = pd.DataFrame(values, columns=columns)
+            has_header = columns is not None
+        except ValueError as exc:
+            if p.suffix.lower() != ".csv" or not p.is_file():
+                raise
+            try:
+                frame, has_header = _read_csv_text(p, header)
+            except Exception:
+                raise exc from None
+    D = frame.shape[1]
+    columns = [str(c) for c in frame.columns] if has_header else None
+    idx: list[int] = []
+    for spec in specs:
+        j = _column_index(spec, columns, D, "--covariates")
+        if j in idx:
+            raise ValueError(f"--covariates: {spec!r} is named twice")
+        idx.append(j)
+    if weights is not None:
+        jw = _column_index(weights, columns, D, "--weights")
+        if jw in idx:
+            raise ValueError(
+                f"--covariates: {weights!r} is the --weights column; a column is either "
+                "a weight or a covariate"
+            )
+        if columns is None:  # a number: renumber it in the table without the covariates
+            weights = str(jw + 1 - sum(j < jw for j in idx))
+    rest = [j for j in range(D) if j not in idx]
+    if not rest or (weights is not None and len(rest) == 1):
+        raise ValueError("--covariates: no items are left (every column is a covariate)")
+    names = [columns[j] if columns is not None else f"column {j + 1}" for j in range(D)]
+    Z = frame.iloc[:, idx].copy()
+    Z.columns = [names[j] for j in idx]
+    for name in Z.columns:
+        if Z[name].isna().all():
+            raise ValueError(f"--covariates: column {name!r} has no value (every entry is missing)")
+    numeric = {}
+    for j in rest:
+        col = frame.iloc[:, j]
+        conv = pd.to_numeric(col, errors="coerce")
+        bad = np.flatnonzero(conv.isna().to_numpy() & col.notna().to_numpy())
+        if bad.size:
+            raise ValueError(
+                f"--data: column {names[j]!r} holds {col.iloc[bad[0]]!r} (data row "
+                f"{bad[0] + 1}), not a number; name it in --covariates if it is a covariate"
+            )
+        numeric[names[j]] = conv.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.column_stack([numeric[names[j]] for j in rest])
+    return values, [names[j] for j in rest] if columns is not None else None, Z, weights
+
+
+def drop_missing_covariates(items: Any, weights: Any, covariates: Any) -> tuple[Any, Any, Any]:
+    """The rows with every covariate present (a note says how many were left out), after
+    checking the covariates as the fit will (mixed text, collinear columns)."""
+    import warnings
+
+    import numpy as np
+
+    from emnet.mixture._covariates import learn_design
+
+    n = len(covariates)
+    missing = covariates.isna().any(axis=1).to_numpy()
+    if missing.all():
+        raise ValueError("--covariates: every row has a missing covariate")
+    keep = ~missing
+    Z = covariates.loc[keep].reset_index(drop=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            learn_design(Z, len(Z))
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(
+            "--" + msg if msg.startswith("covariates:") else f"--covariates: {msg}"
+        ) from None
+    if missing.any():
+        print(
+            f"emnet lca: note: {int(missing.sum())} of {n} rows have a missing covariate and "
+            "are left out (as poLCA does)"
+        )
+    items = np.asarray(items)[keep]
+    return items, (None if weights is None else np.asarray(weights)[keep]), Z
+
+
 def detect_items(values: Any) -> str:
     """'binary' when every item's non-missing answers are exactly {0, 1}, else 'categorical'."""
     import numpy as np
@@ -266,7 +443,7 @@ def item_frame(values: Any, names: list[str], items: str) -> Any:
 # -------------------------------------------------------------------------------- run
 def run_config(args: argparse.Namespace) -> dict[str, Any]:
     """What decides the numbers of an `emnet lca` run (the ownership marker's config)."""
-    return {
+    config = {
         "data": os.path.abspath(args.data),
         "header": args.header,
         "k": args.k,
@@ -278,6 +455,10 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "max_iter": args.max_iter,
     }
+    if getattr(args, "covariates", None):
+        config["covariates"] = list(args.covariates)
+        config["covariate_method"] = args.covariate_method
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -287,8 +468,21 @@ def run(args: argparse.Namespace) -> int:
 
     # Ownership and the data are checked before any fitting: a user error costs nothing.
     check_output_dir(args.out, "lca", run_config(args), force=args.force)
-    values, columns = read_data(args.data, args.header)
-    items_values, names, weights = split_weights(values, columns, args.weights)
+    covariates = None
+    if args.covariates:
+        if args.blrt:
+            raise ValueError("--blrt: not available with --covariates (fit K by BIC instead)")
+        values, columns, covariates, weights_spec = read_with_covariates(
+            args.data, args.header, args.covariates, args.weights
+        )
+    else:
+        values, columns = read_data(args.data, args.header)
+        weights_spec = args.weights
+    items_values, names, weights = split_weights(values, columns, weights_spec)
+    if covariates is not None:
+        items_values, weights, covariates = drop_missing_covariates(
+            items_values, weights, covariates
+        )
     n = items_values.shape[0]
     if max(args.k) > n:
         raise ValueError(
@@ -305,7 +499,10 @@ def run(args: argparse.Namespace) -> int:
     progress = bool(args.progress or sys.stderr.isatty())
     out = Path(args.out)
     with owned_output(args.out, "lca", run_config(args), force=args.force) as stage:
-        written = _fit_and_write(args, X, weights, items, progress, stage)
+        if covariates is None:
+            written = _fit_and_write(args, X, weights, items, progress, stage)
+        else:
+            written = _fit_covariates_and_write(args, X, weights, covariates, items, stage)
     print("wrote " + ", ".join(str(out / Path(p).relative_to(stage)) for p in written))
     return 0
 
@@ -382,4 +579,117 @@ def _fit_and_write(
     written.append(Path(plot_bic(result, out / "bic.png")))
     model.save(out / "model.npz")
     written.append(out / "model.npz")
+    return written
+
+
+def _safe_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "covariate"
+
+
+def _fit_covariates_and_write(
+    args: argparse.Namespace, X: Any, weights: Any, Z: Any, items: str, out: Path
+) -> list[Path]:
+    """Each K of --k fitted with the covariates; the chosen one's Wald table and plots."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from emnet._io import write_json, write_text
+    from emnet.mixture import (
+        BernoulliMixture,
+        CategoricalMixture,
+        plot_covariate_effect,
+        plot_profile,
+    )
+
+    cls = BernoulliMixture if items == "binary" else CategoricalMixture
+    method = args.covariate_method
+    rows, models = [], {}
+    for k in args.k:
+        model = cls(k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model.fit(X, sample_weight=weights, covariates=Z, covariate_method=method)
+            except ValueError as exc:
+                raise ValueError(f"--data {args.data}: {exc}") from None
+        s = np.asarray(model.score_samples(X, covariates=Z), dtype=np.float64)
+        ll = float(s.sum() if weights is None else s @ weights)
+        crit = {
+            c: getattr(model, c)(X, sample_weight=weights, covariates=Z)
+            for c in ("aic", "bic", "sabic", "caic")
+        }
+        rows.append({"k": int(k), "loglik": ll, "n_params": int(model.n_parameters_), **crit})
+        models[int(k)] = model
+    best_k = min(rows, key=lambda r: r[args.criterion])["k"]
+    model = models[best_k].reorder("weight")
+    n, D = X.shape
+    what = "binary items (Bernoulli mixture)" if items == "binary" else "categorical items"
+    weighted = f", weights from {args.weights}" if weights is not None else ""
+    ks = args.k
+    kinds = dict(zip(model.covariate_design_.columns, model.covariate_design_.kinds, strict=True))
+    print(
+        f"emnet lca: {args.data}: {n} rows x {D} {what}{weighted}; covariates "
+        + ", ".join(f"{c} ({kinds[c]})" for c in Z.columns)
+        + f", {method}; K = {', '.join(map(str, ks)) if len(ks) < 4 else f'{ks[0]}..{ks[-1]}'}, "
+        f"{args.n_init} starts each"
+    )
+    sel = pd.DataFrame(rows)
+    shown = sel.rename(columns={"k": "K", "loglik": "LL", "n_params": "npar", "aic": "AIC",
+                                "bic": "BIC", "sabic": "SABIC", "caic": "CAIC"})  # fmt: skip
+    shown.insert(0, "", ["*" if k == best_k else "" for k in sel["k"]])
+    table_text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    table_text += f"\n* lowest {args.criterion.upper()} (with the covariates)"
+    print(table_text)
+    coef = model.coefficients().to_frame()
+    shares = np.asarray(model.weights_, dtype=np.float64)
+    lines = [
+        "",
+        f"{cls.__name__}: {best_k} latent classes, latent class regression ({method}); "
+        "class 1 is the reference",
+        "class shares (mean P(class | covariates)): "
+        + ", ".join(f"{k + 1}: {w:.4f}" for k, w in enumerate(shares)),
+    ]
+    if len(coef):
+        lines.append(coef.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    else:
+        lines.append("K = 1: one class, no coefficients")
+    coef_text = "\n".join(lines)
+    print(coef_text)
+
+    written: list[Path] = []
+    written.append(
+        write_json(
+            out / "selection.json",
+            {
+                "data": args.data,
+                "items": items,
+                "estimator": "bernoulli" if items == "binary" else "categorical",
+                "weights": args.weights,
+                "covariates": list(map(str, Z.columns)),
+                "covariate_method": method,
+                "n_samples": int(n),
+                "n_items": int(D),
+                "item_names": list(map(str, X.columns)),
+                "seed": args.seed,
+                "n_init": args.n_init,
+                "criterion": args.criterion,
+                "best_k": int(best_k),
+                "table": rows,
+            },
+        )
+    )
+    written.append(write_text(out / "selection.csv", sel.to_csv(index=False)))
+    written.append(write_text(out / "summary.txt", table_text + "\n" + coef_text + "\n"))
+    written.append(write_text(out / "coefficients.csv", coef.to_csv(index=False)))
+    classes = pd.DataFrame({"class": np.arange(1, best_k + 1), "share": shares})
+    written.append(write_text(out / "classes.csv", classes.to_csv(index=False)))
+    written.append(plot_profile(model, path=out / "profile.png"))
+    numeric = [c for c in Z.columns if kinds[c] == "numeric"]
+    if numeric:
+        name = f"covariate_effect_{_safe_name(numeric[0])}.png"
+        written.append(plot_covariate_effect(model, numeric[0], data=Z, path=out / name))
     return written
