@@ -18,7 +18,7 @@ from emnet.cli import main
 from emnet.report import Context, build_report
 from emnet.report.html import check, fmt
 
-SECTION_IDS = ("em", "deepnet", "resnet", "errata")
+SECTION_IDS = ("em", "lca", "deepnet", "resnet", "errata")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "link", "img", "br", "hr", "input", "source", "wbr", "col", "area", "base"}
 
@@ -131,7 +131,9 @@ def test_each_section_present_and_ok(quick_report: Built) -> None:
     for sid in SECTION_IDS:
         assert page.sections.get(sid) == "ok", f"section {sid}: {page.sections.get(sid)}"
         assert f'href="#{sid}"' in quick_report.html  # in the table of contents
-    for heading in ("§1 EM on binarized digits", "§2 Deep net", "§3 ResNet width study", "Errata"):
+    headings = ("§1 EM on binarized digits", "Latent class analysis on real survey data",
+                "§2 Deep net", "§3 ResNet width study", "Errata")  # fmt: skip
+    for heading in headings:
         assert heading in quick_report.html
 
 

@@ -11,7 +11,13 @@ built, so a test can replace it (``monkeypatch.setattr(sections, "SECTIONS", ...
 
 from __future__ import annotations
 
-from emnet.report import section_deepnet, section_em, section_errata, section_resnet
+from emnet.report import (
+    section_deepnet,
+    section_em,
+    section_errata,
+    section_lca,
+    section_resnet,
+)
 from emnet.report.context import SectionSpec
 
 SECTIONS: tuple[SectionSpec, ...] = (
@@ -21,6 +27,15 @@ SECTIONS: tuple[SectionSpec, ...] = (
         section_em.build,
         lead="A mixture of Bernoullis fitted by EM to scikit-learn's 1,797 digits, "
         "binarized at pixel ≥ 8 (SPEC §1, write-up part 1).",
+    ),
+    SectionSpec(
+        "Latent class analysis on real survey data",
+        "lca",
+        section_lca.build,
+        lead="Latent class models (emnet.mixture.CategoricalMixture) of the Stouffer–Toby "
+        "values items and LSAT6/7: model selection with the bootstrap likelihood-ratio "
+        "test, standard errors, poLCA's maxima; and covariates that predict class "
+        "membership (latent class regression) on planted data.",
     ),
     SectionSpec(
         "§2 Deep net: forward and backward pass",
