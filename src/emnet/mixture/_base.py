@@ -259,6 +259,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         best = max(runs, key=lambda r: r.lower_bound)  # first of equals: earliest start
         best = self._refine(best, fit_data, rng)
         self._set_fitted(best.params)
+        self._record_runs(best, runs)
+        return self
+
+    def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
+        """The fitted record of the kept run and every start; warns if it did not converge."""
         self.history_ = best.history
         self.converged_, self.n_iter_ = best.converged, best.n_iter
         self.n_em_steps_ = best.n_em_steps
@@ -270,9 +275,43 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 f"EM did not converge in max_iter={self.max_iter} iterations (last objective "
                 f"change above tol={self.tol}); increase max_iter or tol, or check the data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        return self
+
+    def _check_em_parameters(
+        self,
+        init_choices: tuple[str, ...],
+        *,
+        priors: tuple[str, ...] = (),
+        flags: tuple[str, ...] = (),
+        init_arrays: tuple[str, ...] = (),
+    ) -> None:
+        """The checks every EM estimator's parameters share: the loop's settings, the
+        estimator's ``priors`` (>= 1), boolean ``flags`` and starting arrays."""
+        from emnet.mixture._validation import check_int, check_real
+
+        check_int("n_components", self.n_components, 1)
+        check_int("max_iter", self.max_iter, 0)
+        check_int("n_init", self.n_init, 1)
+        check_int("verbose", self.verbose, 0)
+        check_real("tol", self.tol, 0.0)
+        for name in priors:
+            check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
+        for name in ("accelerate", "warm_start", *flags):
+            value = getattr(self, name)
+            if not isinstance(value, bool | np.bool_):
+                raise ValueError(f"{name}: expected True or False, got {value!r}")
+        if self.init_params not in init_choices:
+            raise ValueError(
+                f"init_params: expected one of {init_choices}, got {self.init_params!r}"
+            )
+        for name in init_arrays:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ValueError(
+                    f"{name}: expected an array of numbers or None, got the string {value!r}"
+                    " (to choose how EM starts, use init_params)"
+                )
 
     def n_starts_at_best(self, tol: float = 1e-6) -> int:
         """How many of the last fit's starts reached the best objective within ``tol``

@@ -33,7 +33,6 @@ from emnet.mixture._math import (
 from emnet.mixture._validation import (
     check_binary,
     check_int,
-    check_real,
     check_weights,
     iter_chunks,
 )
@@ -165,31 +164,15 @@ class BernoulliMixture(BaseEMMixture):
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:
-        check_int("n_components", self.n_components, 1)
-        check_int("max_iter", self.max_iter, 0)
-        check_int("n_init", self.n_init, 1)
-        check_int("verbose", self.verbose, 0)
+        self._check_em_parameters(
+            INIT_PARAMS,
+            priors=("alpha", "beta", "weight_concentration"),
+            flags=("split_merge", "bitpack"),
+            init_arrays=("weights_init", "means_init"),
+        )
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, 1)
-        for name in ("split_merge", "bitpack", "accelerate", "warm_start"):
-            value = getattr(self, name)
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{name}: expected True or False, got {value!r}")
-        check_real("tol", self.tol, 0.0)
-        for name in ("alpha", "beta", "weight_concentration"):
-            check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(
-                f"init_params: expected one of {INIT_PARAMS}, got {self.init_params!r}"
-            )
         work_dtype(None, self.dtype)
-        for name in ("weights_init", "means_init"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                raise ValueError(
-                    f"{name}: expected an array of numbers or None, got the string {value!r}"
-                    " (to choose how EM starts, use init_params)"
-                )
 
     def _validate_X(self, X: Any, *, reset: bool) -> Any:
         X = validate_data(

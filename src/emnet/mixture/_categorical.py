@@ -28,7 +28,7 @@ from emnet.mixture._codes import (
     to_logodds,
 )
 from emnet.mixture._encoding import Encoding, encode, learn_encoding
-from emnet.mixture._validation import check_int, check_real, check_weights
+from emnet.mixture._validation import check_int, check_weights
 
 INIT_PARAMS = ("random", "random_from_data")
 
@@ -121,27 +121,11 @@ class CategoricalMixture(BaseEMMixture):
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:
-        check_int("n_components", self.n_components, 1)
-        check_int("max_iter", self.max_iter, 0)
-        check_int("n_init", self.n_init, 1)
-        check_int("verbose", self.verbose, 0)
-        check_real("tol", self.tol, 0.0)
-        for name in ("prob_concentration", "weight_concentration"):
-            check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
-        for name in ("accelerate", "warm_start"):
-            value = getattr(self, name)
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{name}: expected True or False, got {value!r}")
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(
-                f"init_params: expected one of {INIT_PARAMS}, got {self.init_params!r}"
-            )
-        for name in ("weights_init", "probs_init"):
-            if isinstance(getattr(self, name), str):
-                raise ValueError(
-                    f"{name}: expected arrays of numbers or None, got a string "
-                    "(to choose how EM starts, use init_params)"
-                )
+        self._check_em_parameters(
+            INIT_PARAMS,
+            priors=("prob_concentration", "weight_concentration"),
+            init_arrays=("weights_init", "probs_init"),
+        )
 
     @property
     def _encoding(self) -> Encoding:

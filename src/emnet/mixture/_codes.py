@@ -48,16 +48,21 @@ class CodeStats(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def _stats_kernel(
-    codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs
+def _class_stats_kernel(
+    codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs, eta, want_eta
 ):  # pragma: no cover - compiled
+    """The E-step pass (module docstring). ``log_w`` is (1, K) (the same class weights for
+    every row) or (n, K) (per-row class probabilities: covariates); with ``want_eta`` the
+    responsibilities (unweighted) go to ``eta`` (n, K)."""
     n, J = codes.shape
-    K = log_w.shape[0]
+    K = log_t.shape[1]
+    per_row = log_w.shape[0] > 1
     a = np.empty(K)
     loglik = 0.0
     for i in range(n):
+        r = i if per_row else 0
         for k in range(K):
-            a[k] = log_w[k]
+            a[k] = log_w[r, k]
         for j in range(J):
             c = codes[i, j]
             if c >= 0:
@@ -74,9 +79,11 @@ def _stats_kernel(
             s += a[k]
         wi = w[i]
         loglik += wi * (m + math.log(s))
-        scale = wi / s
         for k in range(K):
-            a[k] *= scale
+            a[k] /= s
+            if want_eta:
+                eta[i, k] = a[k]
+            a[k] *= wi
             resp_sum[k] += a[k]
         for j in range(J):
             c = codes[i, j]
@@ -88,6 +95,27 @@ def _stats_kernel(
                     for k in range(K):
                         obs[j, k] += a[k]
     return loglik
+
+
+@numba.njit(cache=True, nogil=True)
+def _stats_kernel(
+    codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs
+):  # pragma: no cover - compiled
+    """One set of class weights ``log_w`` (K,) for all rows."""
+    no_eta = np.empty((1, 1))
+    return _class_stats_kernel(
+        codes,
+        w,
+        offsets,
+        log_w.reshape(1, -1),
+        log_t,
+        counts,
+        resp_sum,
+        obs,
+        want_obs,
+        no_eta,
+        False,
+    )
 
 
 class FusedStep(NamedTuple):
@@ -178,85 +206,17 @@ def _bernoulli_em_kernel(
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows_stats_kernel(
-    codes, w, offsets, log_w_rows, log_t, counts, resp_sum, obs, want_obs, eta
+def _class_log_resp_kernel(
+    codes, offsets, log_w, log_t, out, log_prob
 ):  # pragma: no cover - compiled
-    """:func:`_stats_kernel` with per-row class log-probabilities (n, K) (covariates);
-    also writes the responsibilities ``eta`` (n, K) (unweighted)."""
+    """log η and log p(x_i); ``log_w`` (1, K) for all rows or (n, K) per row."""
     n, J = codes.shape
     K = log_t.shape[1]
-    a = np.empty(K)
-    loglik = 0.0
+    per_row = log_w.shape[0] > 1
     for i in range(n):
+        r = i if per_row else 0
         for k in range(K):
-            a[k] = log_w_rows[i, k]
-        for j in range(J):
-            c = codes[i, j]
-            if c >= 0:
-                col = offsets[j] + c
-                for k in range(K):
-                    a[k] += log_t[col, k]
-        m = a[0]
-        for k in range(1, K):
-            if a[k] > m:
-                m = a[k]
-        s = 0.0
-        for k in range(K):
-            a[k] = math.exp(a[k] - m)
-            s += a[k]
-        wi = w[i]
-        loglik += wi * (m + math.log(s))
-        for k in range(K):
-            eta[i, k] = a[k] / s
-            a[k] = eta[i, k] * wi
-            resp_sum[k] += a[k]
-        for j in range(J):
-            c = codes[i, j]
-            if c >= 0:
-                col = offsets[j] + c
-                for k in range(K):
-                    counts[col, k] += a[k]
-                if want_obs:
-                    for k in range(K):
-                        obs[j, k] += a[k]
-    return loglik
-
-
-@numba.njit(cache=True, nogil=True)
-def _rows_log_resp_kernel(
-    codes, offsets, log_w_rows, log_t, out, log_prob
-):  # pragma: no cover - compiled
-    n, J = codes.shape
-    K = log_t.shape[1]
-    for i in range(n):
-        for k in range(K):
-            out[i, k] = log_w_rows[i, k]
-        for j in range(J):
-            c = codes[i, j]
-            if c >= 0:
-                col = offsets[j] + c
-                for k in range(K):
-                    out[i, k] += log_t[col, k]
-        m = out[i, 0]
-        for k in range(1, K):
-            if out[i, k] > m:
-                m = out[i, k]
-        s = 0.0
-        for k in range(K):
-            s += math.exp(out[i, k] - m)
-        lp = m + math.log(s)
-        log_prob[i] = lp
-        for k in range(K):
-            out[i, k] -= lp
-
-
-@numba.njit(cache=True, nogil=True)
-def _log_resp_kernel(codes, offsets, log_w, log_t, out, log_prob):  # pragma: no cover - compiled
-    n, J = codes.shape
-    K = log_w.shape[0]
-    for i in range(n):
-        for k in range(K):
-            out[i, k] = log_w[k]
+            out[i, k] = log_w[r, k]
         for j in range(J):
             c = codes[i, j]
             if c >= 0:
@@ -433,7 +393,8 @@ def code_log_resp(
     K = log_table.shape[1]
     out = np.empty((n, K))
     log_prob = np.empty(n)
-    _log_resp_kernel(codes, offsets, _log_weights(weights), log_table, out, log_prob)
+    log_w = np.ascontiguousarray(_log_weights(weights)).reshape(1, -1)
+    _class_log_resp_kernel(codes, offsets, log_w, log_table, out, log_prob)
     return out, log_prob
 
 
@@ -629,9 +590,9 @@ def rows_code_stats(
     resp_sum = np.zeros(K)
     obs = np.zeros((J, K)) if has_missing else np.zeros((1, K))
     eta = np.empty((codes.shape[0], K))
-    loglik = _rows_stats_kernel(
+    loglik = _class_stats_kernel(
         codes, sample_weight, offsets, np.ascontiguousarray(log_w_rows), log_table, counts,
-        resp_sum, obs, has_missing, eta,
+        resp_sum, obs, has_missing, eta, True,
     )  # fmt: skip
     stats = CodeStats(
         float(sample_weight.sum()), resp_sum, counts, obs if has_missing else None, float(loglik)
@@ -645,7 +606,7 @@ def rows_code_log_resp(
     n, K = codes.shape[0], log_table.shape[1]
     out = np.empty((n, K))
     log_prob = np.empty(n)
-    _rows_log_resp_kernel(
+    _class_log_resp_kernel(
         codes,
         offsets,
         np.ascontiguousarray(log_w_rows),

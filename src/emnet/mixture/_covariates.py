@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from emnet.mixture._numdiff import covariance, observed_information
+
 RIDGE = 1e-6
 METHODS = ("one-step", "bch", "ml", "naive")
 
@@ -272,22 +274,9 @@ def logit_m_step(
     return beta
 
 
-def information_beta(D: np.ndarray, targets_fn: Any, beta: np.ndarray) -> np.ndarray:
-    """−Hessian of a β objective by central differences of its exact gradient
-    ``targets_fn(beta) -> (gradient (p, K − 1))``."""
-    flat = beta.ravel()
-    P = len(flat)
-    H = np.empty((P, P))
-    for i in range(P):
-        h = 1e-5 * max(1.0, abs(flat[i]))
-        up, down = flat.copy(), flat.copy()
-        up[i] += h
-        down[i] -= h
-        H[:, i] = (
-            targets_fn(up.reshape(beta.shape)).ravel()
-            - targets_fn(down.reshape(beta.shape)).ravel()
-        ) / (2 * h)
-    return -(H + H.T) / 2
+def information_beta(grad: Any, beta: np.ndarray) -> np.ndarray:
+    """−Hessian of a β objective from its exact gradient ``grad(beta (p, K − 1))``."""
+    return observed_information(lambda flat: grad(flat.reshape(beta.shape)), beta)
 
 
 class CoefTable(NamedTuple):
@@ -315,16 +304,6 @@ def coef_table(beta: np.ndarray, cov: np.ndarray, names: list[str], method: str)
         z = beta / se
     p = 2 * sps.norm.sf(np.abs(z))
     return CoefTable(beta.T.copy(), se.T.copy(), z.T.copy(), p.T.copy(), names, method)
-
-
-def invert(info: np.ndarray) -> np.ndarray:
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(info)
-    if not np.all(np.isfinite(cov)):
-        cov = np.linalg.pinv(info)
-    return cov
 
 
 # -- three-step ---------------------------------------------------------------------------
@@ -372,7 +351,7 @@ def three_step(
             post = joint / joint.sum(axis=1, keepdims=True)
             return design.T @ ((post - np.exp(logp)) * w[:, None])[:, 1:]
 
-        cov = invert(information_beta(design, grad, beta))
+        cov = covariance(information_beta(grad, beta))
         return beta, cov, {"error_matrix": Derr, "modal": modal}
     else:
         raise ValueError(f"covariate_method: expected one of {METHODS}, got {method!r}")
@@ -382,5 +361,5 @@ def three_step(
         pi = np.exp(class_log_probs(design, b))
         return design.T @ (targets - targets.sum(axis=1)[:, None] * pi)[:, 1:]
 
-    cov = invert(information_beta(design, grad, beta))
+    cov = covariance(information_beta(grad, beta))
     return beta, cov, {"error_matrix": Derr, "modal": modal}

@@ -14,11 +14,9 @@ Fitted attributes with covariates: ``coef_`` (K − 1, 1 + q), ``coef_se_``,
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from emnet.mixture._codes import (
@@ -35,11 +33,11 @@ from emnet.mixture._covariates import (
     apply_design,
     class_log_probs,
     coef_table,
-    invert,
     learn_design,
     logit_m_step,
     three_step,
 )
+from emnet.mixture._numdiff import covariance, observed_information
 from emnet.mixture._validation import check_weights
 
 
@@ -131,19 +129,7 @@ def _record(
     model.covariate_design_ = design
     model.covariate_names_ = list(design.names)
     model.covariate_method_ = method
-    model.history_ = best.history
-    model.converged_, model.n_iter_ = best.converged, best.n_iter
-    model.n_em_steps_ = best.n_em_steps
-    model.lower_bound_ = best.lower_bound
-    model.init_lower_bounds_ = np.array([r.lower_bound for r in runs])
-    model.init_n_em_steps_ = np.array([r.n_em_steps for r in runs])
-    if not best.converged:
-        warnings.warn(
-            f"EM did not converge in max_iter={model.max_iter} iterations; increase max_iter "
-            "or tol, or check the data.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+    model._record_runs(best, runs)
 
 
 def _three_step(
@@ -216,16 +202,7 @@ def _one_step_covariance(
         return np.concatenate([g_b.ravel(), g_t[free]])
 
     v0 = np.concatenate([beta.ravel(), rel0[free]])
-    P = len(v0)
-    H = np.empty((P, P))
-    for i in range(P):
-        h = 1e-5 * max(1.0, abs(v0[i]))
-        up, down = v0.copy(), v0.copy()
-        up[i] += h
-        down[i] -= h
-        H[:, i] = (grad(up) - grad(down)) / (2 * h)
-    cov = invert(-(H + H.T) / 2)
-    return cov[:nb, :nb]
+    return covariance(observed_information(grad, v0))[:nb, :nb]
 
 
 def log_resp_with_covariates(model: Any, X: Any, covariates: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats as sps
 
 from emnet.mixture._codes import code_log_resp, compress_rows
+from emnet.mixture._numdiff import covariance, observed_information
 from emnet.mixture._validation import check_weights
 
 BOUNDARY = 1e-7
@@ -283,25 +284,12 @@ def information(view: CodedView, method: str = "hessian") -> tuple[_Layout, np.n
     def grad(b: np.ndarray) -> np.ndarray:
         return w @ row_scores(sub, lay, *_unpack(sub, lay, b))
 
-    P = len(beta)
-    H = np.empty((P, P))
-    for i in range(P):
-        h = 1e-5 * max(1.0, abs(beta[i]))
-        up, down = beta.copy(), beta.copy()
-        up[i] += h
-        down[i] -= h
-        H[:, i] = (grad(up) - grad(down)) / (2 * h)
-    return lay, -(H + H.T) / 2
+    return lay, observed_information(grad, beta)
 
 
 def standard_errors(view: CodedView, method: str = "hessian") -> StandardErrors:
     lay, info = information(view, method)
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(info)
-    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
-        cov = np.linalg.pinv(info)
+    cov = covariance(info)
     Jw, Jt = _jacobian(view, lay, view.weights, view.log_table)
     se_w = np.sqrt(np.maximum(np.einsum("kp,pq,kq->k", Jw, cov, Jw), 0.0))
     se_t = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, cov, Jt), 0.0))
