@@ -285,9 +285,15 @@ def test_failing_section_is_shown_and_gives_nonzero_code(
     html = (out / "index.html").read_text(encoding="utf-8")
     page = parse_page(html)
     assert page.errors == [] and page.stack == []
-    assert page.sections == {"em": "ok", "deepnet": "ok", "resnet": "failed", "errata": "ok"}
+    assert page.sections == {
+        "em": "ok",
+        "lca": "ok",
+        "deepnet": "ok",
+        "resnet": "failed",
+        "errata": "ok",
+    }
     assert "RuntimeError: synthetic failure &lt;in §3&gt;" in html  # escaped
-    assert "1 of 4 sections failed" in html
+    assert "1 of 5 sections failed" in html
     for src in page.images:
         assert_valid_image(out / src)
     assert "figures/deepnet_graph.svg" in page.images  # the real §2 is written
