@@ -251,3 +251,33 @@ def test_statistics_without_covariates_refuse_a_covariate_model(one_step):
     X, _, model = one_step
     with pytest.raises(ValueError, match="without covariates"):
         model.goodness_of_fit(X)
+
+
+@pytest.mark.parametrize("method", ["one-step", "bch"])
+def test_save_load_and_summary_with_covariates(tmp_path, method):
+    X, Zg, _ = planted(800, seed=11)
+    frame = pd.DataFrame({"age": Zg[:, 0], "party": np.where(Zg[:, 1] > 0, "left", "right")})
+    model = quiet_fit(
+        BernoulliMixture(3, n_init=2, random_state=0), X, covariates=frame, covariate_method=method
+    )
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = BernoulliMixture.load(path)
+    np.testing.assert_array_equal(loaded.coef_, model.coef_)
+    np.testing.assert_array_equal(loaded.coef_cov_, model.coef_cov_)
+    assert loaded.covariate_names_ == model.covariate_names_ == ["intercept", "age", "party=right"]
+    np.testing.assert_allclose(
+        loaded.predict_proba(X, covariates=frame), model.predict_proba(X, covariates=frame)
+    )
+    s = model.summary(X, covariates=frame)
+    assert s.n_parameters == model.n_parameters_ == 2 * 3 + 3 * 6
+    assert s.loglik == pytest.approx(model.score(X, covariates=frame) * len(X))
+    assert np.isnan(s.g2) and s.df is None
+    text = str(s)
+    assert "Latent class regression" in text and "party=right" in text
+    assert set(s.tables()) >= {"coefficients", "probabilities"}
+    assert all(
+        np.all(np.isfinite(se) | (p < 1e-7)) for se, p in zip(s.probs_se, s.probs, strict=True)
+    )
+    with pytest.raises(ValueError, match="pass summary"):
+        model.summary(X)

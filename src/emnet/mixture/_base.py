@@ -510,12 +510,23 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
-    def summary(self, X: Any, feature_names: Any = None, sample_weight: Any = None) -> Any:
+    def summary(
+        self,
+        X: Any,
+        feature_names: Any = None,
+        sample_weight: Any = None,
+        covariates: Any = None,
+    ) -> Any:
         """The numbers an LCA paper reports (``emnet.mixture.summary.LCASummary``):
-        ``str()`` prints them like poLCA; ``.to_frame()`` / ``.tables()`` as DataFrames."""
+        ``str()`` prints them like poLCA; ``.to_frame()`` / ``.tables()`` as DataFrames.
+        A model fitted with covariates needs them here too; its summary adds the
+        coefficient table (G², X² and df are not defined for it)."""
         from emnet.mixture.summary import make_summary
 
-        return make_summary(self, X, feature_names=feature_names, sample_weight=sample_weight)
+        return make_summary(
+            self, X, feature_names=feature_names, sample_weight=sample_weight,
+            covariates=covariates,
+        )  # fmt: skip
 
     # -- saving (npz + JSON; never pickle) -------------------------------------------------
     def _params_json(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -546,6 +557,20 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Fitted JSON metadata beyond the scalars (a distribution adds its own)."""
         return {}
 
+    def _covariate_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """(JSON, arrays) of a latent class regression, for ``save``."""
+        from emnet.mixture._persist import design_to_json
+
+        arrays = {
+            "coef_": np.asarray(self.coef_, np.float64),
+            "coef_se_": np.asarray(self.coef_se_, np.float64),
+            "coef_cov_": np.asarray(self.coef_cov_, np.float64),
+        }
+        if hasattr(self, "classification_error_"):
+            arrays["classification_error_"] = np.asarray(self.classification_error_, np.float64)
+        meta = {"design": design_to_json(self.covariate_design_), "method": self.covariate_method_}
+        return meta, arrays
+
     def save(self, path: Any) -> None:
         """Write the fitted model to ``path`` as ``.npz`` (arrays + JSON metadata), atomically."""
         check_is_fitted(self, self._fit_attribute)
@@ -563,6 +588,9 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             **{k: _scalar(getattr(self, k)) for k in self._fitted_scalars},
         }
         arrays.update(self._state_arrays())
+        if hasattr(self, "coef_"):
+            meta["covariates"], cov_arrays = self._covariate_state()
+            arrays.update(cov_arrays)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, meta=np.asarray(json.dumps(meta)), **arrays)
 

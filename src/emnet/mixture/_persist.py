@@ -22,6 +22,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 _BASE_ARRAYS = ("history_", "init_lower_bounds_", "feature_names_in_")
+_COVARIATE_ARRAYS = ("coef_", "coef_se_", "coef_cov_", "classification_error_")
 
 
 class _Bad(ValueError):
@@ -98,6 +99,8 @@ def _load(cls: type, path: Any) -> Any:
         raise _Bad(f"names unknown parameters {unknown}")
     params = dict(params)
     state_arrays = set(cls._saved_array_names) | set(_BASE_ARRAYS)
+    if "covariates" in meta:
+        state_arrays |= set(_COVARIATE_ARRAYS)
     for key in list(arrays):
         if key.startswith("param_"):
             name = key[len("param_") :]
@@ -135,9 +138,59 @@ def _load(cls: type, path: Any) -> Any:
         raise _Bad("has a 'state' entry that is not a JSON object")
     try:
         model._restore_state(arrays, state)
+        if "covariates" in meta:
+            _restore_covariates(model, meta["covariates"], arrays)
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise _Bad(f"has invalid fitted arrays ({exc})") from None
     return model
+
+
+def design_to_json(design: Any) -> dict[str, Any]:
+    """A covariate design as JSON (levels must be numbers, bools or strings)."""
+    levels = []
+    for name, lv in zip(design.columns, design.levels, strict=True):
+        if lv is None:
+            levels.append(None)
+            continue
+        values = [v.item() if isinstance(v, np.generic) else v for v in lv]
+        if not all(isinstance(v, str | int | float | bool) for v in values):
+            raise ValueError(
+                f"save: covariate {name!r} has levels that are not numbers, bools or "
+                "strings; recode them to save the model"
+            )
+        levels.append(values)
+    return {"columns": list(design.columns), "kinds": list(design.kinds), "levels": levels,
+            "names": list(design.names)}  # fmt: skip
+
+
+def _restore_covariates(model: Any, meta: Any, arrays: dict[str, np.ndarray]) -> None:
+    from emnet.mixture._covariates import Design
+
+    if not isinstance(meta, dict) or not isinstance(meta.get("design"), dict):
+        raise ValueError("the covariate metadata is malformed")
+    d = meta["design"]
+    keys = ("columns", "kinds", "levels", "names")
+    if not all(isinstance(d.get(k), list) for k in keys):
+        raise ValueError("the covariate design is malformed")
+    if not set(d["kinds"]) <= {"numeric", "categorical"} or len(d["kinds"]) != len(d["columns"]):
+        raise ValueError("the covariate design is malformed")
+    design = Design(*(list(d[k]) for k in keys))
+    K, p = model.n_components, len(design.names)
+    coef, se, cov = (arrays.pop(k, None) for k in ("coef_", "coef_se_", "coef_cov_"))
+    for name, a, shape in (("coef_", coef, (K - 1, p)), ("coef_se_", se, (K - 1, p)),
+                           ("coef_cov_", cov, ((K - 1) * p, (K - 1) * p))):  # fmt: skip
+        if a is None or a.dtype.kind != "f" or a.shape != shape:
+            raise ValueError(f"{name} must be a float array of shape {shape}")
+    if not np.all(np.isfinite(coef)):
+        raise ValueError("coef_ must be finite")
+    if meta.get("method") not in ("one-step", "bch", "ml", "naive"):
+        raise ValueError(f"unknown covariate method {meta.get('method')!r}")
+    model.coef_, model.coef_se_, model.coef_cov_ = coef, se, cov
+    model.covariate_design_ = design
+    model.covariate_names_ = list(design.names)
+    model.covariate_method_ = meta["method"]
+    if "classification_error_" in arrays:
+        model.classification_error_ = arrays.pop("classification_error_")
 
 
 def check_weights_array(weights: Any, n_components: int) -> np.ndarray:

@@ -14,6 +14,7 @@ Fitted attributes with covariates: ``coef_`` (K − 1, 1 + q), ``coef_se_``,
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -110,7 +111,9 @@ def fit_with_covariates(
     pi = np.exp(class_log_probs(D, beta))
     model._set_fitted(model._from_table((w @ pi) / w.sum(), log_t))
     _record(model, best, runs, beta, design, "one-step")
-    cov = _one_step_covariance(model, codes, offsets, D, w, beta, log_t)
+    cov = _one_step_covariance(model, codes, offsets, D, w, beta, log_t)[0][
+        : beta.size, : beta.size
+    ]
     model.coef_cov_ = cov
     model.coef_se_ = coef_table(beta, cov, design.names, "one-step").se
     return model
@@ -202,7 +205,7 @@ def _one_step_covariance(
         return np.concatenate([g_b.ravel(), g_t[free]])
 
     v0 = np.concatenate([beta.ravel(), rel0[free]])
-    return covariance(observed_information(grad, v0))[:nb, :nb]
+    return covariance(observed_information(grad, v0)), free
 
 
 def log_resp_with_covariates(model: Any, X: Any, covariates: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -241,3 +244,42 @@ def coefficients(model: Any) -> Any:
         z = model.coef_ / model.coef_se_
     return CoefTable(model.coef_, model.coef_se_, z, 2 * sps.norm.sf(np.abs(z)),
                      list(model.covariate_names_), model.covariate_method_)  # fmt: skip
+
+
+def theta_standard_errors(
+    model: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray
+) -> list[np.ndarray]:
+    """Standard errors of the item-response probabilities of a covariate model, per item
+    (K, R_j); NaN on the boundary. One-step: from the information of all parameters
+    (β and θ together); three-step: from the measurement model alone (step 1)."""
+    from emnet.mixture._stats import BOUNDARY, CodedView, _jacobian, _Layout, standard_errors
+
+    log_t = model._table_of(model._get_fitted())
+    K = log_t.shape[1]
+    J = len(offsets) - 1
+    if model.covariate_method_ != "one-step":
+        view = CodedView(codes, w, np.asarray(model.weights_, dtype=np.float64), log_t, offsets)
+        return standard_errors(view).probs
+    cov, free = _one_step_covariance(model, codes, offsets, D, w, model.coef_.T, log_t)
+    nb = model.coef_.size
+    lay = _Layout(
+        0, np.zeros(K, dtype=bool), np.zeros((K, J), dtype=np.int64), free, int(free.sum())
+    )
+    view = CodedView(codes[:0], w[:0], np.asarray(model.weights_), log_t, offsets)
+    _, Jt = _jacobian(view, lay, np.asarray(model.weights_), log_t)
+    ct = cov[nb:, nb:]
+    se = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, ct, Jt), 0.0))
+    se[np.exp(log_t) <= BOUNDARY] = np.nan
+    return [se[offsets[j] : offsets[j + 1]].T.copy() for j in range(J)]
+
+
+def covariate_rows(model: Any, X: Any, covariates: Any, sample_weight: Any) -> tuple[Any, ...]:
+    """(codes, offsets, design, row weights) of the rows with every covariate present."""
+    codes, offsets = model._codes_for(X)
+    n = codes.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        D, keep = apply_design(covariates, model.covariate_design_, n, drop_missing=True)
+    w = check_weights(sample_weight, n)
+    w = (np.ones(n) if w is None else w)[keep]
+    return np.ascontiguousarray(codes[keep]), offsets, D, w

@@ -111,31 +111,35 @@ def log_resp(view: CodedView) -> tuple[np.ndarray, np.ndarray]:
 
 def relative_entropy(view: CodedView) -> float:
     """Entropy R²: 1 − Σ w Σ_k −η log η / (Σw · log K); 1 when K = 1."""
-    K = len(view.weights)
+    if len(view.weights) == 1:
+        return 1.0
+    return entropy_of(np.exp(log_resp(view)[0]), view.sample_weight)
+
+
+def entropy_of(eta: np.ndarray, w: np.ndarray) -> float:
+    """Entropy R² of responsibilities ``eta`` (n, K) with row weights ``w``."""
+    K = eta.shape[1]
     if K == 1:
         return 1.0
-    lr, _ = log_resp(view)
-    eta = np.exp(lr)
-    with np.errstate(invalid="ignore"):
-        ent = -np.where(eta > 0, eta * lr, 0.0).sum(axis=1)
-    n = view.sample_weight.sum()
-    return float(1.0 - (view.sample_weight @ ent) / (n * np.log(K)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(eta > 0, eta * np.log(eta), 0.0).sum(axis=1)
+    return float(1.0 - (w @ ent) / (w.sum() * np.log(K)))
 
 
 def classification_table(view: CodedView) -> ClassificationTable:
-    lr, _ = log_resp(view)
-    eta = np.exp(lr)
+    return classification_of(np.exp(log_resp(view)[0]), view.sample_weight)
+
+
+def classification_of(eta: np.ndarray, w: np.ndarray) -> ClassificationTable:
+    """Per modal class: its weighted size and the mean posterior of each class in it."""
     K = eta.shape[1]
     modal = eta.argmax(axis=1)
-    w = view.sample_weight
     sizes = np.bincount(modal, weights=w, minlength=K)
-    mean = np.zeros((K, K))
+    mean = np.full((K, K), np.nan)
     for k in range(K):
         rows = modal == k
         if sizes[k] > 0:
             mean[k] = (w[rows] @ eta[rows]) / sizes[k]
-        else:
-            mean[k] = np.nan
     return ClassificationTable(sizes, mean)
 
 

@@ -39,7 +39,7 @@ class LCASummary:
     entropy: float
     g2: float
     x2: float
-    df: int
+    df: int | None
     p_g2: float
     p_x2: float
     classification: np.ndarray  # (K, K) mean posterior per modal class
@@ -76,6 +76,11 @@ class LCASummary:
                   self.entropy]  # fmt: skip
         return pd.DataFrame({"statistic": names, "value": values})
 
+    def coefficient_frame(self) -> pd.DataFrame | None:
+        """The latent class regression's Wald table (None without covariates)."""
+        coef = self.extra.get("coefficients")
+        return None if coef is None else coef.to_frame()
+
     def tables(self) -> dict[str, pd.DataFrame]:
         K = self.n_components
         classes = pd.DataFrame(
@@ -91,12 +96,16 @@ class LCASummary:
             index=pd.Index(np.arange(1, K + 1), name="modal class"),
             columns=[f"mean P(class {k + 1})" for k in range(K)],
         ).reset_index()
-        return {
+        out = {
             "classes": classes,
             "probabilities": self.to_frame(),
             "fit": self.fit_table(),
             "classification": classification,
         }
+        coef = self.coefficient_frame()
+        if coef is not None:
+            out["coefficients"] = coef
+        return out
 
     # -- printout --------------------------------------------------------------------
     def __str__(self) -> str:
@@ -133,7 +142,7 @@ class LCASummary:
             "=" * 57,
             f"number of observations: {_num(self.n_observations)}",
             f"number of estimated parameters: {self.n_parameters}",
-            f"residual degrees of freedom: {self.df}",
+            f"residual degrees of freedom: {'n/a' if self.df is None else self.df}",
             f"maximum log-likelihood: {self.loglik:.4f}",
             "",
             f"AIC({K}): {self.aic:.4f}",
@@ -146,6 +155,16 @@ class LCASummary:
         ]
         if self.n_init:
             out.append(f"starts: {self.n_init}; {self.n_at_best} reached the best log-likelihood")
+        coef = self.extra.get("coefficients")
+        if coef is not None:
+            out += ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
+            out.append(f"{'':>8}{'term':>20}{'coef':>11}{'se':>10}{'z':>9}{'p':>11}")
+            for k in range(coef.coef.shape[0]):
+                for j, term in enumerate(coef.names):
+                    out.append(
+                        f"{f'class {k + 2}':>8}{term[:19]:>20}{coef.coef[k, j]:>11.4f}"
+                        f"{coef.se[k, j]:>10.4f}{coef.z[k, j]:>9.2f}{coef.p[k, j]:>11.3g}"
+                    )
         out.append("Average posterior probabilities by modal class (rows):")
         for k in range(K):
             out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in self.classification[k]))
@@ -165,9 +184,19 @@ def _num(v: float) -> str:
 
 
 def make_summary(
-    model: Any, X: Any, *, feature_names: Any = None, sample_weight: Any = None
-) -> LCASummary:
-    """Everything :class:`LCASummary` holds, computed from the fitted ``model`` and ``X``."""
+    model: Any, X: Any, *, feature_names: Any = None, sample_weight: Any = None,
+    covariates: Any = None,
+) -> LCASummary:  # fmt: skip
+    """Everything :class:`LCASummary` holds, computed from the fitted ``model`` and ``X``
+    (and, for a model fitted with covariates, its ``covariates``)."""
+    if hasattr(model, "coef_"):
+        if covariates is None:
+            raise ValueError(
+                "covariates: this model was fitted with covariates; pass summary(X, covariates=Z)"
+            )
+        return _covariate_summary(model, X, feature_names, sample_weight, covariates)
+    if covariates is not None:
+        raise ValueError("covariates: this model was fitted without covariates")
     from emnet.mixture._stats import (
         classification_table,
         coded_view,
@@ -178,10 +207,7 @@ def make_summary(
 
     view = coded_view(model, X, sample_weight)
     K = len(model.weights_)
-    if hasattr(model, "categories_"):
-        answers = [list(np.asarray(c).tolist()) for c in model.categories_]
-    else:
-        answers = [[0, 1] for _ in range(model.means_.shape[1])]
+    answers = _answers(model)
     J = len(answers)
     names = _feature_names(model, X, feature_names, J)
     se = standard_errors(view, "hessian")
@@ -219,6 +245,52 @@ def make_summary(
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
     )
+
+
+def _answers(model: Any) -> list[list[Any]]:
+    if hasattr(model, "categories_"):
+        return [list(np.asarray(c).tolist()) for c in model.categories_]
+    return [[0, 1] for _ in range(model.means_.shape[1])]
+
+
+def _covariate_summary(
+    model: Any, X: Any, feature_names: Any, sample_weight: Any, covariates: Any
+) -> LCASummary:
+    """The summary of a latent class regression: G², X² and df are not defined there
+    (reported as NaN / n/a), class shares are the average class probabilities (without a
+    standard error), and the coefficient table is added."""
+    from emnet.mixture._codes import rows_code_log_resp
+    from emnet.mixture._covariates import class_log_probs
+    from emnet.mixture._regression import covariate_rows, theta_standard_errors
+    from emnet.mixture._stats import classification_of, entropy_of
+
+    codes, offsets, D, w = covariate_rows(model, X, covariates, sample_weight)
+    log_t = model._table_of(model._get_fitted())
+    lr, lp = rows_code_log_resp(codes, offsets, class_log_probs(D, model.coef_.T), log_t)
+    eta = np.exp(lr)
+    answers = _answers(model)
+    J = len(answers)
+    n = float(w.sum())
+    loglik = float(w @ lp)
+    p = model._n_free()
+    table = classification_of(eta, w)
+    K = eta.shape[1]
+    nan = float("nan")
+    return LCASummary(
+        model_name=type(model).__name__, n_components=K, n_observations=n,
+        feature_names=_feature_names(model, X, feature_names, J), answers=answers,
+        probs=[np.exp(log_t[offsets[j] : offsets[j + 1]]).T for j in range(J)],
+        probs_se=theta_standard_errors(model, codes, offsets, D, w),
+        weights=np.asarray(model.weights_, dtype=np.float64), weights_se=np.full(K, nan),
+        modal_shares=table.sizes / table.sizes.sum(), loglik=loglik, n_parameters=p,
+        aic=-2 * loglik + 2 * p, bic=-2 * loglik + p * np.log(n),
+        sabic=-2 * loglik + p * np.log((n + 2) / 24), caic=-2 * loglik + p * (np.log(n) + 1),
+        entropy=entropy_of(eta, w), g2=nan, x2=nan, df=None, p_g2=nan, p_x2=nan,
+        classification=table.mean_posterior,
+        n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
+        n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
+        se_method="observed information", extra={"coefficients": model.coefficients()},
+    )  # fmt: skip
 
 
 def _log_prob(view: Any) -> np.ndarray:
