@@ -253,8 +253,10 @@ COV_FILES = {
     "summary.txt",
     "coefficients.csv",
     "classes.csv",
+    "probabilities.csv",
     "profile.png",
     "covariate_effect_gpa.png",
+    "model.npz",
 }
 
 
@@ -272,6 +274,11 @@ def test_covariates_one_step_recovers_the_effect(tmp_path, capsys):
     assert "party=rep" in text and "class 1 is the reference" in text
     assert {p.name for p in out.iterdir()} == COV_FILES | {".emnet-run.json"}
     assert (out / "covariate_effect_gpa.png").read_bytes()[:8] == PNG
+    from emnet.mixture import BernoulliMixture
+
+    saved = BernoulliMixture.load(out / "model.npz")
+    assert saved.covariate_names_[1] == "gpa" and saved.coef_.shape[1] == 3
+    assert "Latent class regression" in (out / "summary.txt").read_text()
     sel = json.loads((out / "selection.json").read_text())
     assert sel["best_k"] == 2 and sel["covariates"] == ["gpa", "party"]
     coef = pd.read_csv(out / "coefficients.csv")

@@ -659,6 +659,9 @@ def _fit_covariates_and_write(
         lines.append("K = 1: one class, no coefficients")
     coef_text = "\n".join(lines)
     print(coef_text)
+    summary = model.summary(X, sample_weight=weights, covariates=Z)
+    print()
+    print(summary)
 
     written: list[Path] = []
     written.append(
@@ -683,8 +686,15 @@ def _fit_covariates_and_write(
         )
     )
     written.append(write_text(out / "selection.csv", sel.to_csv(index=False)))
-    written.append(write_text(out / "summary.txt", table_text + "\n" + coef_text + "\n"))
+    written.append(
+        write_text(
+            out / "summary.txt", table_text + "\n" + coef_text + "\n\n" + str(summary) + "\n"
+        )
+    )
     written.append(write_text(out / "coefficients.csv", coef.to_csv(index=False)))
+    written.append(
+        write_text(out / "probabilities.csv", summary.tables()["probabilities"].to_csv(index=False))
+    )
     classes = pd.DataFrame({"class": np.arange(1, best_k + 1), "share": shares})
     written.append(write_text(out / "classes.csv", classes.to_csv(index=False)))
     written.append(plot_profile(model, path=out / "profile.png"))
@@ -692,4 +702,6 @@ def _fit_covariates_and_write(
     if numeric:
         name = f"covariate_effect_{_safe_name(numeric[0])}.png"
         written.append(plot_covariate_effect(model, numeric[0], data=Z, path=out / name))
+    model.save(out / "model.npz")
+    written.append(out / "model.npz")
     return written
