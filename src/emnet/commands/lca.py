@@ -24,8 +24,9 @@ first level (sorted) as the reference. Rows with a missing covariate are left ou
 poLCA does). Each K is fitted with the covariates; the selection table uses
 ``model.bic(X, covariates=Z)``. For the chosen K it prints and writes the Wald table
 (``coefficients.csv``) and draws ``covariate_effect_<name>.png`` for the first numeric
-covariate, besides ``selection.json``/``.csv``, ``summary.txt``, ``classes.csv`` and
-``profile.png``.
+covariate, besides ``selection.json``/``.csv``, ``summary.txt`` (the summary with the
+coefficient table), ``probabilities.csv``, ``classes.csv``, ``profile.png`` and
+``model.npz``.
 """
 
 from __future__ import annotations
