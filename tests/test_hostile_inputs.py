@@ -406,3 +406,23 @@ def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
             dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
         ),
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [(["grad"], "grad_graph.png"), (["train-demo", "--quick"], "train_demo_moons.png")],
+)
+def test_single_file_commands_never_replace_a_users_file(tmp_path, capsys, argv, name):
+    """`emnet grad` and `emnet train-demo` write named files into a user's folder: an
+    existing file of that name is refused (exit 2, one line, untouched) unless --force."""
+    from emnet.cli import main
+
+    user = tmp_path / name
+    user.write_bytes(b"my own picture")
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already exists" in err[0] and "--force" in err[0]
+    assert user.read_bytes() == b"my own picture"
+    if argv[0] == "grad":
+        assert main([*argv, "--out", str(tmp_path), "--force"]) == 0
+        assert user.read_bytes()[:4] == b"\x89PNG"

@@ -130,6 +130,25 @@ def check_writable_dir(path: str | os.PathLike[str], arg: str = "--out") -> Path
     return path
 
 
+def check_new_files(
+    paths: list[Path], *, force: bool = False, arg: str = "--out", force_flag: str = "--force"
+) -> None:
+    """For commands that write a few named files into a user's folder (``emnet grad``,
+    ``emnet train-demo``): a ValueError if any of ``paths`` exists already, unless
+    ``force`` — emnet cannot tell its own earlier picture from a user's file of that
+    name, so it replaces neither without being told."""
+    existing = [p for p in paths if p.exists() or p.is_symlink()]
+    if existing and not force:
+        names = ", ".join(str(p) for p in existing)
+        raise ValueError(
+            f"{arg}: {names} already exists; pass {force_flag} to replace it, or choose "
+            f"another {arg}"
+        )
+    for p in existing:
+        if p.is_dir():
+            raise ValueError(f"{arg}: {p} is a directory; choose another {arg}")
+
+
 # ---------------------------------------------------------------------- owned directories
 #
 # emnet owns an output directory only if it wrote the marker MARKER into it: the command,

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=("png", "svg"), default="png", help="picture format")
     p.add_argument("--no-picture", action="store_true", help="do not draw the graph")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing grad_graph.<format> in --out"
+    )
     p.set_defaults(func=run)
 
 
@@ -94,6 +97,10 @@ def _run(args: argparse.Namespace) -> int:
 
     x, w1, w2, w3 = args.x, args.w1, args.w2, args.w3
     out_dir = None if args.no_picture else check_writable_dir(args.out, "--out")
+    if out_dir is not None:
+        from emnet._io import check_new_files
+
+        check_new_files([Path(out_dir) / f"grad_graph.{args.format}"], force=args.force)
 
     cache = forward(x, w1, w2, w3)
     print(f"f(x) = w3·σ(w2·σ(w1·x)) at x = {x:g}, w1 = {w1:g}, w2 = {w2:g}, w3 = {w3:g}\n")

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", metavar="DIR", default=".", help="directory for the figures")
     p.add_argument("--quick", action="store_true", help="train the CNN 4 epochs instead of 8")
+    p.add_argument("--force", action="store_true", help="replace existing figures in --out")
     p.set_defaults(func=run)
 
 
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from emnet.autodiff import demo
 
     out = _io.check_writable_dir(args.out)
+    names = ("train_demo_moons.png", "train_demo_cnn.png")
+    _io.check_new_files([out / n for n in names], force=args.force)
     moons = demo.train_moons(steps=200)
     moons_png = _io.savefig(demo.plot_moons(moons), out / "train_demo_moons.png", dpi=110)
     print(
