@@ -259,26 +259,6 @@ def _floor_blocks(probs, offsets, floor):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _block_softmax(u, offsets, out):  # pragma: no cover - compiled
-    K = u.shape[0]
-    J = offsets.shape[0] - 1
-    for k in range(K):
-        for j in range(J):
-            lo = offsets[j]
-            hi = offsets[j + 1]
-            m = u[k, lo]
-            for c in range(lo + 1, hi):
-                if u[k, c] > m:
-                    m = u[k, c]
-            s = 0.0
-            for c in range(lo, hi):
-                out[k, c] = math.exp(u[k, c] - m)
-                s += out[k, c]
-            for c in range(lo, hi):
-                out[k, c] /= s
-
-
-@numba.njit(cache=True, nogil=True)
 def _to_logodds_kernel(log_t, offsets, out):  # pragma: no cover - compiled
     """out[(row of answer r >= 1 of item j), k] = log θ_kjr − log θ_kj0."""
     K = log_t.shape[1]
@@ -353,38 +333,6 @@ def _log_weights(weights: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(weights, dtype=np.float64))
 
 
-def code_stats(
-    codes: np.ndarray,
-    sample_weight: np.ndarray,
-    offsets: np.ndarray,
-    weights: np.ndarray,
-    log_table: np.ndarray,
-    has_missing: bool = True,
-) -> CodeStats:
-    """E-step on coded rows and its weighted statistics (see the module docstring).
-
-    ``log_table`` is (M, K): log θ transposed (C-contiguous float64).
-    """
-    M, K = log_table.shape
-    J = codes.shape[1]
-    counts = np.zeros((M, K))
-    resp_sum = np.zeros(K)
-    obs = np.zeros((J, K)) if has_missing else np.zeros((1, K))
-    loglik = _stats_kernel(
-        codes,
-        sample_weight,
-        offsets,
-        _log_weights(weights),
-        log_table,
-        counts,
-        resp_sum,
-        obs,
-        has_missing,
-    )
-    total = float(sample_weight.sum())
-    return CodeStats(total, resp_sum, counts, obs if has_missing else None, float(loglik))
-
-
 def code_log_resp(
     codes: np.ndarray, offsets: np.ndarray, weights: np.ndarray, log_table: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -398,23 +346,10 @@ def code_log_resp(
     return out, log_prob
 
 
-def log_table_of(probs: np.ndarray) -> np.ndarray:
-    """log θ as the kernels take it: (M, K), C-contiguous."""
-    return np.ascontiguousarray(np.log(probs).T)
-
-
 def floor_probs(probs: np.ndarray, offsets: np.ndarray, floor: float = PROB_FLOOR) -> np.ndarray:
     """A copy of ``probs`` (K, M) with every entry >= floor and each item summing to 1."""
     out = np.array(probs, dtype=np.float64, order="C")
     _floor_blocks(out, offsets, floor)
-    return out
-
-
-def block_softmax(u: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """exp(u) normalised within each item's block (the inverse of log θ up to a shift)."""
-    u = np.ascontiguousarray(u, dtype=np.float64)
-    out = np.empty_like(u)
-    _block_softmax(u, offsets, out)
     return out
 
 
@@ -449,21 +384,6 @@ def categorical_m_step(
         probs[empty] = np.broadcast_to(prev_probs, probs.shape)[empty]
     _floor_blocks(probs, offsets, PROB_FLOOR)
     return weights, probs
-
-
-def categorical_log_prior(
-    weights: np.ndarray,
-    probs: np.ndarray,
-    prob_concentration: float = 1.0,
-    weight_concentration: float = 1.0,
-) -> float:
-    """log Dirichlet(a) of every θ_kj + log Dirichlet(c) of π, up to constants (0 for ML)."""
-    total = 0.0
-    if prob_concentration != 1.0:
-        total += (prob_concentration - 1.0) * float(np.log(probs).sum())
-    if weight_concentration != 1.0:
-        total += (weight_concentration - 1.0) * float(_log_weights(weights).sum())
-    return total
 
 
 # -- binary items through the same kernels ------------------------------------------------
@@ -523,7 +443,7 @@ def categorical_em_step(
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """(Σ w log p(x) at the input, next log weights (K,), next log table (M, K)): one EM step.
 
-    Same math as :func:`code_stats` followed by :func:`categorical_m_step`, in one
+    Same math as :func:`rows_code_stats` followed by :func:`categorical_m_step`, in one
     compiled call (logs in, logs out; weights floored at 1e-300 inside the log).
     """
     out_w = np.empty_like(log_weights)
