@@ -54,7 +54,7 @@ def align(model, theta=THETA):
 
 @pytest.fixture(scope="module")
 def one_step():
-    X, Z, _ = planted(10_000, seed=0)
+    X, Z, _ = planted(20_000, seed=0)  # issue 13's setting: n = 20 000, 6 items, K = 3, q = 2
     model = quiet_fit(CategoricalMixture(3, n_init=2, random_state=0), X, covariates=Z)
     return X, Z, align(model)
 
