@@ -147,6 +147,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-iter", type=positive_int, default=5000, help="EM iterations per start (5000)"
     )
+    p.add_argument(
+        "--tol",
+        type=_tolerance,
+        default=1e-10,
+        help="stop when the log-likelihood per row changes by less (1e-10, poLCA's and "
+        "stepmix's tolerance, for binary and categorical items alike)",
+    )
     p.add_argument("--n-jobs", type=n_jobs, default=1, help="parallel fits (1; -1: all cores)")
     p.add_argument(
         "--progress",
@@ -455,6 +462,7 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
         "criterion": args.criterion,
         "seed": args.seed,
         "max_iter": args.max_iter,
+        "tol": args.tol,
     }
     if getattr(args, "covariates", None):
         config["covariates"] = list(args.covariates)
@@ -529,6 +537,7 @@ def _fit_and_write(
             random_state=args.seed,
             progress=progress,
             max_iter=args.max_iter,
+            tol=args.tol,
         )
     except ValueError as exc:
         raise ValueError(f"--data {args.data}: {exc}") from None
@@ -610,7 +619,9 @@ def _fit_covariates_and_write(
     method = args.covariate_method
     rows, models = [], {}
     for k in args.k:
-        model = cls(k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter)
+        model = cls(
+            k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -706,3 +717,16 @@ def _fit_covariates_and_write(
     model.save(out / "model.npz")
     written.append(out / "model.npz")
     return written
+
+
+def _tolerance(text: str) -> float:
+    """A tolerance for --tol: a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
