@@ -21,52 +21,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emnet.commands._types import n_jobs, positive_int, scheduler_address
+from emnet.commands._types import (
+    add_header_option,
+    n_jobs,
+    parse_k,
+    positive_int,
+    scheduler_address,
+    seed,
+)
 
 DEFAULT_OUT = "emnet-em"
-
-
-def parse_k(text: str) -> int | list[int]:
-    """'10' → 10; 'A:B' → [A..B]; 'A:B:S' → every S-th from A to B; 'a,b,c' → [a, b, c]."""
-    text = text.strip()
-    if ":" not in text and "," not in text:  # a single K
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-        return value
-    try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) not in (2, 3):
-                raise ValueError
-            start, stop = parts[0], parts[1]
-            step = parts[2] if len(parts) == 3 else 1
-            if step < 1 or stop < start:
-                raise ValueError
-            values = list(range(start, stop + 1, step))
-        else:
-            values = sorted({int(p) for p in text.split(",") if p.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer K, a range A:B (or A:B:STEP) or a list a,b,c, "
-            f"got {text!r}"
-        ) from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive numbers of components, got {text!r}")
-    return values
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,13 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="a .npy or .csv file of 0/1 rows (default: binarised 8x8 digits)",
     )
-    p.add_argument(
-        "--header",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the CSV's first line holds column names (--header) or data (--no-header); "
-        "default: decided from the first line, an error when it is neither",
-    )
+    add_header_option(p, "default: decided from the first line, an error when it is neither")
     p.add_argument(
         "--k",
         type=parse_k,
@@ -94,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="number of components (10), or a range A:B / list a,b,c: fit each K with "
         "--n-init restarts, print BIC/AIC per K, plot BIC vs K, keep the best",
     )
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (0)")
     p.add_argument(
         "--max-iter", type=positive_int, default=200, help="EM iterations per start (200)"
     )

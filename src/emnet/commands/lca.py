@@ -37,39 +37,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emnet.commands._types import n_jobs, positive_int
+from emnet.commands._types import (
+    add_header_option,
+    k_list,
+    n_jobs,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    seed,
+)
 
 DEFAULT_OUT = "emnet-lca"
 COVARIATE_METHODS = ("one-step", "bch", "ml")
 CRITERIA = ("bic", "aic", "sabic", "caic")
 SUFFIXES = (".csv", ".npy", ".parquet")
-
-
-def _k_range(text: str) -> list[int]:
-    from emnet.commands.em import parse_k
-
-    value = parse_k(text)
-    return [value] if isinstance(value, int) else value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected a seed in [0, 2**32), got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -84,16 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="a .csv (header optional), .npy or .parquet table: one row per respondent",
     )
-    p.add_argument(
-        "--header",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the CSV's first line holds column names (--header) or data (--no-header); "
-        "default: decided from the first line",
-    )
+    add_header_option(p, "default: decided from the first line")
     p.add_argument(
         "--k",
-        type=_k_range,
+        type=k_list,
         default=[1, 2, 3, 4, 5, 6],
         help="numbers of classes to fit: K, a range A:B (or A:B:STEP) or a list a,b,c (1:6)",
     )
@@ -135,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--blrt",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="B",
         help="bootstrap samples of the likelihood-ratio test of K vs K-1 (0: none)",
@@ -143,13 +118,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--criterion", choices=CRITERIA, default="bic", help="choose K by this criterion (bic)"
     )
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (0)")
     p.add_argument(
         "--max-iter", type=positive_int, default=5000, help="EM iterations per start (5000)"
     )
     p.add_argument(
         "--tol",
-        type=_tolerance,
+        type=non_negative_float,
         default=1e-10,
         help="stop when the log-likelihood per row changes by less (1e-10, poLCA's and "
         "stepmix's tolerance, for binary and categorical items alike)",
@@ -717,16 +692,3 @@ def _fit_covariates_and_write(
     model.save(out / "model.npz")
     written.append(out / "model.npz")
     return written
-
-
-def _tolerance(text: str) -> float:
-    """A tolerance for --tol: a finite number >= 0."""
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
