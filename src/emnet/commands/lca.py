@@ -210,20 +210,7 @@ def split_weights(
     names = list(columns) if columns is not None else [f"item {j + 1}" for j in range(D)]
     if spec is None:
         return values, names, None
-    if columns is not None and spec in columns:
-        j = columns.index(spec)
-    else:
-        try:
-            j = int(spec) - 1
-        except ValueError:
-            j = -1
-        if not 0 <= j < D:
-            have = (
-                f"the columns are {', '.join(columns)}"
-                if columns is not None
-                else f"the data has no header; give a column number 1..{D}"
-            )
-            raise ValueError(f"--weights: no column {spec!r} ({have})")
+    j = _column_index(spec, columns, D, "--weights")
     label = names[j] if columns is not None else f"column {j + 1}"
     w = values[:, j]
     bad = np.flatnonzero(~np.isfinite(w))
