@@ -27,9 +27,6 @@ entered from two Python threads at once, so a lock serialises the kernels' calls
 
 from __future__ import annotations
 
-import os
-import threading
-
 import numba
 import numpy as np
 
@@ -38,9 +35,8 @@ from emnet.mixture._packed import PackedBinary
 
 __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
 
-if "NUMBA_THREADING_LAYER" not in os.environ:  # see the module docstring
-    numba.config.THREADING_LAYER = "workqueue"
-_LOCK = threading.Lock()
+from emnet.mixture._numba_threads import LOCK as _LOCK  # noqa: E402 - layer set first
+
 _KERNEL_DTYPES = tuple(
     np.dtype(t)
     for t in (np.int8, np.int16, np.int32, np.int64, np.uint16, np.uint32, np.uint64)

@@ -128,16 +128,12 @@ class FusedStep(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
-def _categorical_em_kernel(
-    codes, w, offsets, log_w, log_t, a, c, floor, out_w, out_t, want_obs
+def _categorical_m_kernel(
+    counts, resp_sum, obs, offsets, log_t, a, c, floor, out_w, out_t, want_obs
 ):  # pragma: no cover - compiled
-    """E-step at (log_w, log_t) and the MAP M-step into (out_w, out_t), all in logs."""
+    """The MAP M-step of θ and π from E-step statistics, in logs, into (out_w, out_t)."""
     M, K = log_t.shape
     J = offsets.shape[0] - 1
-    counts = np.zeros((M, K))
-    resp_sum = np.zeros(K)
-    obs = np.zeros((J if want_obs else 1, K))
-    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
     total = 0.0
     for k in range(K):
         total += resp_sum[k] + (c - 1.0)
@@ -168,14 +164,60 @@ def _categorical_em_kernel(
             out_t[best, k] = 1.0 - rest
             for col in range(lo, hi):
                 out_t[col, k] = math.log(out_t[col, k])
-    return loglik
 
 
 @numba.njit(cache=True, nogil=True)
-def _bernoulli_em_kernel(
-    codes, w, weights, means, a, b, c, clamp, out_w, out_m, want_obs
+def _categorical_em_kernel(
+    codes, w, offsets, log_w, log_t, a, c, floor, out_w, out_t, want_obs
 ):  # pragma: no cover - compiled
-    """E-step at (weights, means) of binary codes and the MAP M-step into (out_w, out_m)."""
+    """E-step at (log_w, log_t) and the MAP M-step into (out_w, out_t), all in logs."""
+    M, K = log_t.shape
+    J = offsets.shape[0] - 1
+    counts = np.zeros((M, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((J if want_obs else 1, K))
+    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
+    _categorical_m_kernel(
+        counts, resp_sum, obs, offsets, log_t, a, c, floor, out_w, out_t, want_obs
+    )
+    return loglik
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _parallel_stats_kernel(
+    codes, w, offsets, log_w, log_t, want_obs, n_parts
+):  # pragma: no cover - compiled
+    """:func:`_stats_kernel` over ``n_parts`` blocks of rows on numba's threads; the
+    blocks' statistics are summed at the end (the same numbers up to rounding)."""
+    n, J = codes.shape
+    M, K = log_t.shape
+    counts = np.zeros((n_parts, M, K))
+    resp_sum = np.zeros((n_parts, K))
+    obs = np.zeros((n_parts, J if want_obs else 1, K))
+    loglik = np.zeros(n_parts)
+    step = (n + n_parts - 1) // n_parts
+    for t in numba.prange(n_parts):
+        lo = t * step
+        hi = min(n, lo + step)
+        if lo < hi:
+            loglik[t] = _stats_kernel(
+                codes[lo:hi],
+                w[lo:hi],
+                offsets,
+                log_w,
+                log_t,
+                counts[t],
+                resp_sum[t],
+                obs[t],
+                want_obs,
+            )
+    return loglik.sum(), counts.sum(axis=0), resp_sum.sum(axis=0), obs.sum(axis=0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_tables(weights, means):  # pragma: no cover - compiled
+    """(log π (K,), log θ (2D, K)) of Bernoulli parameters: rows 2d, 2d + 1 hold
+    log(1 − p_d), log p_d."""
     K, D = means.shape
     log_t = np.empty((2 * D, K))
     for k in range(K):
@@ -185,11 +227,15 @@ def _bernoulli_em_kernel(
     log_w = np.empty(K)
     for k in range(K):
         log_w[k] = math.log(weights[k]) if weights[k] > 0.0 else -np.inf
-    offsets = np.arange(0, 2 * D + 1, 2)
-    counts = np.zeros((2 * D, K))
-    resp_sum = np.zeros(K)
-    obs = np.zeros((D if want_obs else 1, K))
-    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
+    return log_w, log_t
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_m_kernel(
+    counts, resp_sum, obs, means, a, b, c, clamp, out_w, out_m, want_obs
+):  # pragma: no cover - compiled
+    """The MAP M-step of the means and weights from E-step statistics on binary codes."""
+    K, D = means.shape
     total = 0.0
     for k in range(K):
         total += resp_sum[k] + (c - 1.0)
@@ -202,6 +248,21 @@ def _bernoulli_em_kernel(
                 continue
             p = (counts[2 * d + 1, k] + (a - 1.0)) / denom
             out_m[k, d] = min(max(p, clamp), 1.0 - clamp)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bernoulli_em_kernel(
+    codes, w, weights, means, a, b, c, clamp, out_w, out_m, want_obs
+):  # pragma: no cover - compiled
+    """E-step at (weights, means) of binary codes and the MAP M-step into (out_w, out_m)."""
+    K, D = means.shape
+    log_w, log_t = _bernoulli_tables(weights, means)
+    offsets = np.arange(0, 2 * D + 1, 2)
+    counts = np.zeros((2 * D, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((D if want_obs else 1, K))
+    loglik = _stats_kernel(codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs)
+    _bernoulli_m_kernel(counts, resp_sum, obs, means, a, b, c, clamp, out_w, out_m, want_obs)
     return loglik
 
 
@@ -431,6 +492,24 @@ def compress_rows(
     return codes[first], totals, inverse
 
 
+PARALLEL_ROWS = 20_000
+"""Row counts at or above which an EM step runs on numba's threads (``_numba_threads``)."""
+
+
+def _parallel_parts(n: int) -> int:
+    """How many blocks of rows to run on threads (1: the serial kernel)."""
+    if n < PARALLEL_ROWS:
+        return 1
+    return max(1, min(numba.get_num_threads(), n // (PARALLEL_ROWS // 2)))
+
+
+def _parallel_stats(codes, w, offsets, log_w, log_t, want_obs, parts):  # noqa: ANN001
+    from emnet.mixture._numba_threads import LOCK
+
+    with LOCK:
+        return _parallel_stats_kernel(codes, w, offsets, log_w, log_t, want_obs, parts)
+
+
 def categorical_em_step(
     codes: np.ndarray,
     sample_weight: np.ndarray,
@@ -443,24 +522,27 @@ def categorical_em_step(
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """(Σ w log p(x) at the input, next log weights (K,), next log table (M, K)): one EM step.
 
-    Same math as :func:`rows_code_stats` followed by :func:`categorical_m_step`, in one
-    compiled call (logs in, logs out; weights floored at 1e-300 inside the log).
+    The E-step of :func:`rows_code_stats` followed by :func:`categorical_m_step`, in one
+    compiled call (logs in, logs out; weights floored at 1e-300 inside the log); on
+    ``PARALLEL_ROWS`` rows or more the E-step runs on numba's threads.
     """
     out_w = np.empty_like(log_weights)
     out_t = np.empty_like(log_table)
+    a, c = float(prob_concentration), float(weight_concentration)
+    parts = _parallel_parts(codes.shape[0])
+    if parts > 1:
+        loglik, counts, resp_sum, obs = _parallel_stats(
+            codes, sample_weight, offsets, log_weights, log_table, has_missing, parts
+        )
+        _categorical_m_kernel(
+            counts, resp_sum, obs, offsets, log_table, a, c, PROB_FLOOR, out_w, out_t,
+            has_missing,
+        )  # fmt: skip
+        return float(loglik), out_w, out_t
     loglik = _categorical_em_kernel(
-        codes,
-        sample_weight,
-        offsets,
-        log_weights,
-        log_table,
-        float(prob_concentration),
-        float(weight_concentration),
-        PROB_FLOOR,
-        out_w,
-        out_t,
+        codes, sample_weight, offsets, log_weights, log_table, a, c, PROB_FLOOR, out_w, out_t,
         has_missing,
-    )
+    )  # fmt: skip
     return float(loglik), out_w, out_t
 
 
@@ -476,21 +558,24 @@ def bernoulli_em_step(
     has_missing: bool,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """(Σ w log p(x) at the input, next weights, next means): one compiled Bernoulli EM
-    step over binary codes (same math as ``_math.chunk_stats`` + ``m_step_from_stats``)."""
+    step over binary codes (same math as ``_math.chunk_stats`` + ``m_step_from_stats``);
+    on ``PARALLEL_ROWS`` rows or more the E-step runs on numba's threads."""
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    means = np.ascontiguousarray(means, dtype=np.float64)
     out_w = np.empty(weights.shape[0])
     out_m = np.empty(means.shape)
+    prior = (float(alpha), float(beta), float(weight_concentration), clamp)
+    parts = _parallel_parts(codes.shape[0])
+    if parts > 1:
+        log_w, log_t = _bernoulli_tables(weights, means)
+        offsets = binary_offsets(means.shape[1])
+        loglik, counts, resp_sum, obs = _parallel_stats(
+            codes, sample_weight, offsets, log_w, log_t, has_missing, parts
+        )
+        _bernoulli_m_kernel(counts, resp_sum, obs, means, *prior, out_w, out_m, has_missing)
+        return float(loglik), out_w, out_m
     loglik = _bernoulli_em_kernel(
-        codes,
-        sample_weight,
-        np.ascontiguousarray(weights, dtype=np.float64),
-        np.ascontiguousarray(means, dtype=np.float64),
-        float(alpha),
-        float(beta),
-        float(weight_concentration),
-        clamp,
-        out_w,
-        out_m,
-        has_missing,
+        codes, sample_weight, weights, means, *prior, out_w, out_m, has_missing
     )
     return float(loglik), out_w, out_m
 
