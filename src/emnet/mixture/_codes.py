@@ -48,6 +48,23 @@ class CodeStats(NamedTuple):
 
 
 @numba.njit(cache=True, nogil=True)
+def _floor_one(v, floor):  # pragma: no cover - compiled
+    """In place on one item's probabilities ``v`` (a 1-D view): every entry >= floor,
+    the largest takes 1 − Σ(others) (the rule of :data:`PROB_FLOOR`)."""
+    best = 0
+    for c in range(1, v.shape[0]):
+        if v[c] > v[best]:
+            best = c
+    rest = 0.0
+    for c in range(v.shape[0]):
+        if c != best:
+            if v[c] < floor:
+                v[c] = floor
+            rest += v[c]
+    v[best] = 1.0 - rest
+
+
+@numba.njit(cache=True, nogil=True)
 def _class_stats_kernel(
     codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs, eta, want_eta
 ):  # pragma: no cover - compiled
@@ -150,18 +167,9 @@ def _categorical_m_kernel(
                 for col in range(lo, hi):
                     out_t[col, k] = log_t[col, k]
                 continue
-            best = lo
             for col in range(lo, hi):
                 out_t[col, k] = (counts[col, k] + (a - 1.0)) / denom
-                if out_t[col, k] > out_t[best, k]:
-                    best = col
-            rest = 0.0
-            for col in range(lo, hi):
-                if col != best:
-                    if out_t[col, k] < floor:
-                        out_t[col, k] = floor
-                    rest += out_t[col, k]
-            out_t[best, k] = 1.0 - rest
+            _floor_one(out_t[lo:hi, k], floor)
             for col in range(lo, hi):
                 out_t[col, k] = math.log(out_t[col, k])
 
@@ -299,24 +307,10 @@ def _class_log_resp_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _floor_blocks(probs, offsets, floor):  # pragma: no cover - compiled
-    """In place: every entry >= floor; each item's largest answer takes 1 − Σ(others)."""
-    K = probs.shape[0]
-    J = offsets.shape[0] - 1
-    for k in range(K):
-        for j in range(J):
-            lo = offsets[j]
-            hi = offsets[j + 1]
-            best = lo
-            for c in range(lo, hi):
-                if probs[k, c] > probs[k, best]:
-                    best = c
-            rest = 0.0
-            for c in range(lo, hi):
-                if c != best:
-                    if probs[k, c] < floor:
-                        probs[k, c] = floor
-                    rest += probs[k, c]
-            probs[k, best] = 1.0 - rest
+    """In place: :func:`_floor_one` on every class's block of every item of (K, M)."""
+    for k in range(probs.shape[0]):
+        for j in range(offsets.shape[0] - 1):
+            _floor_one(probs[k, offsets[j] : offsets[j + 1]], floor)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -352,18 +346,9 @@ def _from_logodds_kernel(u, offsets, floor, out):  # pragma: no cover - compiled
             for r in range(hi - lo - 1):
                 s += math.exp(u[row + r, k] - m)
             out[lo, k] = math.exp(-m) / s
-            best = lo
             for r in range(hi - lo - 1):
                 out[lo + 1 + r, k] = math.exp(u[row + r, k] - m) / s
-                if out[lo + 1 + r, k] > out[best, k]:
-                    best = lo + 1 + r
-            rest = 0.0
-            for col in range(lo, hi):
-                if col != best:
-                    if out[col, k] < floor:
-                        out[col, k] = floor
-                    rest += out[col, k]
-            out[best, k] = 1.0 - rest
+            _floor_one(out[lo:hi, k], floor)
             for col in range(lo, hi):
                 out[col, k] = math.log(out[col, k])
         row += hi - lo - 1
