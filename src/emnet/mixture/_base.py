@@ -373,25 +373,27 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             p += int(np.size(self.coef_)) - (len(self.weights_) - 1)
         return p
 
+    def _criterion(self, name: str, X: Any, sample_weight: Any, covariates: Any) -> float:
+        from emnet.mixture._stats import information_criteria
+
+        total, n = self._weighted_loglik(X, sample_weight, covariates)
+        return float(information_criteria(total, self._n_free(), n)[name])
+
     def bic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Bayesian information criterion: −2 log L + p log n, n = Σ w (lower is better)."""
-        total, n = self._weighted_loglik(X, sample_weight, covariates)
-        return float(-2.0 * total + self._n_free() * np.log(n))
+        return self._criterion("bic", X, sample_weight, covariates)
 
     def aic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Akaike information criterion: −2 log L + 2p (lower is better)."""
-        total, _ = self._weighted_loglik(X, sample_weight, covariates)
-        return float(-2.0 * total + 2.0 * self._n_free())
+        return self._criterion("aic", X, sample_weight, covariates)
 
     def sabic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Sample-size adjusted BIC: −2 log L + p log((n + 2)/24), n = Σ w."""
-        total, n = self._weighted_loglik(X, sample_weight, covariates)
-        return float(-2.0 * total + self._n_free() * np.log((n + 2.0) / 24.0))
+        return self._criterion("sabic", X, sample_weight, covariates)
 
     def caic(self, X: Any, sample_weight: Any = None, covariates: Any = None) -> float:
         """Consistent AIC: −2 log L + p (log n + 1), n = Σ w."""
-        total, n = self._weighted_loglik(X, sample_weight, covariates)
-        return float(-2.0 * total + self._n_free() * (np.log(n) + 1.0))
+        return self._criterion("caic", X, sample_weight, covariates)
 
     @property
     def n_parameters_(self) -> int:

@@ -109,6 +109,18 @@ def log_resp(view: CodedView) -> tuple[np.ndarray, np.ndarray]:
     return code_log_resp(view.codes, view.offsets, view.weights, view.log_table)
 
 
+def information_criteria(loglik: Any, n_parameters: Any, n: float) -> dict[str, Any]:
+    """AIC, BIC, SABIC and CAIC (SPEC §1b) from the total log-likelihood, the number of
+    free parameters and n = Σ w (scalars or arrays alike; lower is better)."""
+    deviance = -2.0 * loglik
+    return {
+        "aic": deviance + 2.0 * n_parameters,
+        "bic": deviance + n_parameters * np.log(n),
+        "sabic": deviance + n_parameters * np.log((n + 2.0) / 24.0),
+        "caic": deviance + n_parameters * (np.log(n) + 1.0),
+    }
+
+
 def relative_entropy(view: CodedView) -> float:
     """Entropy R²: 1 − Σ w Σ_k −η log η / (Σw · log K); 1 when K = 1."""
     if len(view.weights) == 1:

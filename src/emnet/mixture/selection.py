@@ -214,12 +214,9 @@ def select_n_components(
     n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
     loglik = np.array([best[k][1] for k in k_values])
     n_params = np.array([models[k]._n_parameters() for k in k_values])
-    crit = {
-        "bic": -2 * loglik + n_params * np.log(n),
-        "aic": -2 * loglik + 2 * n_params,
-        "sabic": -2 * loglik + n_params * np.log((n + 2) / 24),
-        "caic": -2 * loglik + n_params * (np.log(n) + 1),
-    }
+    from emnet.mixture._stats import information_criteria
+
+    crit = information_criteria(loglik, n_params, n)
     extra: dict[str, Any] = {}
     if fit_statistics:
         fits = [models[k].goodness_of_fit(X, sample_weight) for k in k_values]

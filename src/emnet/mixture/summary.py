@@ -201,6 +201,7 @@ def make_summary(
         classification_table,
         coded_view,
         goodness_of_fit,
+        information_criteria,
         relative_entropy,
         standard_errors,
     )
@@ -230,10 +231,7 @@ def make_summary(
         modal_shares=table.sizes / table.sizes.sum(),
         loglik=loglik,
         n_parameters=p,
-        aic=-2 * loglik + 2 * p,
-        bic=-2 * loglik + p * np.log(n),
-        sabic=-2 * loglik + p * np.log((n + 2) / 24),
-        caic=-2 * loglik + p * (np.log(n) + 1),
+        **information_criteria(loglik, p, n),
         entropy=relative_entropy(view),
         g2=fit.g2,
         x2=fit.x2,
@@ -262,7 +260,7 @@ def _covariate_summary(
     from emnet.mixture._codes import rows_code_log_resp
     from emnet.mixture._covariates import class_log_probs
     from emnet.mixture._regression import covariate_rows, theta_standard_errors
-    from emnet.mixture._stats import classification_of, entropy_of
+    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
 
     codes, offsets, D, w = covariate_rows(model, X, covariates, sample_weight)
     log_t = model._table_of(model._get_fitted())
@@ -283,8 +281,7 @@ def _covariate_summary(
         probs_se=theta_standard_errors(model, codes, offsets, D, w),
         weights=np.asarray(model.weights_, dtype=np.float64), weights_se=np.full(K, nan),
         modal_shares=table.sizes / table.sizes.sum(), loglik=loglik, n_parameters=p,
-        aic=-2 * loglik + 2 * p, bic=-2 * loglik + p * np.log(n),
-        sabic=-2 * loglik + p * np.log((n + 2) / 24), caic=-2 * loglik + p * (np.log(n) + 1),
+        **information_criteria(loglik, p, n),
         entropy=entropy_of(eta, w), g2=nan, x2=nan, df=None, p_g2=nan, p_x2=nan,
         classification=table.mean_posterior,
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
