@@ -111,9 +111,7 @@ def fit_with_covariates(
     pi = np.exp(class_log_probs(D, beta))
     model._set_fitted(model._from_table((w @ pi) / w.sum(), log_t))
     _record(model, best, runs, beta, design, "one-step")
-    cov = _one_step_covariance(model, codes, offsets, D, w, beta, log_t)[0][
-        : beta.size, : beta.size
-    ]
+    cov = _one_step_covariance(codes, offsets, D, w, beta, log_t)[0][: beta.size, : beta.size]
     model.coef_cov_ = cov
     model.coef_se_ = coef_table(beta, cov, design.names, "one-step").se
     return model
@@ -162,50 +160,34 @@ def _three_step(
 
 
 def _one_step_covariance(
-    model: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray,
+    codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray,
     beta: np.ndarray, log_t: np.ndarray,
-) -> np.ndarray:  # fmt: skip
-    """Covariance of β.ravel() from the observed information of all parameters (β and the
-    free log-odds of θ), by central differences of the exact gradient."""
-    from emnet.mixture._stats import BOUNDARY
+) -> tuple[np.ndarray, Any, Any]:  # fmt: skip
+    """(covariance of [β.ravel(), free θ log-odds], their θ layout, the coded view) from the
+    observed information of all parameters, by central differences of the exact gradient.
+    The θ parametrisation is ``_stats``' (log-odds against each item's most likely answer,
+    boundary entries held)."""
+    from emnet.mixture._stats import CodedView, _pack, _unpack, theta_layout
 
-    theta = np.exp(log_t)
-    K = theta.shape[1]
-    J = len(offsets) - 1
-    item_of = np.repeat(np.arange(J), np.diff(offsets))
-    ref = np.zeros((J, K), dtype=np.int64)
-    free = theta > BOUNDARY
-    for j in range(J):
-        refs = offsets[j] + np.argmax(theta[offsets[j] : offsets[j + 1]], axis=0)
-        ref[j] = refs
-        free[refs, np.arange(K)] = False
-    ref_log = np.stack([log_t[ref[j], np.arange(K)] for j in range(J)])
-    rel0 = log_t - ref_log[item_of]
+    K = log_t.shape[1]
+    view = CodedView(codes, w, np.full(K, 1.0 / K), log_t, offsets)
+    lay = theta_layout(view)
+    item_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     nb = beta.size
     has_missing = bool((codes < 0).any())
 
-    def unpack(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        b = v[:nb].reshape(beta.shape)
-        rel = rel0.copy()
-        rel[free] = v[nb:]
-        out = np.empty_like(rel)
-        for j in range(J):
-            block = rel[offsets[j] : offsets[j + 1]]
-            block = block - block.max(axis=0)
-            out[offsets[j] : offsets[j + 1]] = block - np.log(np.exp(block).sum(axis=0))
-        return b, out
-
     def grad(v: np.ndarray) -> np.ndarray:
-        b, lt = unpack(v)
+        b = v[:nb].reshape(beta.shape)
+        lt = _unpack(view, lay, v[nb:])[1]
         logw = class_log_probs(D, b)
         cs, eta = rows_code_stats(codes, w, offsets, logw, lt, has_missing)
         g_b = D.T @ ((eta - np.exp(logw)) * w[:, None])[:, 1:]
         n_obs = cs.resp_sum[None, :] if cs.obs is None else cs.obs[item_of]  # (M or 1, K)
         g_t = cs.counts - np.exp(lt) * n_obs
-        return np.concatenate([g_b.ravel(), g_t[free]])
+        return np.concatenate([g_b.ravel(), g_t[lay.prob_free]])
 
-    v0 = np.concatenate([beta.ravel(), rel0[free]])
-    return covariance(observed_information(grad, v0)), free
+    v0 = np.concatenate([beta.ravel(), _pack(view, lay)])
+    return covariance(observed_information(grad, v0)), lay, view
 
 
 def log_resp_with_covariates(model: Any, X: Any, covariates: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -252,25 +234,15 @@ def theta_standard_errors(
     """Standard errors of the item-response probabilities of a covariate model, per item
     (K, R_j); NaN on the boundary. One-step: from the information of all parameters
     (β and θ together); three-step: from the measurement model alone (step 1)."""
-    from emnet.mixture._stats import BOUNDARY, CodedView, _jacobian, _Layout, standard_errors
+    from emnet.mixture._stats import CodedView, item_errors, standard_errors
 
     log_t = model._table_of(model._get_fitted())
-    K = log_t.shape[1]
-    J = len(offsets) - 1
     if model.covariate_method_ != "one-step":
         view = CodedView(codes, w, np.asarray(model.weights_, dtype=np.float64), log_t, offsets)
         return standard_errors(view).probs
-    cov, free = _one_step_covariance(model, codes, offsets, D, w, model.coef_.T, log_t)
+    cov, lay, view = _one_step_covariance(codes, offsets, D, w, model.coef_.T, log_t)
     nb = model.coef_.size
-    lay = _Layout(
-        0, np.zeros(K, dtype=bool), np.zeros((K, J), dtype=np.int64), free, int(free.sum())
-    )
-    view = CodedView(codes[:0], w[:0], np.asarray(model.weights_), log_t, offsets)
-    _, Jt = _jacobian(view, lay, np.asarray(model.weights_), log_t)
-    ct = cov[nb:, nb:]
-    se = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, ct, Jt), 0.0))
-    se[np.exp(log_t) <= BOUNDARY] = np.nan
-    return [se[offsets[j] : offsets[j + 1]].T.copy() for j in range(J)]
+    return item_errors(view, lay, cov[nb:, nb:])
 
 
 def covariate_rows(model: Any, X: Any, covariates: Any, sample_weight: Any) -> tuple[Any, ...]:

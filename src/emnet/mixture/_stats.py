@@ -306,16 +306,29 @@ def information(view: CodedView, method: str = "hessian") -> tuple[_Layout, np.n
 def standard_errors(view: CodedView, method: str = "hessian") -> StandardErrors:
     lay, info = information(view, method)
     cov = covariance(info)
-    Jw, Jt = _jacobian(view, lay, view.weights, view.log_table)
+    Jw, _ = _jacobian(view, lay, view.weights, view.log_table)
     se_w = np.sqrt(np.maximum(np.einsum("kp,pq,kq->k", Jw, cov, Jw), 0.0))
-    se_t = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, cov, Jt), 0.0))
-    theta = np.exp(view.log_table)
-    se_t[theta <= BOUNDARY] = np.nan
     se_w[view.weights <= BOUNDARY] = np.nan
-    probs = [
+    return StandardErrors(se_w, item_errors(view, lay, cov), method, cov, lay.n_free)
+
+
+def theta_layout(view: CodedView) -> _Layout:
+    """The free log-odds of θ alone (class weights held): for the latent class regression,
+    whose class probabilities are β's."""
+    lay = _layout(view)
+    K = len(view.weights)
+    return lay._replace(weight_free=np.zeros(K, dtype=bool), n_free=int(lay.prob_free.sum()))
+
+
+def item_errors(view: CodedView, lay: _Layout, cov: np.ndarray) -> list[np.ndarray]:
+    """Per item (K, R_j): the delta-method standard errors of θ from the covariance of
+    ``lay``'s free parameters; NaN on the boundary."""
+    _, Jt = _jacobian(view, lay, view.weights, view.log_table)
+    se_t = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, cov, Jt), 0.0))
+    se_t[np.exp(view.log_table) <= BOUNDARY] = np.nan
+    return [
         se_t[view.offsets[j] : view.offsets[j + 1]].T.copy() for j in range(len(view.offsets) - 1)
     ]
-    return StandardErrors(se_w, probs, method, cov, lay.n_free)
 
 
 def simulate_codes(view: CodedView, n: int, rng: np.random.Generator) -> np.ndarray:
