@@ -80,6 +80,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """EM for a finite mixture over opaque parameters (see the module docstring)."""
 
     _fitted_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+    #: what a fit with covariates adds (``emnet.mixture._regression``); a new fit clears it
+    COVARIATE_ATTRIBUTES = (
+        "coef_", "coef_se_", "coef_cov_", "covariate_design_", "covariate_method_",
+        "classification_error_",
+    )  # fmt: skip
     _saved_array_names: tuple[str, ...] = ()  # the distribution's fitted arrays in a file
 
     # -- hooks a distribution supplies -------------------------------------------------
@@ -230,7 +235,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         multinomial logit (``coef_``), by ``covariate_method`` "one-step" (joint EM),
         "bch", "ml" (bias-corrected three-step) or "naive" (``emnet.mixture._regression``).
         """
-        for name in ("coef_", "coef_se_", "coef_cov_", "covariate_design_", "covariate_method_"):
+        for name in self.COVARIATE_ATTRIBUTES:
             if hasattr(self, name):
                 delattr(self, name)
         if covariates is not None:
@@ -462,6 +467,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture._stats import standard_errors
 
         return standard_errors(self._view(X, sample_weight), method)
+
+    @property
+    def covariate_names_(self) -> list[str]:
+        """The regression's terms: "intercept", then the design's columns."""
+        check_is_fitted(self, "covariate_design_")
+        return list(self.covariate_design_.names)
 
     def coefficients(self) -> Any:
         """The latent class regression's Wald table (a model fitted with covariates):

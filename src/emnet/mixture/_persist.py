@@ -187,7 +187,6 @@ def _restore_covariates(model: Any, meta: Any, arrays: dict[str, np.ndarray]) ->
         raise ValueError(f"unknown covariate method {meta.get('method')!r}")
     model.coef_, model.coef_se_, model.coef_cov_ = coef, se, cov
     model.covariate_design_ = design
-    model.covariate_names_ = list(design.names)
     model.covariate_method_ = meta["method"]
     if "classification_error_" in arrays:
         model.classification_error_ = arrays.pop("classification_error_")

@@ -7,9 +7,11 @@ from coded statistics (``_table_m_step``), its prior on θ (``_table_log_prior``
 way back to its own parameters (``_from_table``). The EM loop, restarts and SQUAREM are
 the base's (``BaseEMMixture._run_em`` with the ``ops`` of this module).
 
-Fitted attributes with covariates: ``coef_`` (K − 1, 1 + q), ``coef_se_``,
-``covariate_design_`` (the design spec; ``covariate_names_`` its column names),
-``covariate_method_``, and ``weights_`` = the average class probability over the rows.
+Fitted attributes with covariates (``BaseEMMixture.COVARIATE_ATTRIBUTES``): ``coef_``
+(K − 1, 1 + q), ``coef_se_``, ``coef_cov_``, ``covariate_design_`` (the design spec; the
+property ``covariate_names_`` is its column names), ``covariate_method_``,
+``classification_error_`` (three-step), and ``weights_`` = the average class probability
+over the rows.
 """
 
 from __future__ import annotations
@@ -110,10 +112,9 @@ def fit_with_covariates(
     beta, log_t = best.params
     pi = np.exp(class_log_probs(D, beta))
     model._set_fitted(model._from_table((w @ pi) / w.sum(), log_t))
-    _record(model, best, runs, beta, design, "one-step")
+    model._record_runs(best, runs)
     cov = _one_step_covariance(codes, offsets, D, w, beta, log_t)[0][: beta.size, : beta.size]
-    model.coef_cov_ = cov
-    model.coef_se_ = coef_table(beta, cov, design.names, "one-step").se
+    _set_regression(model, beta, cov, design, "one-step")
     return model
 
 
@@ -123,14 +124,15 @@ def _weights_of(model: Any, params: Any) -> np.ndarray:
     return np.exp(params.log_weights)
 
 
-def _record(
-    model: Any, best: Any, runs: list[Any], beta: np.ndarray, design: Any, method: str
+def _set_regression(
+    model: Any, beta: np.ndarray, cov: np.ndarray, design: Any, method: str
 ) -> None:
+    """The fitted regression: ``coef_`` (K − 1, 1 + q) = βᵀ, its covariance and SEs."""
     model.coef_ = beta.T.copy()
+    model.coef_cov_ = cov
+    model.coef_se_ = coef_table(beta, cov, design.names, method).se
     model.covariate_design_ = design
-    model.covariate_names_ = list(design.names)
     model.covariate_method_ = method
-    model._record_runs(best, runs)
 
 
 def _three_step(
@@ -149,12 +151,7 @@ def _three_step(
     logw = np.log(np.maximum(np.asarray(model.weights_), 1e-300))
     lr, _ = rows_code_log_resp(codes, offsets, np.tile(logw, (len(codes), 1)), log_t)
     beta, cov, info = three_step(np.exp(lr), w, D, method)
-    model.coef_ = beta.T.copy()
-    model.coef_cov_ = cov
-    model.coef_se_ = coef_table(beta, cov, design.names, method).se
-    model.covariate_design_ = design
-    model.covariate_names_ = list(design.names)
-    model.covariate_method_ = method
+    _set_regression(model, beta, cov, design, method)
     model.classification_error_ = info["error_matrix"]
     return model
 
@@ -225,7 +222,7 @@ def coefficients(model: Any) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = model.coef_ / model.coef_se_
     return CoefTable(model.coef_, model.coef_se_, z, 2 * sps.norm.sf(np.abs(z)),
-                     list(model.covariate_names_), model.covariate_method_)  # fmt: skip
+                     list(model.covariate_design_.names), model.covariate_method_)  # fmt: skip
 
 
 def theta_standard_errors(
