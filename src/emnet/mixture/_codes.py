@@ -382,14 +382,8 @@ def _log_weights(weights: np.ndarray) -> np.ndarray:
 def code_log_resp(
     codes: np.ndarray, offsets: np.ndarray, weights: np.ndarray, log_table: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(log responsibilities (n, K), log p(x_i) (n,)) of coded rows."""
-    n = codes.shape[0]
-    K = log_table.shape[1]
-    out = np.empty((n, K))
-    log_prob = np.empty(n)
-    log_w = np.ascontiguousarray(_log_weights(weights)).reshape(1, -1)
-    _class_log_resp_kernel(codes, offsets, log_w, log_table, out, log_prob)
-    return out, log_prob
+    """(log responsibilities (n, K), log p(x_i) (n,)) of coded rows, one set of weights."""
+    return rows_code_log_resp(codes, offsets, _log_weights(weights).reshape(1, -1), log_table)
 
 
 def floor_probs(probs: np.ndarray, offsets: np.ndarray, floor: float = PROB_FLOOR) -> np.ndarray:
@@ -593,6 +587,8 @@ def rows_code_stats(
 def rows_code_log_resp(
     codes: np.ndarray, offsets: np.ndarray, log_w_rows: np.ndarray, log_table: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`code_log_resp` with class log-probabilities per row (n, K), or (1, K) for
+    all rows alike."""
     n, K = codes.shape[0], log_table.shape[1]
     out = np.empty((n, K))
     log_prob = np.empty(n)

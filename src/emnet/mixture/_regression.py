@@ -24,6 +24,7 @@ from sklearn.utils import check_random_state
 
 from emnet.mixture._codes import (
     FusedStep,
+    code_log_resp,
     from_logodds,
     rows_code_log_resp,
     rows_code_stats,
@@ -148,8 +149,7 @@ def _three_step(
         sub = np.asarray(X, dtype=object if hasattr(model, "categories_") else None)[keep]
     model.fit(sub, sample_weight=w)
     log_t = model._table_of(model._get_fitted())
-    logw = np.log(np.maximum(np.asarray(model.weights_), 1e-300))
-    lr, _ = rows_code_log_resp(codes, offsets, np.tile(logw, (len(codes), 1)), log_t)
+    lr, _ = code_log_resp(codes, offsets, np.maximum(model.weights_, 1e-300), log_t)
     beta, cov, info = three_step(np.exp(lr), w, D, method)
     _set_regression(model, beta, cov, design, method)
     model.classification_error_ = info["error_matrix"]
