@@ -79,23 +79,12 @@ class StandardErrors(NamedTuple):
 
 
 def coded_view(model: Any, X: Any, sample_weight: Any = None) -> CodedView:
-    """The fitted ``model`` and data ``X`` as codes + π + log θ (see the module doc)."""
-
-    return_weights = None
-    if hasattr(model, "log_table_"):
-        codes = model._coded(X, reset=False)
-        table, offsets = np.ascontiguousarray(model.log_table_), model._item_offsets
-    else:
-        from emnet.mixture._codes import bernoulli_log_table, binary_codes, binary_offsets
-
-        Xv = model._validate_X(X, reset=False)
-        if hasattr(Xv, "toarray"):
-            Xv = Xv.toarray()
-        codes = binary_codes(np.asarray(Xv, dtype=np.float64))
-        table = np.ascontiguousarray(bernoulli_log_table(np.asarray(model.means_)))
-        offsets = binary_offsets(codes.shape[1])
-    return_weights = check_weights(sample_weight, codes.shape[0])
-    w = np.ones(codes.shape[0]) if return_weights is None else return_weights
+    """The fitted ``model`` and data ``X`` as codes + π + log θ (see the module doc), by
+    the estimator's own coding (``_codes_for``, ``_table_of``)."""
+    codes, offsets = model._codes_for(X)
+    table = np.ascontiguousarray(model._table_of(model._get_fitted()))
+    w = check_weights(sample_weight, codes.shape[0])
+    w = np.ones(codes.shape[0]) if w is None else w
     return CodedView(codes, w, np.asarray(model.weights_, dtype=np.float64), table, offsets)
 
 
