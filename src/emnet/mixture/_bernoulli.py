@@ -368,6 +368,11 @@ class BernoulliMixture(BaseEMMixture):
         return "means_"
 
     # -- coded form, for covariates (emnet.mixture._regression) --------------------------
+    @property
+    def _item_offsets(self) -> np.ndarray:
+        """Each feature is a two-answer item: offsets 0, 2, 4, ... of the fitted log θ rows."""
+        return binary_offsets(self.means_.shape[1])
+
     def _codes_for(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         Xv = self._validate_X(X, reset=False)
         dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)

@@ -31,13 +31,8 @@ class BLRTResult(NamedTuple):
 def _sample(null_model: Any, n: int, seed: int) -> np.ndarray:
     from emnet.mixture._stats import CodedView, simulate_codes
 
-    if hasattr(null_model, "log_table_"):
-        table, offsets = null_model.log_table_, null_model._item_offsets
-    else:
-        from emnet.mixture._codes import bernoulli_log_table, binary_offsets
-
-        table = bernoulli_log_table(np.asarray(null_model.means_))
-        offsets = binary_offsets(null_model.means_.shape[1])
+    table = null_model._table_of(null_model._get_fitted())
+    offsets = null_model._item_offsets
     view = CodedView(np.zeros((0, len(offsets) - 1), np.int64), np.zeros(0),
                      np.asarray(null_model.weights_), table, offsets)  # fmt: skip
     return simulate_codes(view, n, np.random.default_rng(seed))

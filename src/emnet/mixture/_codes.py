@@ -15,7 +15,7 @@ This is what makes 20 restarts of a survey-sized model cost milliseconds.
 
 A binary (Bernoulli) item is the two-answer case with θ_{k,j,·} = (1 − p_kj, p_kj): the
 Bernoulli estimator runs its pattern-compressed and weighted fits through these kernels
-(:func:`bernoulli_log_table`, :func:`bernoulli_stats_from_counts`).
+(:func:`bernoulli_log_table`, :func:`bernoulli_em_step`).
 """
 
 from __future__ import annotations
