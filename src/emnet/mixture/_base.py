@@ -63,6 +63,7 @@ class FitData(NamedTuple):
     sample_weight: np.ndarray | None  # per row of ``data`` (None: all 1)
     stats: StatsFn  # params -> statistics of one E-step over all rows (weighted)
     context: Any = None  # distribution-private (e.g. what split-merge needs)
+    concurrent: bool = False  # ``stats`` is heavy and releases the GIL: starts on threads
 
 
 class EMRun(NamedTuple):
@@ -251,15 +252,16 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         do_init = not (self.warm_start and fitted)
         fit_data = self._prepare_fit(X, sample_weight, reset=do_init)
         rng = check_random_state(self.random_state)
-        runs: list[EMRun] = []
-        for init in range(self.n_init if do_init else 1):
-            if do_init:
-                params = self._initialize(fit_data.data, fit_data.sample_weight, rng)
-            else:
-                params = self._get_fitted()
-            run = self._run_em(fit_data.stats, params)
-            runs.append(run)
-            if self.verbose >= 1:
+        if do_init:  # all starts drawn first, in order: the same starts however they run
+            starts = [
+                self._initialize(fit_data.data, fit_data.sample_weight, rng)
+                for _ in range(self.n_init)
+            ]
+        else:
+            starts = [self._get_fitted()]
+        runs = self._run_starts(fit_data, starts)
+        if self.verbose >= 1:
+            for init, run in enumerate(runs):
                 state = "converged" if run.converged else "did not converge"
                 print(
                     f"init {init + 1}: {state} after {run.n_iter} iterations, "
@@ -270,6 +272,18 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._set_fitted(best.params)
         self._record_runs(best, runs)
         return self
+
+    def _run_starts(self, fit_data: FitData, starts: list[Any]) -> list[EMRun]:
+        """One EM run per start, in order. When the distribution's E-step is heavy and
+        releases the GIL (``FitData.concurrent``), the starts run on one thread per CPU
+        core: each run is the same computation, so the results equal the serial ones."""
+        threads = min(len(starts), _n_cores()) if fit_data.concurrent else 1
+        if threads <= 1 or self.verbose >= 1:
+            return [self._run_em(fit_data.stats, p) for p in starts]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="emnet-start") as pool:
+            return list(pool.map(lambda p: self._run_em(fit_data.stats, p), starts))
 
     def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
         """The fitted record of the kept run and every start; warns if it did not converge."""
@@ -617,6 +631,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture._persist import load_model
 
         return load_model(cls, path)
+
+
+def _n_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def _scalar(value: Any) -> Any:

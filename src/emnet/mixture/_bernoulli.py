@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emnet.mixture._backend import Backend, make_backend, prepared_stats
 from emnet.mixture._base import BaseEMMixture, EMRun, FitData
+from emnet.mixture._blocked import bernoulli_blocked_step, maybe_blocks
 from emnet.mixture._codes import (
     FusedStep,
     bernoulli_em_step,
@@ -469,8 +470,12 @@ def _pattern_stats_fn(
     n = float(totals.sum())
     prior = (model.alpha, model.beta, model.weight_concentration, MEAN_CLAMP, has_missing)
 
+    blocked = maybe_blocks(codes, np.full(codes.shape[1], 2))
+    step = bernoulli_em_step if blocked is None else bernoulli_blocked_step
+    rows = codes if blocked is None else blocked
+
     def stats(p: BernoulliParams) -> FusedStep:
-        loglik, w, m = bernoulli_em_step(codes, totals, p.weights, p.means, *prior)
+        loglik, w, m = step(rows, totals, p.weights, p.means, *prior)
         return FusedStep(n, loglik, BernoulliParams(w, m))
 
     return stats

@@ -3,7 +3,8 @@
 The data are coded once per fit (``emnet.mixture._encoding``): each item's categories are
 learned from the data, answers become small integer codes (−1 for missing), and the rows
 are compressed to their distinct response patterns with summed weights. Every EM step is
-then one compiled pass over the patterns (``emnet.mixture._codes``). The loop, restarts,
+then one compiled pass over the patterns (``emnet.mixture._codes``; on many distinct
+patterns, over blocks of items read as one code: ``emnet.mixture._blocked``). The loop, restarts,
 SQUAREM acceleration and convergence are the shared ones of ``emnet.mixture._base``.
 """
 
@@ -16,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from emnet.mixture._base import BaseEMMixture, FitData
+from emnet.mixture._blocked import categorical_blocked_step, maybe_blocks
 from emnet.mixture._codes import (
     FusedStep,
     categorical_em_step,
@@ -160,13 +162,20 @@ class CategoricalMixture(BaseEMMixture):
         total = float(totals.sum())
         a, c = float(self.prob_concentration), float(self.weight_concentration)
 
+        blocked = maybe_blocks(patterns, self.n_categories_)
+
         def stats(p: CategoricalParams) -> FusedStep:
-            loglik, log_w, log_t = categorical_em_step(
-                patterns, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
-            )
+            if blocked is not None:
+                loglik, log_w, log_t = categorical_blocked_step(
+                    blocked, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
+                )
+            else:
+                loglik, log_w, log_t = categorical_em_step(
+                    patterns, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
+                )
             return FusedStep(total, loglik, CategoricalParams(log_w, log_t))
 
-        return FitData(codes, w, stats, None)
+        return FitData(codes, w, stats, None, concurrent=blocked is not None)
 
     def _initialize(
         self, codes: np.ndarray, sample_weight: np.ndarray | None, rng: np.random.RandomState
