@@ -181,3 +181,25 @@ def test_restarts_on_threads_equal_the_serial_restarts(monkeypatch):
     np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
     np.testing.assert_array_equal(threaded.init_n_em_steps_, serial.init_n_em_steps_)
     np.testing.assert_array_equal(threaded.history_, serial.history_)
+
+
+def test_bernoulli_restarts_on_threads_equal_the_serial_restarts(monkeypatch):
+    rng = np.random.default_rng(5)
+    means = rng.uniform(0.1, 0.9, size=(3, 16))
+    z = rng.choice(3, size=9000)
+    X = (rng.uniform(size=(9000, 16)) < means[z]).astype(float)
+    kw = dict(n_init=4, random_state=0, tol=1e-10, max_iter=200)
+    seen = []
+    real = _base.BaseEMMixture._run_starts
+    monkeypatch.setattr(
+        _base.BaseEMMixture,
+        "_run_starts",
+        lambda self, fd, starts: seen.append(fd.concurrent) or real(self, fd, starts),
+    )
+    monkeypatch.setattr(_base, "_n_cores", lambda: 2)
+    threaded = BernoulliMixture(3, **kw).fit(X)
+    monkeypatch.setattr(_base, "_n_cores", lambda: 1)
+    serial = BernoulliMixture(3, **kw).fit(X)
+    assert seen == [True, True]
+    np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
+    np.testing.assert_array_equal(threaded.means_, serial.means_)

@@ -35,6 +35,7 @@ package's defaults).
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -180,7 +181,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 r = to_u(p1) - u0
                 v = u2 - u0 - 2.0 * r
                 u_params = u2  # the next cycle's u0 unless the extrapolation is kept
-                nr, nv = float(np.linalg.norm(r)), float(np.linalg.norm(v))
+                nr, nv = math.sqrt(float(r @ r)), math.sqrt(float(v @ v))
                 alpha = -nr / nv if nv > 0 else -1.0
                 alpha = min(max(alpha, -step_max), -1.0) if np.isfinite(alpha) else -1.0
                 at_bound = alpha <= -step_max

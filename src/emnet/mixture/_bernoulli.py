@@ -295,7 +295,8 @@ class BernoulliMixture(BaseEMMixture):
         w = check_weights(sample_weight, X.shape[0])
         data = self._prepare(X, backend)
         stats_fn = self._make_stats_fn(data, w, backend)
-        return FitData(data, w, stats_fn, (data, backend))
+        concurrent = bool(getattr(stats_fn, "concurrent", False))
+        return FitData(data, w, stats_fn, (data, backend), concurrent)
 
     def _refine(self, run: EMRun, fit_data: FitData, rng: np.random.RandomState) -> EMRun:
         self.n_split_merge_ = 0
@@ -478,6 +479,7 @@ def _pattern_stats_fn(
         loglik, w, m = step(rows, totals, p.weights, p.means, *prior)
         return FusedStep(n, loglik, BernoulliParams(w, m))
 
+    stats.concurrent = blocked is not None  # type: ignore[attr-defined]  # FitData.concurrent
     return stats
 
 

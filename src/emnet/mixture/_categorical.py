@@ -25,9 +25,9 @@ from emnet.mixture._codes import (
     code_log_resp,
     compress_rows,
     floor_probs,
-    from_logodds,
+    from_unconstrained,
     offsets_of,
-    to_logodds,
+    to_unconstrained,
 )
 from emnet.mixture._encoding import Encoding, encode, learn_encoding
 from emnet.mixture._validation import check_int, check_weights
@@ -283,17 +283,12 @@ class CategoricalMixture(BaseEMMixture):
         return (self.n_components - 1) + self.n_components * int(np.sum(self.n_categories_ - 1))
 
     def _to_unconstrained(self, params: CategoricalParams) -> np.ndarray:
-        return np.concatenate(
-            [params.log_weights, to_logodds(params.log_table, self._item_offsets).ravel()]
-        )
+        return to_unconstrained(params.log_weights, params.log_table, self._item_offsets)
 
     def _from_unconstrained(self, vector: np.ndarray, like: CategoricalParams) -> CategoricalParams:
-        K = len(like.log_weights)
-        log_w = vector[:K] - vector[:K].max()
-        log_w = log_w - np.log(np.exp(log_w).sum())
-        log_w = np.maximum(log_w, np.log(1e-300))
-        table = from_logodds(vector[K:], self._item_offsets, K)
-        return CategoricalParams(log_w, table)
+        return CategoricalParams(
+            *from_unconstrained(vector, self._item_offsets, len(like.log_weights))
+        )
 
     # -- fitted state --------------------------------------------------------------------
     def _get_fitted(self) -> CategoricalParams:

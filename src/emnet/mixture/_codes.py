@@ -176,10 +176,12 @@ def _categorical_m_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _categorical_em_kernel(
-    codes, w, offsets, log_w, log_t, a, c, floor, out_w, out_t, want_obs
+    codes, w, offsets, log_w, log_t, a, c, floor, want_obs
 ):  # pragma: no cover - compiled
-    """E-step at (log_w, log_t) and the MAP M-step into (out_w, out_t), all in logs."""
+    """E-step at (log_w, log_t) and the MAP M-step: (loglik, next log_w, next log_t)."""
     M, K = log_t.shape
+    out_w = np.empty(K)
+    out_t = np.empty((M, K))
     J = offsets.shape[0] - 1
     counts = np.zeros((M, K))
     resp_sum = np.zeros(K)
@@ -188,7 +190,7 @@ def _categorical_em_kernel(
     _categorical_m_kernel(
         counts, resp_sum, obs, offsets, log_t, a, c, floor, out_w, out_t, want_obs
     )
-    return loglik
+    return loglik, out_w, out_t
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -354,6 +356,52 @@ def _from_logodds_kernel(u, offsets, floor, out):  # pragma: no cover - compiled
         row += hi - lo - 1
 
 
+@numba.njit(cache=True, nogil=True)
+def _unconstrained_kernel(log_w, log_t, offsets):  # pragma: no cover - compiled
+    """[log π (K,), log-odds (M − J, K) row-major] as one vector."""
+    M, K = log_t.shape
+    J = offsets.shape[0] - 1
+    out = np.empty(K + (M - J) * K)
+    out[:K] = log_w
+    _to_logodds_kernel(log_t, offsets, out[K:].reshape(M - J, K))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _constrained_kernel(vector, offsets, n_classes, floor):  # pragma: no cover - compiled
+    """The inverse of :func:`_unconstrained_kernel`: (log π normalised and floored at
+    1e-300, log θ (M, K) floored like the M-step)."""
+    K = n_classes
+    m = vector[0]
+    for k in range(1, K):
+        if vector[k] > m:
+            m = vector[k]
+    s = 0.0
+    for k in range(K):
+        s += math.exp(vector[k] - m)
+    log_w = np.empty(K)
+    low = math.log(1e-300)
+    for k in range(K):
+        log_w[k] = max(vector[k] - m - math.log(s), low)
+    M = offsets[-1]
+    J = offsets.shape[0] - 1
+    log_t = np.empty((M, K))
+    _from_logodds_kernel(vector[K:].reshape(M - J, K), offsets, floor, log_t)
+    return log_w, log_t
+
+
+def to_unconstrained(log_weights: np.ndarray, log_table: np.ndarray, offsets: np.ndarray):
+    """One vector [log π, log-odds of every answer against each item's first]."""
+    return _unconstrained_kernel(log_weights, log_table, offsets)
+
+
+def from_unconstrained(
+    vector: np.ndarray, offsets: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log π, log θ (M, K)) of :func:`to_unconstrained`'s vector (any log π: normalised)."""
+    return _constrained_kernel(np.ascontiguousarray(vector), offsets, n_classes, PROB_FLOOR)
+
+
 def to_logodds(log_table: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """log-odds of every answer against each item's first answer: (M − J, K)."""
     M, K = log_table.shape
@@ -505,11 +553,11 @@ def categorical_em_step(
     compiled call (logs in, logs out; weights floored at 1e-300 inside the log); on
     ``PARALLEL_ROWS`` rows or more the E-step runs on numba's threads.
     """
-    out_w = np.empty_like(log_weights)
-    out_t = np.empty_like(log_table)
     a, c = float(prob_concentration), float(weight_concentration)
     parts = _parallel_parts(codes.shape[0])
     if parts > 1:
+        out_w = np.empty_like(log_weights)
+        out_t = np.empty_like(log_table)
         loglik, counts, resp_sum, obs = _parallel_stats(
             codes, sample_weight, offsets, log_weights, log_table, has_missing, parts
         )
@@ -518,11 +566,9 @@ def categorical_em_step(
             has_missing,
         )  # fmt: skip
         return float(loglik), out_w, out_t
-    loglik = _categorical_em_kernel(
-        codes, sample_weight, offsets, log_weights, log_table, a, c, PROB_FLOOR, out_w, out_t,
-        has_missing,
-    )  # fmt: skip
-    return float(loglik), out_w, out_t
+    return _categorical_em_kernel(
+        codes, sample_weight, offsets, log_weights, log_table, a, c, PROB_FLOOR, has_missing
+    )
 
 
 def bernoulli_em_step(
