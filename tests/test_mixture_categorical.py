@@ -258,7 +258,7 @@ def test_values_data_reach_poLCA_published_maxima():
     for K, published in VALUES_POLCA_LOGLIK.items():
         model = fit(X, K, n_init=20, random_state=0)
         assert model.score(X) * len(X) == pytest.approx(published, abs=1e-4)
-        assert model.init_lower_bounds_.shape == (20,)
+        assert len(model.init_lower_bounds_) >= 20  # the n_init starts, then the search's
         assert 1 <= model.n_starts_at_best(1e-6) <= 20
 
 

@@ -129,6 +129,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop when the log-likelihood per row changes by less (1e-10, poLCA's and "
         "stepmix's tolerance, for binary and categorical items alike)",
     )
+    p.add_argument(
+        "--search-budget",
+        type=non_negative_float,
+        default=0.5,
+        help="after the starts, screen more random starts at a loose tolerance and finish "
+        "those that can reach the best, spending up to this share of the starts' EM steps "
+        "(scaled by the share of starts that missed the best; 0: off; default 0.5)",
+    )
     p.add_argument("--n-jobs", type=n_jobs, default=1, help="parallel fits (1; -1: all cores)")
     p.add_argument(
         "--progress",
@@ -500,6 +508,7 @@ def _fit_and_write(
             progress=progress,
             max_iter=args.max_iter,
             tol=args.tol,
+            search_budget=args.search_budget,
         )
     except ValueError as exc:
         raise ValueError(f"--data {args.data}: {exc}") from None
@@ -582,8 +591,9 @@ def _fit_covariates_and_write(
     rows, models = [], {}
     for k in args.k:
         model = cls(
-            k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol
-        )
+            k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
+            search_budget=args.search_budget,
+        )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:

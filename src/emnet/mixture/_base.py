@@ -55,6 +55,12 @@ from emnet.mixture._validation import check_weights
 
 StatsFn = Callable[[Any], Any]
 STEP_MAX_FACTOR = 4.0
+SCREEN_TOL = 1e-6
+"""The loose tolerance (objective change per unit of weight) of the start search."""
+SEARCH_MAX_STARTS = 5
+"""The start search screens at most this many times ``n_init`` extra starts."""
+AT_BEST_TOL = 1e-6
+"""Objectives within this (per unit of weight) of the best count as reaching it."""
 
 
 class FitData(NamedTuple):
@@ -149,12 +155,16 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         log_prior = self._log_prior if ops is None else ops.log_prior
         return (stats.loglik + log_prior(params)) / stats.n
 
-    def _run_em(self, stats_fn: StatsFn, params: Any, ops: Any = None) -> EMRun:
+    def _run_em(
+        self, stats_fn: StatsFn, params: Any, ops: Any = None, tol: float | None = None
+    ) -> EMRun:
         """EM (SQUAREM-accelerated when ``accelerate``) until the objective changes < tol.
 
         ``ops`` (optional) replaces the estimator's ``_to_unconstrained``,
         ``_from_unconstrained`` and ``_log_prior`` for parameters of another form (the
-        latent class regression of ``emnet.mixture._regression``)."""
+        latent class regression of ``emnet.mixture._regression``). ``tol`` replaces the
+        estimator's (the loose tolerance of the start search)."""
+        tol = self.tol if tol is None else tol
         to_u = self._to_unconstrained if ops is None else ops.to_unconstrained
         from_u = self._from_unconstrained if ops is None else ops.from_unconstrained
         stats = stats_fn(params)
@@ -211,7 +221,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 print(
                     f"  iteration {len(history)}: objective {objective:.8f} (change {change:.3g})"
                 )
-            if abs(change) < self.tol:
+            if abs(change) < tol:
                 converged = True
                 break
         if progress is not None:
@@ -261,6 +271,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         else:
             starts = [self._get_fitted()]
         runs = self._run_starts(fit_data, starts)
+        n_screened = 0
+        if do_init:
+            found, n_screened = self._search_starts(fit_data, runs, rng)
+            runs = runs + found
         if self.verbose >= 1:
             for init, run in enumerate(runs):
                 state = "converged" if run.converged else "did not converge"
@@ -272,6 +286,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         best = self._refine(best, fit_data, rng)
         self._set_fitted(best.params)
         self._record_runs(best, runs)
+        self.n_screened_ = n_screened
         return self
 
     def _run_starts(self, fit_data: FitData, starts: list[Any]) -> list[EMRun]:
@@ -285,6 +300,71 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         with ThreadPoolExecutor(threads, thread_name_prefix="emnet-start") as pool:
             return list(pool.map(lambda p: self._run_em(fit_data.stats, p), starts))
+
+    def _search_starts(
+        self, fit_data: FitData, runs: list[EMRun], rng: np.random.RandomState
+    ) -> tuple[list[EMRun], int]:
+        """More random starts after the ``n_init``, cheaply (``search_budget``).
+
+        Each extra start runs only to the loose tolerance :data:`SCREEN_TOL`; one whose
+        objective there is within reach of the best (the median gain the ``n_init`` starts
+        made after they first passed that tolerance, read off their histories) is run on
+        to convergence. E-steps spent: at most ``search_budget`` × (1 − the share of starts
+        at the best objective) × those of the ``n_init`` starts, so data whose starts agree
+        cost nothing extra; at most :data:`SEARCH_MAX_STARTS` × ``n_init`` extra starts.
+        Returns (the finished runs, the number of extra starts screened)."""
+        share = float(getattr(self, "search_budget", 0.0))
+        screen_tol = max(float(self.tol), SCREEN_TOL)
+        if share <= 0.0 or screen_tol <= self.tol or self.max_iter == 0:
+            return [], 0
+        best = max(r.lower_bound for r in runs)
+        at_best = np.mean([r.lower_bound >= best - AT_BEST_TOL for r in runs])
+        budget = share * (1.0 - at_best) * sum(r.n_em_steps for r in runs)
+        reach = float(np.median([_gain_after(r.history, screen_tol) for r in runs]))
+        found: list[EMRun] = []
+        spent = screened = 0
+        while spent < budget and screened < SEARCH_MAX_STARTS * len(runs):
+            start = self._initialize(fit_data.data, fit_data.sample_weight, rng)
+            rough = self._run_em(fit_data.stats, start, tol=screen_tol)
+            screened += 1
+            spent += rough.n_em_steps
+            if rough.lower_bound < best - reach - AT_BEST_TOL:
+                continue
+            run = self._run_em(fit_data.stats, rough.params)
+            spent += run.n_em_steps
+            found.append(
+                run._replace(
+                    history=np.concatenate([rough.history, run.history]),
+                    n_iter=rough.n_iter + run.n_iter,
+                    n_em_steps=rough.n_em_steps + run.n_em_steps,
+                )
+            )
+            best = max(best, run.lower_bound)
+        return found, screened
+
+    def _search_after(
+        self, X: Any, sample_weight: Any, starts: list[BaseEMMixture], seed: int
+    ) -> list[float]:
+        """The start search of ``fit`` for restarts that ran as separate one-start fits
+        (``select_n_components``): ``self`` is the best of ``starts``; a better run found
+        replaces its fit. Returns the objectives of the finished search runs."""
+        self.n_screened_ = 0
+        if float(getattr(self, "search_budget", 0.0)) <= 0.0 or len(starts) < 2:
+            return []
+        runs = [
+            EMRun(m._get_fitted(), m.history_, m.converged_, m.n_iter_, m.lower_bound_,
+                  m.n_em_steps_)
+            for m in starts
+        ]  # fmt: skip
+        fit_data = self._prepare_fit(X, sample_weight, reset=False)
+        found, self.n_screened_ = self._search_starts(fit_data, runs, check_random_state(seed))
+        better = [r for r in found if r.lower_bound > self.lower_bound_]
+        if better:
+            best = max(better, key=lambda r: r.lower_bound)
+            self._set_fitted(best.params)
+            self.history_, self.converged_, self.n_iter_ = best.history, best.converged, best.n_iter
+            self.n_em_steps_, self.lower_bound_ = best.n_em_steps, best.lower_bound
+        return [r.lower_bound for r in found]
 
     def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
         """The fitted record of the kept run and every start; warns if it did not converge."""
@@ -319,6 +399,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_int("n_init", self.n_init, 1)
         check_int("verbose", self.verbose, 0)
         check_real("tol", self.tol, 0.0)
+        check_real("search_budget", getattr(self, "search_budget", 0.0), 0.0)
         for name in priors:
             check_real(name, getattr(self, name), 1.0, why=" (the MAP M-step needs a mode)")
         for name in ("accelerate", "warm_start", *flags):
@@ -632,6 +713,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture._persist import load_model
 
         return load_model(cls, path)
+
+
+def _gain_after(history: np.ndarray, tol: float) -> float:
+    """How much a run's objective rose after its first change below ``tol``."""
+    if len(history) < 2:
+        return 0.0
+    small = np.flatnonzero(np.abs(np.diff(history)) < tol)
+    return float(history[-1] - history[small[0] + 1]) if len(small) else 0.0
 
 
 def _n_cores() -> int:

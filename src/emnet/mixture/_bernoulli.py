@@ -90,6 +90,11 @@ class BernoulliMixture(BaseEMMixture):
         share a cluster, split one that covers two, re-run EM) and keep them only when the
         objective rises (``emnet.mixture._refine``). Escapes the stalls of k-means++
         seeding; skipped for K < 3 and for dask input.
+    search_budget : extra random starts after the ``n_init``, screened at a loose
+        tolerance and finished only when they can reach the best, spending at most this
+        share of the starts' E-steps (scaled by the share of starts that missed the best;
+        ``emnet.mixture._base``). 0 (default) turns it off; ``CategoricalMixture``
+        defaults to 0.5.
 
     Attributes
     ----------
@@ -134,6 +139,7 @@ class BernoulliMixture(BaseEMMixture):
         accelerate: bool = True,
         split_merge: bool = True,
         bitpack: bool = True,
+        search_budget: float = 0.0,
     ) -> None:
         self.n_components = n_components
         self.tol = tol
@@ -155,6 +161,7 @@ class BernoulliMixture(BaseEMMixture):
         self.accelerate = accelerate
         self.split_merge = split_merge
         self.bitpack = bitpack
+        self.search_budget = search_budget
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -64,6 +64,13 @@ class CategoricalMixture(BaseEMMixture):
         summing to 1, in the order of ``categories_``), or None.
     prob_concentration, weight_concentration : Dirichlet priors, >= 1 (1 = none).
     accelerate : SQUAREM acceleration (the objective still never decreases).
+    search_budget : after the ``n_init`` starts, more random starts are screened at a
+        loose tolerance (1e-6) and only those that can still reach the best objective are
+        run to convergence (``emnet.mixture._base``). They may spend up to this share of
+        the E-steps the ``n_init`` starts took, times the share of those starts that
+        missed the best objective: data whose starts agree cost nothing extra, flat
+        multi-modal likelihoods (K = 4 on five binary items) get up to 5·n_init more
+        starts. 0 turns the search off.
     random_state, warm_start, verbose : as in scikit-learn.
 
     Attributes
@@ -72,7 +79,9 @@ class CategoricalMixture(BaseEMMixture):
         numbers and bools sorted, strings sorted, pandas categoricals in their own order;
         only answers that occur). ``n_categories_`` (J,).
     weights_ (K,), probs_ : list of (K, R_j) arrays, each row summing to 1.
-    history_, lower_bound_, n_iter_, n_em_steps_, converged_, init_lower_bounds_,
+    history_, lower_bound_, n_iter_, n_em_steps_, converged_, init_lower_bounds_ (every
+    start run to convergence: the ``n_init``, then the search's), n_screened_ (extra
+    starts the search screened),
     n_features_in_, feature_names_in_ (DataFrame input).
 
     Input: a 2-D array, list of rows or DataFrame of answers (numbers, strings, bools,
@@ -96,6 +105,7 @@ class CategoricalMixture(BaseEMMixture):
         prob_concentration: float = 1.0,
         weight_concentration: float = 1.0,
         accelerate: bool = True,
+        search_budget: float = 0.5,
         random_state: Any = None,
         warm_start: bool = False,
         verbose: int = 0,
@@ -110,6 +120,7 @@ class CategoricalMixture(BaseEMMixture):
         self.prob_concentration = prob_concentration
         self.weight_concentration = weight_concentration
         self.accelerate = accelerate
+        self.search_budget = search_budget
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose

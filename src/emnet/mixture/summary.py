@@ -154,7 +154,14 @@ class LCASummary:
             f"entropy R^2: {self.entropy:.4f}",
         ]
         if self.n_init:
-            out.append(f"starts: {self.n_init}; {self.n_at_best} reached the best log-likelihood")
+            screened = int(self.extra.get("n_screened", 0))
+            search = (
+                f" (including the search's, which screened {screened} more)" if screened else ""
+            )
+            out.append(
+                f"starts run to convergence: {self.n_init}{search}; {self.n_at_best} reached "
+                "the best log-likelihood"
+            )
         coef = self.extra.get("coefficients")
         if coef is not None:
             out += ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
@@ -242,6 +249,7 @@ def make_summary(
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
+        extra={"n_screened": getattr(model, "n_screened_", 0)},
     )
 
 
@@ -286,7 +294,8 @@ def _covariate_summary(
         classification=table.mean_posterior,
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
-        se_method="observed information", extra={"coefficients": model.coefficients()},
+        se_method="observed information",
+        extra={"coefficients": model.coefficients(), "n_screened": getattr(model, "n_screened_", 0)},
     )  # fmt: skip
 
 
