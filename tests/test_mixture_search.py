@@ -90,3 +90,23 @@ def test_bernoulli_takes_the_search_too():
 def test_bad_search_budget_is_named(bad):
     with pytest.raises(ValueError, match="search_budget"):
         CategoricalMixture(2, search_budget=bad).fit(lsat6().to_numpy())
+
+
+@pytest.mark.parametrize("cls", [CategoricalMixture, BernoulliMixture])
+def test_one_class_runs_once_and_equals_every_start(cls, monkeypatch):
+    """K = 1: the run is the same from every start (responsibilities are all 1), so it
+    runs once; the record equals that of separate one-start fits."""
+    X = lsat7().to_numpy().astype(float)
+    X[::7, 2] = np.nan
+    calls = []
+    real = cls._run_em
+    monkeypatch.setattr(
+        cls, "_run_em", lambda self, *a, **k: calls.append(1) or real(self, *a, **k)
+    )
+    model = cls(1, n_init=6, random_state=0).fit(X)
+    assert len(calls) == 1
+    monkeypatch.setattr(cls, "_run_em", real)
+    for seed in range(3):
+        single = cls(1, n_init=1, random_state=seed).fit(X)
+        np.testing.assert_array_equal(single.history_, model.history_)
+    np.testing.assert_array_equal(model.init_lower_bounds_, np.full(6, model.lower_bound_))

@@ -293,6 +293,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """One EM run per start, in order. When the distribution's E-step is heavy and
         releases the GIL (``FitData.concurrent``), the starts run on one thread per CPU
         core: each run is the same computation, so the results equal the serial ones."""
+        if self.n_components == 1 and len(starts) > 1:
+            # One class: every responsibility is 1, so the first M-step, and with it the
+            # whole run, is the same from every start. Run it once.
+            run = self._run_em(fit_data.stats, starts[0])
+            return [run] * len(starts)
         threads = min(len(starts), _n_cores()) if fit_data.concurrent else 1
         if threads <= 1 or self.verbose >= 1:
             return [self._run_em(fit_data.stats, p) for p in starts]
