@@ -162,22 +162,29 @@ def test_bernoulli_pattern_fit_on_many_patterns_equals_the_unblocked_fit(monkeyp
     np.testing.assert_allclose(blocked.means_, plain.means_, atol=1e-7)
 
 
-def test_restarts_on_threads_equal_the_serial_restarts(monkeypatch):
-    X = survey(9000, [3, 4, 2, 5, 3, 4, 2, 3, 4, 5], 4, seed=2)
-    kw = dict(n_init=6, random_state=0)
+def threaded_and_serial(monkeypatch, make, X):
+    """(fit with starts on 2 threads, fit with serial starts); asserts both fits took the
+    threaded path's condition (``FitData.concurrent``)."""
     seen = []
     real = _base.BaseEMMixture._run_starts
-
-    def spy(self, fit_data, starts):
-        seen.append(fit_data.concurrent)
-        return real(self, fit_data, starts)
-
-    monkeypatch.setattr(_base.BaseEMMixture, "_run_starts", spy)
+    monkeypatch.setattr(
+        _base.BaseEMMixture,
+        "_run_starts",
+        lambda self, fd, starts: seen.append(fd.concurrent) or real(self, fd, starts),
+    )
     monkeypatch.setattr(_base, "_n_cores", lambda: 2)
-    threaded = CategoricalMixture(4, **kw).fit(X)
+    threaded = make().fit(X)
     monkeypatch.setattr(_base, "_n_cores", lambda: 1)
-    serial = CategoricalMixture(4, **kw).fit(X)
+    serial = make().fit(X)
     assert seen == [True, True]
+    return threaded, serial
+
+
+def test_restarts_on_threads_equal_the_serial_restarts(monkeypatch):
+    X = survey(9000, [3, 4, 2, 5, 3, 4, 2, 3, 4, 5], 4, seed=2)
+    threaded, serial = threaded_and_serial(
+        monkeypatch, lambda: CategoricalMixture(4, n_init=6, random_state=0), X
+    )
     np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
     np.testing.assert_array_equal(threaded.init_n_em_steps_, serial.init_n_em_steps_)
     np.testing.assert_array_equal(threaded.history_, serial.history_)
@@ -188,18 +195,10 @@ def test_bernoulli_restarts_on_threads_equal_the_serial_restarts(monkeypatch):
     means = rng.uniform(0.1, 0.9, size=(3, 16))
     z = rng.choice(3, size=9000)
     X = (rng.uniform(size=(9000, 16)) < means[z]).astype(float)
-    kw = dict(n_init=4, random_state=0, tol=1e-10, max_iter=200)
-    seen = []
-    real = _base.BaseEMMixture._run_starts
-    monkeypatch.setattr(
-        _base.BaseEMMixture,
-        "_run_starts",
-        lambda self, fd, starts: seen.append(fd.concurrent) or real(self, fd, starts),
+    threaded, serial = threaded_and_serial(
+        monkeypatch,
+        lambda: BernoulliMixture(3, n_init=4, random_state=0, tol=1e-10, max_iter=200),
+        X,
     )
-    monkeypatch.setattr(_base, "_n_cores", lambda: 2)
-    threaded = BernoulliMixture(3, **kw).fit(X)
-    monkeypatch.setattr(_base, "_n_cores", lambda: 1)
-    serial = BernoulliMixture(3, **kw).fit(X)
-    assert seen == [True, True]
     np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
     np.testing.assert_array_equal(threaded.means_, serial.means_)

@@ -34,6 +34,7 @@ from emnet.mixture._codes import (
     _bernoulli_m_kernel,
     _bernoulli_tables,
     _categorical_m_kernel,
+    exp_shift,
 )
 
 TINY = 1e-250
@@ -191,14 +192,7 @@ def _blocked_rows_kernel(
                 s = codes[i, b]
                 for k in range(K):
                     p[k] += lt[s, k]
-            m = p[0]
-            for k in range(1, K):
-                if p[k] > m:
-                    m = p[k]
-            tot = 0.0
-            for k in range(K):
-                p[k] = math.exp(p[k] - m)
-                tot += p[k]
+            m, tot = exp_shift(p)
             loglik += wi * (m + math.log(tot))
             scale = wi / tot
             for k in range(K):

@@ -65,6 +65,21 @@ def _floor_one(v, floor):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def exp_shift(a):  # pragma: no cover - compiled
+    """In place a_k ← exp(a_k − max a); returns (max a, Σ_k of the new a): the two halves
+    of a log-sum-exp, log Σ exp(a) = max + log(sum)."""
+    m = a[0]
+    for k in range(1, a.shape[0]):
+        if a[k] > m:
+            m = a[k]
+    s = 0.0
+    for k in range(a.shape[0]):
+        a[k] = math.exp(a[k] - m)
+        s += a[k]
+    return m, s
+
+
+@numba.njit(cache=True, nogil=True)
 def _class_stats_kernel(
     codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs, eta, want_eta
 ):  # pragma: no cover - compiled
@@ -86,14 +101,7 @@ def _class_stats_kernel(
                 col = offsets[j] + c
                 for k in range(K):
                     a[k] += log_t[col, k]
-        m = a[0]
-        for k in range(1, K):
-            if a[k] > m:
-                m = a[k]
-        s = 0.0
-        for k in range(K):
-            a[k] = math.exp(a[k] - m)
-            s += a[k]
+        m, s = exp_shift(a)
         wi = w[i]
         loglik += wi * (m + math.log(s))
         for k in range(K):
@@ -372,13 +380,7 @@ def _constrained_kernel(vector, offsets, n_classes, floor):  # pragma: no cover 
     """The inverse of :func:`_unconstrained_kernel`: (log π normalised and floored at
     1e-300, log θ (M, K) floored like the M-step)."""
     K = n_classes
-    m = vector[0]
-    for k in range(1, K):
-        if vector[k] > m:
-            m = vector[k]
-    s = 0.0
-    for k in range(K):
-        s += math.exp(vector[k] - m)
+    m, s = exp_shift(vector[:K].copy())
     log_w = np.empty(K)
     low = math.log(1e-300)
     for k in range(K):
