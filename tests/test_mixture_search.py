@@ -110,3 +110,14 @@ def test_one_class_runs_once_and_equals_every_start(cls, monkeypatch):
         single = cls(1, n_init=1, random_state=seed).fit(X)
         np.testing.assert_array_equal(single.history_, model.history_)
     np.testing.assert_array_equal(model.init_lower_bounds_, np.full(6, model.lower_bound_))
+
+
+def test_a_covariate_fit_does_not_keep_the_previous_search_count():
+    X = lsat6().to_numpy()
+    model = fit(X, 4, n_init=20, random_state=2)
+    assert model.n_screened_ > 0
+    Z = np.random.default_rng(0).normal(size=(len(X), 1))
+    model.set_params(n_init=2)
+    fit_cov = model.fit(X, covariates=Z)
+    assert fit_cov.n_screened_ == 0
+    assert "screened" not in str(fit_cov.summary(X, covariates=Z))

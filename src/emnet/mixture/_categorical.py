@@ -70,7 +70,7 @@ class CategoricalMixture(BaseEMMixture):
         the E-steps the ``n_init`` starts took, times the share of those starts that
         missed the best objective: data whose starts agree cost nothing extra, flat
         multi-modal likelihoods (K = 4 on five binary items) get up to 5·n_init more
-        starts. 0 turns the search off.
+        starts. 0 turns the search off. Not run for covariate fits.
     random_state, warm_start, verbose : as in scikit-learn.
 
     Attributes
