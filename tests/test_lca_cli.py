@@ -150,6 +150,10 @@ def test_npy_input_and_rerun_same_config(tmp_path, capsys):
     assert main([*argv[:-2], "--seed", "3", "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
     assert main([*argv[:-2], "--seed", "3", "--force", "--out", str(out)]) == 0
+    capsys.readouterr()  # the start search's budget decides the numbers too
+    seed3 = [*argv[:-2], "--seed", "3"]
+    assert main([*seed3, "--search-budget", "0", "--out", str(out)]) == 2
+    assert "search_budget" in capsys.readouterr().err
 
 
 def test_refuses_foreign_directory(tmp_path, capsys):

@@ -433,6 +433,7 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "max_iter": args.max_iter,
         "tol": args.tol,
+        "search_budget": args.search_budget,
     }
     if getattr(args, "covariates", None):
         config["covariates"] = list(args.covariates)
