@@ -320,18 +320,17 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         cost nothing extra; at most :data:`SEARCH_MAX_STARTS` × ``n_init`` extra starts.
         Returns (the finished runs, the number of extra starts screened)."""
         share = float(getattr(self, "search_budget", 0.0))
-        screen_tol = max(float(self.tol), SCREEN_TOL)
-        if share <= 0.0 or screen_tol <= self.tol or self.max_iter == 0:
+        if share <= 0.0 or self.tol >= SCREEN_TOL or self.max_iter == 0:
             return [], 0
         best = max(r.lower_bound for r in runs)
         at_best = np.mean([r.lower_bound >= best - AT_BEST_TOL for r in runs])
         budget = share * (1.0 - at_best) * sum(r.n_em_steps for r in runs)
-        reach = float(np.median([_gain_after(r.history, screen_tol) for r in runs]))
+        reach = float(np.median([_gain_after(r.history, SCREEN_TOL) for r in runs]))
         found: list[EMRun] = []
         spent = screened = 0
         while spent < budget and screened < SEARCH_MAX_STARTS * len(runs):
             start = self._initialize(fit_data.data, fit_data.sample_weight, rng)
-            rough = self._run_em(fit_data.stats, start, tol=screen_tol)
+            rough = self._run_em(fit_data.stats, start, tol=SCREEN_TOL)
             screened += 1
             spent += rough.n_em_steps
             if rough.lower_bound < best - reach - AT_BEST_TOL:
@@ -368,16 +367,19 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if better:
             best = max(better, key=lambda r: r.lower_bound)
             self._set_fitted(best.params)
-            self.history_, self.converged_, self.n_iter_ = best.history, best.converged, best.n_iter
-            self.n_em_steps_, self.lower_bound_ = best.n_em_steps, best.lower_bound
+            self._keep_run(best)
         return [r.lower_bound for r in found]
 
-    def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
-        """The fitted record of the kept run and every start; warns if it did not converge."""
+    def _keep_run(self, best: EMRun) -> None:
+        """The fitted record of the kept run."""
         self.history_ = best.history
         self.converged_, self.n_iter_ = best.converged, best.n_iter
         self.n_em_steps_ = best.n_em_steps
         self.lower_bound_ = best.lower_bound
+
+    def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
+        """The fitted record of the kept run and every start; warns if it did not converge."""
+        self._keep_run(best)
         self.init_lower_bounds_ = np.array([r.lower_bound for r in runs])
         self.init_n_em_steps_ = np.array([r.n_em_steps for r in runs])
         if not best.converged:

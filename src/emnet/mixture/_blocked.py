@@ -30,10 +30,9 @@ import numba
 import numpy as np
 
 from emnet.mixture._codes import (
-    PROB_FLOOR,
-    _bernoulli_m_kernel,
     _bernoulli_tables,
-    _categorical_m_kernel,
+    bernoulli_m_from,
+    categorical_m_from,
     exp_shift,
 )
 
@@ -92,11 +91,8 @@ def maybe_blocks(codes: np.ndarray, n_categories: np.ndarray) -> BlockedCodes | 
     n, J = codes.shape
     if n < MIN_PATTERNS:
         return None
-    R = np.asarray(n_categories, dtype=np.int64) + (codes < 0).any(axis=0)
-    cap = block_cap(n)
-    if len(plan_blocks(R, cap)) >= J:
-        return None
-    return build_blocks(codes, n_categories, cap)
+    blocked = build_blocks(codes, n_categories, block_cap(n))
+    return blocked if blocked.n_blocks < J else None
 
 
 def build_blocks(codes: np.ndarray, n_categories: np.ndarray, cap: int) -> BlockedCodes:
@@ -264,13 +260,8 @@ def categorical_blocked_step(
     loglik, counts, resp_sum, obs = blocked_stats(
         blocked, sample_weight, log_weights, log_table, len(offsets) - 1, has_missing
     )
-    out_w = np.empty_like(log_weights)
-    out_t = np.empty_like(log_table)
     a, c = float(prob_concentration), float(weight_concentration)
-    _categorical_m_kernel(
-        counts, resp_sum, obs, offsets, log_table, a, c, PROB_FLOOR, out_w, out_t, has_missing
-    )
-    return loglik, out_w, out_t
+    return loglik, *categorical_m_from(counts, resp_sum, obs, offsets, log_table, a, c, has_missing)
 
 
 def bernoulli_blocked_step(
@@ -291,8 +282,5 @@ def bernoulli_blocked_step(
     loglik, counts, resp_sum, obs = blocked_stats(
         blocked, sample_weight, log_w, log_t, means.shape[1], has_missing
     )
-    out_w = np.empty(weights.shape[0])
-    out_m = np.empty(means.shape)
     prior = (float(alpha), float(beta), float(weight_concentration), clamp)
-    _bernoulli_m_kernel(counts, resp_sum, obs, means, *prior, out_w, out_m, has_missing)
-    return loglik, out_w, out_m
+    return loglik, *bernoulli_m_from(counts, resp_sum, obs, means, prior, has_missing)

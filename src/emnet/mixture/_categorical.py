@@ -174,16 +174,13 @@ class CategoricalMixture(BaseEMMixture):
         a, c = float(self.prob_concentration), float(self.weight_concentration)
 
         blocked = maybe_blocks(patterns, self.n_categories_)
+        step = categorical_em_step if blocked is None else categorical_blocked_step
+        rows = patterns if blocked is None else blocked
 
         def stats(p: CategoricalParams) -> FusedStep:
-            if blocked is not None:
-                loglik, log_w, log_t = categorical_blocked_step(
-                    blocked, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
-                )
-            else:
-                loglik, log_w, log_t = categorical_em_step(
-                    patterns, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
-                )
+            loglik, log_w, log_t = step(
+                rows, totals, offsets, p.log_weights, p.log_table, a, c, has_missing
+            )
             return FusedStep(total, loglik, CategoricalParams(log_w, log_t))
 
         return FitData(codes, w, stats, None, concurrent=blocked is not None)

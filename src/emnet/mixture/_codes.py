@@ -539,6 +539,42 @@ def _parallel_stats(codes, w, offsets, log_w, log_t, want_obs, parts):  # noqa: 
         return _parallel_stats_kernel(codes, w, offsets, log_w, log_t, want_obs, parts)
 
 
+def categorical_m_from(
+    counts: np.ndarray,
+    resp_sum: np.ndarray,
+    obs: np.ndarray,
+    offsets: np.ndarray,
+    log_table: np.ndarray,
+    a: float,
+    c: float,
+    has_missing: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(next log weights, next log table): the compiled MAP M-step of E-step statistics
+    (``log_table`` is the current one, kept where an item has no responsibility)."""
+    out_w = np.empty(log_table.shape[1])
+    out_t = np.empty_like(log_table)
+    _categorical_m_kernel(
+        counts, resp_sum, obs, offsets, log_table, a, c, PROB_FLOOR, out_w, out_t, has_missing
+    )
+    return out_w, out_t
+
+
+def bernoulli_m_from(
+    counts: np.ndarray,
+    resp_sum: np.ndarray,
+    obs: np.ndarray,
+    means: np.ndarray,
+    prior: tuple[float, float, float, float],
+    has_missing: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(next weights, next means): the compiled MAP M-step of E-step statistics on binary
+    codes; ``prior`` = (alpha, beta, weight_concentration, clamp)."""
+    out_w = np.empty(means.shape[0])
+    out_m = np.empty(means.shape)
+    _bernoulli_m_kernel(counts, resp_sum, obs, means, *prior, out_w, out_m, has_missing)
+    return out_w, out_m
+
+
 def categorical_em_step(
     codes: np.ndarray,
     sample_weight: np.ndarray,
@@ -558,16 +594,13 @@ def categorical_em_step(
     a, c = float(prob_concentration), float(weight_concentration)
     parts = _parallel_parts(codes.shape[0])
     if parts > 1:
-        out_w = np.empty_like(log_weights)
-        out_t = np.empty_like(log_table)
         loglik, counts, resp_sum, obs = _parallel_stats(
             codes, sample_weight, offsets, log_weights, log_table, has_missing, parts
         )
-        _categorical_m_kernel(
-            counts, resp_sum, obs, offsets, log_table, a, c, PROB_FLOOR, out_w, out_t,
-            has_missing,
-        )  # fmt: skip
-        return float(loglik), out_w, out_t
+        return (
+            float(loglik),
+            *categorical_m_from(counts, resp_sum, obs, offsets, log_table, a, c, has_missing),
+        )
     return _categorical_em_kernel(
         codes, sample_weight, offsets, log_weights, log_table, a, c, PROB_FLOOR, has_missing
     )
@@ -589,8 +622,6 @@ def bernoulli_em_step(
     on ``PARALLEL_ROWS`` rows or more the E-step runs on numba's threads."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     means = np.ascontiguousarray(means, dtype=np.float64)
-    out_w = np.empty(weights.shape[0])
-    out_m = np.empty(means.shape)
     prior = (float(alpha), float(beta), float(weight_concentration), clamp)
     parts = _parallel_parts(codes.shape[0])
     if parts > 1:
@@ -599,8 +630,9 @@ def bernoulli_em_step(
         loglik, counts, resp_sum, obs = _parallel_stats(
             codes, sample_weight, offsets, log_w, log_t, has_missing, parts
         )
-        _bernoulli_m_kernel(counts, resp_sum, obs, means, *prior, out_w, out_m, has_missing)
-        return float(loglik), out_w, out_m
+        return float(loglik), *bernoulli_m_from(counts, resp_sum, obs, means, prior, has_missing)
+    out_w = np.empty(weights.shape[0])
+    out_m = np.empty(means.shape)
     loglik = _bernoulli_em_kernel(
         codes, sample_weight, weights, means, *prior, out_w, out_m, has_missing
     )

@@ -201,22 +201,23 @@ def select_n_components(
     best: dict[int, tuple[Any, float]] = {}
     seconds: dict[int, float] = dict.fromkeys(k_values, 0.0)
     bounds: dict[int, list[float]] = {k: [] for k in k_values}
+    fitted: dict[int, list[Any]] = {k: [] for k in k_values}
     for k, model, loglik, secs in results:
         seconds[k] += secs
         bounds[k].append(model.lower_bound_)
+        fitted[k].append(model)
         if k not in best or loglik > best[k][1]:
             best[k] = (model, loglik)
     models = {k: best[k][0] for k in k_values}
-    fitted: dict[int, list[Any]] = {k: [] for k in k_values}
-    for k, model, _, _ in results:
-        fitted[k].append(model)
     for i, k in enumerate(k_values):  # the start search of fit, over the K's restarts
         t0 = time.perf_counter()
         seed = int(np.random.SeedSequence([int(seeds[-1]), 1, i]).generate_state(1)[0])
+        kept = models[k].lower_bound_
         found = models[k]._search_after(X, sample_weight, fitted[k], seed)
+        if models[k].lower_bound_ != kept:  # the search replaced the fit
+            best[k] = (models[k], float(models[k]._weighted_loglik(X, sample_weight)[0]))
         seconds[k] += time.perf_counter() - t0
         bounds[k].extend(found)
-        best[k] = (models[k], float(models[k]._weighted_loglik(X, sample_weight)[0]))
     for k, model in models.items():  # the kept model records every restart of its K
         model.init_lower_bounds_ = np.array(bounds[k])
     n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
