@@ -487,6 +487,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_record(args: argparse.Namespace, items: str, X: Any) -> dict[str, Any]:
+    """What every ``selection.json`` says first: the data, the items and the starts."""
+    n, D = X.shape
+    return {
+        "data": args.data,
+        "items": items,
+        "estimator": "bernoulli" if items == "binary" else "categorical",
+        "weights": args.weights,
+        "n_samples": int(n),
+        "n_items": int(D),
+        "item_names": list(map(str, X.columns)),
+        "seed": args.seed,
+        "n_init": args.n_init,
+    }
+
+
 def _fit_and_write(
     args: argparse.Namespace, X: Any, weights: Any, items: str, progress: bool, out: Path
 ) -> list[Path]:
@@ -536,15 +552,7 @@ def _fit_and_write(
         write_json(
             out / "selection.json",
             {
-                "data": args.data,
-                "items": items,
-                "estimator": estimator,
-                "weights": args.weights,
-                "n_samples": int(n),
-                "n_items": int(D),
-                "item_names": list(map(str, X.columns)),
-                "seed": args.seed,
-                "n_init": args.n_init,
+                **_run_record(args, items, X),
                 "blrt": args.blrt,
                 "criterion": result.criterion,
                 "best_k": int(result.best_k),
@@ -653,17 +661,9 @@ def _fit_covariates_and_write(
         write_json(
             out / "selection.json",
             {
-                "data": args.data,
-                "items": items,
-                "estimator": "bernoulli" if items == "binary" else "categorical",
-                "weights": args.weights,
+                **_run_record(args, items, X),
                 "covariates": list(map(str, Z.columns)),
                 "covariate_method": method,
-                "n_samples": int(n),
-                "n_items": int(D),
-                "item_names": list(map(str, X.columns)),
-                "seed": args.seed,
-                "n_init": args.n_init,
                 "criterion": args.criterion,
                 "best_k": int(best_k),
                 "table": rows,
