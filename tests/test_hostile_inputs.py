@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from report_stubs import replace_builds
 
 from emnet.cli import main
 from emnet.report import SECTIONS
@@ -227,7 +228,7 @@ def _state(root: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture
 def cheap_report_sections(monkeypatch: pytest.MonkeyPatch) -> None:
-    _replace_builds(monkeypatch, {s.anchor: lambda ctx: "<p>fake</p>" for s in SECTIONS})
+    replace_builds(monkeypatch, {s.anchor: lambda ctx: "<p>fake</p>" for s in SECTIONS})
 
 
 def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
@@ -391,21 +392,6 @@ def test_resnet_resumes_its_own_directory_and_cleans_stale_temporaries(
     assert main(["resnet", *TINY_RESNET, "--lr", "0.05", "--out", str(out), "--force"]) == 0
     assert json.loads((out / "config.json").read_text())["lr"] == 0.05
     assert (out / "mine.txt").read_text() == "a user's file"
-
-
-def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
-    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
-    import dataclasses
-
-    from emnet.report import sections
-
-    monkeypatch.setattr(
-        sections,
-        "SECTIONS",
-        tuple(
-            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
-        ),
-    )
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from report_stubs import replace_builds
 
 from emnet.cli import main
 from emnet.report import Context, build_report
@@ -278,7 +279,7 @@ def test_failing_section_is_shown_and_gives_nonzero_code(
         fig.add_subplot().plot([0, 1], [1, 0])
         return f'<img src="{ctx.savefig(fig, "em_means.png")}" alt="means">'
 
-    _replace_builds(monkeypatch, {"resnet": boom, "em": cheap_em})
+    replace_builds(monkeypatch, {"resnet": boom, "em": cheap_em})
     out = tmp_path / "report"
     code = build_report(out, quick=True, progress=False)
     assert code == 1
@@ -316,7 +317,7 @@ def _fake_builders(monkeypatch: pytest.MonkeyPatch, ok_checks: bool = True) -> N
 
         return build
 
-    _replace_builds(monkeypatch, {sid: make(sid) for sid in SECTION_IDS})
+    replace_builds(monkeypatch, {sid: make(sid) for sid in SECTION_IDS})
 
 
 def test_failed_check_gives_nonzero_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,7 +341,7 @@ def test_interrupted_build_leaves_previous_report_intact(
         (ctx.root / "figures" / "partial.png").write_bytes(b"half")
         raise KeyboardInterrupt
 
-    _replace_builds(monkeypatch, {"deepnet": interrupted})
+    replace_builds(monkeypatch, {"deepnet": interrupted})
     with pytest.raises(KeyboardInterrupt):
         build_report(out, quick=True, progress=False)
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -404,18 +405,3 @@ def test_missing_chromium_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(browser.shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="chromium and chromedriver not found: install"):
         browser.find_chromium()
-
-
-def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
-    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
-    import dataclasses
-
-    from emnet.report import sections
-
-    monkeypatch.setattr(
-        sections,
-        "SECTIONS",
-        tuple(
-            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
-        ),
-    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from report_stubs import replace_builds
 
 from emnet.cli import main
 from emnet.report import SECTIONS, Context, build_report
@@ -23,7 +24,7 @@ def fake_sections(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return build
 
-    _replace_builds(monkeypatch, {s.anchor: make(s.anchor) for s in SECTIONS})
+    replace_builds(monkeypatch, {s.anchor: make(s.anchor) for s in SECTIONS})
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -84,18 +85,3 @@ def test_out_dot_in_an_empty_directory(
     assert (work / "index.html").is_file() and (work / ".emnet-run.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # no ..tmp-XXXX left
     assert not [p for p in work.iterdir() if p.name.startswith(".emnet-stage")]
-
-
-def _replace_builds(monkeypatch: pytest.MonkeyPatch, builds: dict) -> None:
-    """Run the report with ``builds[anchor]`` in place of those sections' builders."""
-    import dataclasses
-
-    from emnet.report import sections
-
-    monkeypatch.setattr(
-        sections,
-        "SECTIONS",
-        tuple(
-            dataclasses.replace(s, build=builds.get(s.anchor, s.build)) for s in sections.SECTIONS
-        ),
-    )
