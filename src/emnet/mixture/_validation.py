@@ -137,3 +137,19 @@ def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np
     if n and not w.sum() > 0:
         raise ValueError(f"{name}: all weights are zero (at least one row needs a positive weight)")
     return w
+
+
+def item_names(model: Any, feature_names: Any, n_items: int, X: Any = None) -> list[str]:
+    """The items' names for outputs: ``feature_names`` if given (checked to be
+    ``n_items`` long), else the columns of a DataFrame ``X``, else the model's
+    ``feature_names_in_``, else "item 1", "item 2", ..."""
+    if feature_names is not None:
+        names = [str(f) for f in feature_names]
+        if len(names) != n_items:
+            raise ValueError(f"feature_names: expected {n_items} names, got {len(names)}")
+        return names
+    if hasattr(X, "columns"):
+        return [str(c) for c in X.columns]
+    if hasattr(model, "feature_names_in_"):
+        return [str(c) for c in model.feature_names_in_]
+    return [f"item {j + 1}" for j in range(n_items)]

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from emnet.mixture._validation import item_names
+
 __all__ = ["plot_profile"]
 
 
@@ -40,17 +42,6 @@ def _profile_data(model: Any) -> tuple[list[np.ndarray], list[list[Any]]]:
         "plot_profile: expected a fitted BernoulliMixture or CategoricalMixture, "
         f"got {type(model).__name__}"
     )
-
-
-def _names(model: Any, feature_names: Any, J: int) -> list[str]:
-    if feature_names is not None:
-        names = [str(f) for f in feature_names]
-        if len(names) != J:
-            raise ValueError(f"feature_names: expected {J} names, got {len(names)}")
-        return names
-    if hasattr(model, "feature_names_in_"):
-        return [str(f) for f in model.feature_names_in_]
-    return [f"item {j + 1}" for j in range(J)]
 
 
 def _se_arrays(standard_errors: Any, probs: list[np.ndarray]) -> list[np.ndarray] | None:
@@ -235,7 +226,7 @@ def plot_profile(
     probs, answers = _profile_data(model)
     weights = np.asarray(model.weights_, dtype=np.float64)
     J = len(probs)
-    names = _names(model, feature_names, J)
+    names = item_names(model, feature_names, J)
     se = _se_arrays(standard_errors, probs)
     binary = all(p.shape[1] == 2 for p in probs)
     fig = None

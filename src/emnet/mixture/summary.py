@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from emnet.mixture._validation import item_names
+
 
 @dataclass
 class LCASummary:
@@ -217,7 +219,7 @@ def make_summary(
     K = len(model.weights_)
     answers = _answers(model)
     J = len(answers)
-    names = _feature_names(model, X, feature_names, J)
+    names = item_names(model, feature_names, J, X)
     se = standard_errors(view, "hessian")
     fit = goodness_of_fit(view, model._n_parameters())
     table = classification_table(view)
@@ -284,7 +286,7 @@ def _covariate_summary(
     nan = float("nan")
     return LCASummary(
         model_name=type(model).__name__, n_components=K, n_observations=n,
-        feature_names=_feature_names(model, X, feature_names, J), answers=answers,
+        feature_names=item_names(model, feature_names, J, X), answers=answers,
         probs=[np.exp(log_t[offsets[j] : offsets[j + 1]]).T for j in range(J)],
         probs_se=theta_standard_errors(model, codes, offsets, D, w),
         weights=np.asarray(model.weights_, dtype=np.float64), weights_se=np.full(K, nan),
@@ -303,16 +305,3 @@ def _log_prob(view: Any) -> np.ndarray:
     from emnet.mixture._stats import log_resp
 
     return log_resp(view)[1]
-
-
-def _feature_names(model: Any, X: Any, feature_names: Any, J: int) -> list[str]:
-    if feature_names is not None:
-        names = [str(f) for f in feature_names]
-        if len(names) != J:
-            raise ValueError(f"feature_names: expected {J} names, got {len(names)}")
-        return names
-    if hasattr(X, "columns"):
-        return [str(c) for c in X.columns]
-    if hasattr(model, "feature_names_in_"):
-        return [str(c) for c in model.feature_names_in_]
-    return [f"item {j + 1}" for j in range(J)]
