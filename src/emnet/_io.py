@@ -163,8 +163,9 @@ _SENTINEL = ".emnet-stage.json"
 #: written into a staging directory once it is complete: from then on it is moved into
 #: place, and a run that finds it after a kill finishes the move (roll forward).
 _COMMIT = ".emnet-commit"
-_STAGE_INSIDE = ".emnet-stage-"  # D/.emnet-stage-XXXX: staging inside an existing D
-_STAGE_SIBLING = ".emnet-stage-"  # parent/.<D>.emnet-stage-XXXX: staging for a new D
+#: staging directories: D/.emnet-stage-XXXX inside an existing D, parent/.<D>.emnet-stage-XXXX
+#: beside a D that does not exist yet.
+_STAGE = ".emnet-stage-"
 _MKSTEMP = r"[a-z0-9_]{8}"  # tempfile's random part (atomic_path, check_writable_dir)
 
 
@@ -356,7 +357,7 @@ def clean_stale(target: str | os.PathLike[str], files: Any = ()) -> list[Path]:
     target = Path(target)
     removed: list[Path] = []
     parent = target.parent
-    sibling = re.compile(rf"^\.{re.escape(target.name)}{re.escape(_STAGE_SIBLING)}{_MKSTEMP}$")
+    sibling = re.compile(rf"^\.{re.escape(target.name)}{re.escape(_STAGE)}{_MKSTEMP}$")
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             if sibling.match(entry.name) and _stale_stage(entry):
@@ -364,7 +365,7 @@ def clean_stale(target: str | os.PathLike[str], files: Any = ()) -> list[Path]:
                 removed.append(entry)
     if not target.is_dir():
         return removed
-    inside = re.compile(rf"^{re.escape(_STAGE_INSIDE)}{_MKSTEMP}$")
+    inside = re.compile(rf"^{re.escape(_STAGE)}{_MKSTEMP}$")
     with contextlib.suppress(OSError):
         for entry in target.iterdir():
             if inside.match(entry.name) and _stale_stage(entry):
@@ -564,10 +565,10 @@ def owned_output(
     created: list[Path] = []
     try:
         if exists:
-            stage = _make_stage(target, _STAGE_INSIDE)
+            stage = _make_stage(target, _STAGE)
         else:
             created = _make_parents(target.parent)
-            stage = _make_stage(target.parent, f".{target.name}{_STAGE_SIBLING}")
+            stage = _make_stage(target.parent, f".{target.name}{_STAGE}")
     except OSError as exc:
         _remove_created(created)
         where = shown if exists else shown.parent
