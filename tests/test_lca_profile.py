@@ -319,3 +319,23 @@ def test_polytomous_profile_leaves_backend_and_pyplot_alone(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "a.png").read_bytes()[:8] == PNG
+
+
+def test_dollar_signs_in_names_and_answers_are_plain_text(tmp_path):
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            r"cost in $\bad$": rng.choice(["$5", "$10 or $\\x", "free"], 150),
+            "income $": rng.choice(["a", "b", "c"], 150),
+        }
+    )
+    model = CategoricalMixture(2, random_state=0).fit(frame)
+    fig = plot_profile(model)
+    # mathtext would fail on \bad when the figure is drawn
+    path = plot_profile(model, path=tmp_path / "d.png")
+    assert path.read_bytes()[:8] == PNG
+    panels = _panels(fig)
+    assert panels[0].get_title() == r"cost in $\bad$"
+    assert _tick_labels(panels[0]) == sorted(["$5", "$10 or $\\x", "free"])
+    binary = BernoulliMixture(2, random_state=0).fit(lsat7())
+    assert plot_profile(binary, ["$a$", r"$\b", "c", "d", "e"], path=tmp_path / "b.png").exists()

@@ -16,7 +16,8 @@
   answers (by Σ_k π_k p_kr, kept in code order) and one "other (n answers)" bar (no error
   bar: the SE of a sum needs covariances), noted in the panel title.
 
-matplotlib's object-oriented API only (``matplotlib.figure.Figure``): the caller's backend
+Item names and answers are drawn as plain text (``parse_math=False``: a "$" is a dollar,
+never mathtext). matplotlib's object-oriented API only (``matplotlib.figure.Figure``): the caller's backend
 and pyplot state are never touched. Files are written atomically (:func:`emnet._io.savefig`).
 """
 
@@ -79,9 +80,11 @@ def _label_x(ax: Any, positions: Any, names: list[str]) -> None:
     long = max((len(n) for n in names), default=0)
     rotate = long > 6 or (len(names) > 10 and long > 2)
     if rotate:
-        ax.set_xticks(positions, names, rotation=35, ha="right", rotation_mode="anchor")
+        ax.set_xticks(
+            positions, names, rotation=35, ha="right", rotation_mode="anchor", parse_math=False
+        )
     else:
-        ax.set_xticks(positions, names)
+        ax.set_xticks(positions, names, parse_math=False)
 
 
 def _fmt(answer: Any) -> str:
@@ -266,9 +269,11 @@ def _draw_panel(
     if width is None:  # the caller's axes: the width in inches from its place in the figure
         width = max(1.0, ax.get_position().width * ax.figure.get_figwidth())
     if _turned(labels, width, label_chars):
-        ax.set_xticks(x, ticks, rotation=40, ha="right", rotation_mode="anchor", fontsize=8)
+        ax.set_xticks(
+            x, ticks, rotation=40, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False
+        )
     else:
-        ax.set_xticks(x, ticks, fontsize=8)
+        ax.set_xticks(x, ticks, fontsize=8, parse_math=False)
     ax.tick_params(axis="x", length=0)
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylim(0.0, 1.02)
@@ -276,7 +281,7 @@ def _draw_panel(
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.set_title(_panel_title(title, note, width), fontsize=9)
+    ax.set_title(_panel_title(title, note, width), fontsize=9, parse_math=False)
 
 
 def _draw_panels(
