@@ -645,3 +645,33 @@ def claim_dir(
         _remove_created(created)
         raise ValueError(f"{arg}: cannot write to {shown} ({_reason(exc)})") from None
     return target
+
+
+@contextlib.contextmanager
+def run_lock(target: str | os.PathLike[str], arg: str = "--out") -> Iterator[None]:
+    """Hold the one lock of output directory ``target`` for a whole run: a second emnet
+    run into the same directory is refused up front (a ValueError naming ``arg`` and the
+    holder's pid), before it fits anything. The lock is an advisory ``flock`` on a file in
+    the system's temporary directory named by the target's absolute path, so nothing is
+    written next to the user's files and a killed run releases it."""
+    import fcntl
+    import hashlib
+
+    key = hashlib.sha256(str(_abs(target, arg)).encode("utf-8", "surrogateescape")).hexdigest()
+    folder = Path(tempfile.gettempdir()) / "emnet-locks"
+    folder.mkdir(mode=0o1777, exist_ok=True)
+    fd = os.open(folder / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise ValueError(
+                f"{arg}: another emnet run (pid {holder}) is writing into {target}; wait for "
+                "it to finish or choose another directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,32 +1,36 @@
 """`emnet lca`: latent class analysis of a survey table, K chosen by an information criterion.
 
-Reads ``--data`` (a ``.csv`` with or without a header line and a UTF-8 byte-order mark,
-read by :func:`emnet.data.load_table`; a ``.npy`` array; or a ``.parquet`` file when
-pandas can read one). Every column is an item, except the ``--weights`` column (survey
-weights, >= 0). Items are binary when every item's answers are exactly 0 and 1 (a
+Reads ``--data`` as it was exported (:func:`emnet.data.load_survey`): CSV/TSV (delimiter
+sniffed, or ``--sep``; header optional), SPSS ``.sav``, Stata ``.dta``, Excel ``.xlsx``
+(``--sheet``), ``.parquet`` or a numeric ``.npy``. Every column is an item, except the
+``--weights`` column (survey weights, >= 0) and the ``--covariates``. Text answers and
+SPSS/Stata value labels are categories (labels in the order of their codes; user-missing
+codes are missing); number columns hold whole-number answer codes (``--categorical`` takes
+any number as a label). Items are binary when every item's answers are exactly 0 and 1 (a
 :class:`~emnet.mixture.BernoulliMixture`), otherwise categorical (a
 :class:`~emnet.mixture.CategoricalMixture`); ``--binary`` / ``--categorical`` override.
-A NaN or empty cell is a missing answer.
+An empty cell is a missing answer; rows with no answer at all are left out (a note on
+stderr gives their count). Notes and warnings go to stderr, results to stdout.
 
 Fits every K of ``--k`` with ``--n-init`` random starts
 (:func:`emnet.mixture.select_n_components`, optionally with ``--blrt B`` bootstrap
 likelihood-ratio tests), prints the model-selection table and the summary of the K that
-minimises ``--criterion`` (classes ordered by size), and writes into ``--out``:
-``selection.json``, ``selection.csv``, ``summary.txt``, ``probabilities.csv``,
-``classes.csv``, ``fit.csv``, ``classification.csv``, ``profile.png``, ``bic.png`` and
-``model.npz``. ``--out`` follows emnet's ownership rule (:func:`emnet._io.owned_output`).
+minimises ``--criterion`` (classes ordered by size; a K that is not identified is left
+out of the choice; a K whose best start did not converge is warned about), and writes
+into ``--out``: ``report.html`` (the run on one self-contained page), ``selection.json``,
+``selection.csv``, ``summary.txt``, ``probabilities.csv``, ``classes.csv``, ``fit.csv``,
+``classification.csv``, ``profile.png``, ``bic.png`` and ``model.npz``. ``--out`` follows
+emnet's ownership rule (:func:`emnet._io.owned_output`); a second run into the same
+``--out`` while one is running is refused.
 
 ``--covariates NAME [NAME ...]`` (latent class regression): the named columns (names, or
 1-based numbers) are taken out of the items and predict class membership (a multinomial
 logit, ``--covariate-method`` one-step, bch or ml). Number columns are numeric
-covariates; text columns (a CSV or parquet column of words) are categorical, with the
-first level (sorted) as the reference. Rows with a missing covariate are left out (as
-poLCA does). Each K is fitted with the covariates; the selection table uses
-``model.bic(X, covariates=Z)``. For the chosen K it prints and writes the Wald table
-(``coefficients.csv``) and draws ``covariate_effect_<name>.png`` for the first numeric
-covariate, besides ``selection.json``/``.csv``, ``summary.txt`` (the summary with the
-coefficient table), ``probabilities.csv``, ``classes.csv``, ``profile.png`` and
-``model.npz``.
+covariates; text columns are categorical, with the first level as the reference. Rows
+with a missing covariate are left out (as poLCA does). Each K is fitted with the
+covariates and the same table, summary (G², X², df as poLCA reports them, class shares
+with standard errors) and files are written, plus the Wald table (``coefficients.csv``)
+and ``covariate_effect_<name>.png`` for the first numeric covariate.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from emnet.commands._types import (
     add_header_option,
@@ -50,7 +54,8 @@ from emnet.commands._types import (
 DEFAULT_OUT = "emnet-lca"
 COVARIATE_METHODS = ("one-step", "bch", "ml")
 CRITERIA = ("bic", "aic", "sabic", "caic")
-SUFFIXES = (".csv", ".npy", ".parquet")
+MAX_WEIGHT_TOTAL = 1e15  # beyond this, weighted sums lose their digits and overflow
+MAX_CODE = 2**31 - 1  # the largest whole number taken as an answer code
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,9 +68,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         metavar="FILE",
         required=True,
-        help="a .csv (header optional), .npy or .parquet table: one row per respondent",
+        help="the survey table: .csv/.tsv (header optional), .sav (SPSS), .dta (Stata), "
+        ".xlsx, .parquet or .npy; one row per respondent",
     )
     add_header_option(p, "default: decided from the first line")
+    p.add_argument(
+        "--sep",
+        type=_separator,
+        default=None,
+        metavar="CHAR",
+        help="the delimiter of a text file (default: sniffed among , ; tab |; 'tab' for a tab)",
+    )
+    p.add_argument(
+        "--sheet",
+        default=None,
+        metavar="NAME",
+        help="the sheet of an Excel file (a name, or a 0-based number; default: the first)",
+    )
     p.add_argument(
         "--k",
         type=k_list,
@@ -152,75 +171,78 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, items=None)
 
 
+def _separator(text: str) -> str:
+    sep = {"tab": "\t", "\\t": "\t"}.get(text, text)
+    if len(sep) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character or 'tab', got {text!r}")
+    return sep
+
+
 # ------------------------------------------------------------------------------ input
-def read_data(path: str, header: bool | None) -> tuple[Any, list[str] | None]:
-    """The (n, D) float array of ``--data`` and its column names (None without a header)."""
-    import numpy as np
+class Prepared(NamedTuple):
+    """The data of a run, ready to fit: items, weights, covariates, and what was decided."""
 
-    p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        import pandas as pd
+    X: Any  # DataFrame of the items (numbers, Int64 codes or categories)
+    weights: Any  # (n,) float64 or None
+    covariates: Any  # DataFrame or None
+    items: str  # "binary" or "categorical"
+    notes: list[str]  # said on stderr, and in summary.txt / report.html
+    n_read: int  # rows in the file
+    n_dropped_empty: int  # rows with no answers, left out
+    n_dropped_covariate: int  # rows with a missing covariate, left out
 
-        frame = _read_parquet(p, header)
-        try:
-            values = frame.apply(pd.to_numeric).to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"--data: {p}: expected numeric answers in every column (code them as numbers)"
-            ) from None
-        if values.size == 0:
-            raise ValueError(f"--data: {p} holds no data")
-        return values, [str(c) for c in frame.columns]
-    if p.suffix.lower() not in SUFFIXES:
-        raise ValueError(f"--data: expected a .csv, .npy or .parquet file, got {p.name}")
-    from emnet.data import load_table
 
+def note(text: str) -> None:
+    """A note for the user: one line on stderr (results stay on stdout)."""
+    print(f"emnet lca: note: {text}", file=sys.stderr)
+
+
+def read_survey(args: argparse.Namespace) -> tuple[Any, bool, list[str]]:
+    """(the table as a DataFrame, whether it has column names, the reader's notes)."""
+    from emnet.data import load_survey
+
+    sheet = getattr(args, "sheet", None)
+    if sheet is not None and sheet.isdigit():
+        sheet = int(sheet)
     try:
-        table = load_table(path, header=header)
-    except ValueError as exc:
-        msg = str(exc)
-        prefix = f"{p}: "
-        raise ValueError(
-            f"--data: cannot read {msg}" if msg.startswith(prefix) else f"--data: {msg}"
-        ) from None
-    values = np.asarray(table.values, dtype=np.float64)
-    return values, table.columns
+        survey = load_survey(
+            args.data, sep=getattr(args, "sep", None), header=args.header, sheet=sheet
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--data: {exc}") from None
+    return survey.frame, survey.has_header, list(survey.notes)
 
 
-def _read_parquet(p: Path, header: bool | None) -> Any:
-    """A .parquet file as a DataFrame (one-line errors)."""
-    if header is not None:
-        raise ValueError("--header: applies to CSV files only (this is a .parquet file)")
-    if not p.is_file():
-        what = "is a directory" if p.is_dir() else "does not exist or is not a file"
-        raise ValueError(f"--data: {p} {what}")
+def _column_index(spec: str, columns: list[str], has_header: bool, option: str) -> int:
+    """The 0-based column of ``spec`` (a name, or a 1-based number) in the full table."""
+    D = len(columns)
+    if has_header and spec in columns:
+        return columns.index(spec)
+    try:
+        j = int(spec) - 1
+    except ValueError:
+        j = -1
+    if not 0 <= j < D:
+        have = (
+            f"the columns are {', '.join(columns)}"
+            if has_header
+            else f"the data has no header; give a column number 1..{D}"
+        )
+        raise ValueError(f"{option}: no column {spec!r} ({have})")
+    return j
+
+
+def _weights_of(col: Any, label: str) -> Any:
+    """A column of survey weights as float64, checked (finite, >= 0, not all 0, no overflow)."""
+    import numpy as np
     import pandas as pd
 
-    try:
-        return pd.read_parquet(p)
-    except ImportError:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        i = int(np.flatnonzero(col.notna().to_numpy())[0])
         raise ValueError(
-            f"--data: {p}: reading .parquet needs pyarrow or fastparquet; "
-            "save the table as .csv instead"
-        ) from None
-    except Exception as exc:  # a corrupt file: pyarrow's own error types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"--data: cannot read {p} ({reason})") from None
-
-
-def split_weights(
-    values: Any, columns: list[str] | None, spec: str | None
-) -> tuple[Any, list[str], Any]:
-    """(items, item names, sample weights or None): the ``--weights`` column taken out."""
-    import numpy as np
-
-    D = values.shape[1]
-    names = list(columns) if columns is not None else [f"item {j + 1}" for j in range(D)]
-    if spec is None:
-        return values, names, None
-    j = _column_index(spec, columns, D, "--weights")
-    label = names[j] if columns is not None else f"column {j + 1}"
-    w = values[:, j]
+            f"--weights: {label} holds text ({col.iloc[i]!r} in data row {i + 1}), not weights"
+        )
+    w = col.to_numpy(dtype=np.float64, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(w))
     if bad.size:
         raise ValueError(
@@ -233,155 +255,150 @@ def split_weights(
         )
     if not np.any(w > 0):
         raise ValueError(f"--weights: every weight in {label} is 0")
-    if D == 1:
-        raise ValueError(f"--weights: {label} is the only column; no items are left")
-    keep = [i for i in range(D) if i != j]
-    return values[:, keep], [names[i] for i in keep], w
-
-
-def _column_index(spec: str, columns: list[str] | None, D: int, option: str) -> int:
-    """The 0-based column of ``spec`` (a name, or a 1-based number) in the full table."""
-    if columns is not None and spec in columns:
-        return columns.index(spec)
-    try:
-        j = int(spec) - 1
-    except ValueError:
-        j = -1
-    if not 0 <= j < D:
-        have = (
-            f"the columns are {', '.join(columns)}"
-            if columns is not None
-            else f"the data has no header; give a column number 1..{D}"
+    with np.errstate(over="ignore"):
+        total = float(np.sum(w))
+    if not total <= MAX_WEIGHT_TOTAL:
+        i = int(np.argmax(w))
+        raise ValueError(
+            f"--weights: {label} sums to {total:.3g} (largest {w[i]:.3g}, data row {i + 1}); "
+            f"weights must total at most {MAX_WEIGHT_TOTAL:.0e} (divide them by their mean)"
         )
-        raise ValueError(f"{option}: no column {spec!r} ({have})")
-    return j
+    return w
 
 
-def _read_csv_text(p: Path, header: bool | None) -> tuple[Any, bool]:
-    """A CSV with text cells (categorical covariates) as a DataFrame, and whether its first
-    line is a header (``None``: when every cell of line 1 is a name, as load_table)."""
-    import csv
+def split_columns(
+    frame: Any, has_header: bool, weights: str | None, covariates: list[str] | None
+) -> tuple[Any, Any, Any]:
+    """(items DataFrame, weights or None, covariates DataFrame or None) of the table.
 
+    Without a header, items are named ``item j`` and the other columns ``column j`` (j the
+    1-based column of the file)."""
     import pandas as pd
 
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        first = next(csv.reader(fh), [])
-    if header is None:
-
-        def is_name(cell: str) -> bool:
-            try:
-                float(cell)
-            except ValueError:
-                return cell.strip() != ""
-            return False
-
-        header = bool(first) and all(is_name(c) for c in first)
-    frame = pd.read_csv(p, encoding="utf-8-sig", header=0 if header else None)
-    if not header:
-        frame.columns = [str(j + 1) for j in range(frame.shape[1])]
-    frame.columns = [str(c) for c in frame.columns]
-    if frame.size == 0:
-        raise ValueError(f"--data: {p} holds no data")
-    return frame, header
-
-
-def read_with_covariates(
-    path: str, header: bool | None, specs: list[str], weights: str | None
-) -> tuple[Any, list[str] | None, Any, str | None]:
-    """(numeric (n, D) items and weights, their names or None, the covariates as a
-    DataFrame, the ``--weights`` spec for the table without the covariates).
-
-    Number columns stay numbers; text columns (CSV or parquet) are categorical."""
-    import numpy as np
-    import pandas as pd
-
-    p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        frame, has_header = _read_parquet(p, header), True
-    else:
-        try:
-            values, columns = read_data(path, header)
-            frame = pd.DataFrame(values, columns=columns)
-            has_header = columns is not None
-        except ValueError as exc:
-            if p.suffix.lower() != ".csv" or not p.is_file():
-                raise
-            try:
-                frame, has_header = _read_csv_text(p, header)
-            except Exception:
-                raise exc from None
-    D = frame.shape[1]
-    columns = [str(c) for c in frame.columns] if has_header else None
+    columns = [str(c) for c in frame.columns]
+    D = len(columns)
+    names = columns if has_header else [f"item {j + 1}" for j in range(D)]
+    other = columns if has_header else [f"column {j + 1}" for j in range(D)]
     idx: list[int] = []
-    for spec in specs:
-        j = _column_index(spec, columns, D, "--covariates")
+    for spec in covariates or []:
+        j = _column_index(spec, columns, has_header, "--covariates")
         if j in idx:
             raise ValueError(f"--covariates: {spec!r} is named twice")
         idx.append(j)
+    w = None
+    taken = list(idx)
     if weights is not None:
-        jw = _column_index(weights, columns, D, "--weights")
+        jw = _column_index(weights, columns, has_header, "--weights")
         if jw in idx:
             raise ValueError(
                 f"--covariates: {weights!r} is the --weights column; a column is either "
                 "a weight or a covariate"
             )
-        if columns is None:  # a number: renumber it in the table without the covariates
-            weights = str(jw + 1 - sum(j < jw for j in idx))
-    rest = [j for j in range(D) if j not in idx]
-    if not rest or (weights is not None and len(rest) == 1):
-        raise ValueError("--covariates: no items are left (every column is a covariate)")
-    names = [columns[j] if columns is not None else f"column {j + 1}" for j in range(D)]
-    Z = frame.iloc[:, idx].copy()
-    Z.columns = [names[j] for j in idx]
-    for name in Z.columns:
-        if Z[name].isna().all():
-            raise ValueError(f"--covariates: column {name!r} has no value (every entry is missing)")
-    numeric = {}
-    for j in rest:
-        col = frame.iloc[:, j]
-        conv = pd.to_numeric(col, errors="coerce")
-        bad = np.flatnonzero(conv.isna().to_numpy() & col.notna().to_numpy())
-        if bad.size:
-            raise ValueError(
-                f"--data: column {names[j]!r} holds {col.iloc[bad[0]]!r} (data row "
-                f"{bad[0] + 1}), not a number; name it in --covariates if it is a covariate"
-            )
-        numeric[names[j]] = conv.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = np.column_stack([numeric[names[j]] for j in rest])
-    return values, [names[j] for j in rest] if columns is not None else None, Z, weights
+        w = _weights_of(frame.iloc[:, jw], other[jw])
+        taken.append(jw)
+    rest = [j for j in range(D) if j not in taken]
+    if not rest:
+        what = "--weights" if not idx else "--covariates"
+        raise ValueError(f"{what}: no items are left (every column is a weight or a covariate)")
+    X = frame.iloc[:, rest].copy()
+    X.columns = [names[j] for j in rest]
+    Z = None
+    if idx:
+        Z = frame.iloc[:, idx].copy()
+        Z.columns = [other[j] for j in idx]
+        for name in Z.columns:
+            if Z[name].isna().all():
+                raise ValueError(
+                    f"--covariates: column {name!r} has no value (every entry is missing)"
+                )
+            if isinstance(Z[name].dtype, pd.CategoricalDtype):
+                Z[name] = Z[name].astype(object).where(Z[name].notna(), None)
+    return X, w, Z
 
 
-def drop_missing_covariates(items: Any, weights: Any, covariates: Any) -> tuple[Any, Any, Any]:
-    """The rows with every covariate present (a note says how many were left out), after
-    checking the covariates as the fit will (mixed text, collinear columns)."""
-    import warnings
+def _item_label(name: str) -> str:
+    return name if name.startswith("item ") else f"item {name}"
 
+
+def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
+    """(the items as the estimator takes them, 'binary' or 'categorical', notes).
+
+    Number columns must hold whole-number answer codes (an error names the item and the
+    row of the first that is not), unless ``kind`` is 'categorical': then any number is a
+    label (and a note says so). Text columns are categories. Binary when every item is
+    numeric with the answers 0 and 1 (or ``kind`` says so)."""
     import numpy as np
+    import pandas as pd
 
-    from emnet.mixture._covariates import learn_design
-
-    n = len(covariates)
-    missing = covariates.isna().any(axis=1).to_numpy()
-    if missing.all():
-        raise ValueError("--covariates: every row has a missing covariate")
-    keep = ~missing
-    Z = covariates.loc[keep].reset_index(drop=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            learn_design(Z, len(Z))
-    except ValueError as exc:
-        msg = str(exc)
-        raise ValueError(
-            "--" + msg if msg.startswith("covariates:") else f"--covariates: {msg}"
-        ) from None
-    if missing.any():
-        print(
-            f"emnet lca: note: {int(missing.sum())} of {n} rows have a missing covariate and "
-            "are left out (as poLCA does)"
+    notes: list[str] = []
+    out = {}
+    numeric_01 = True
+    for name in X.columns:
+        col = X[name]
+        label = _item_label(str(name))
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            if kind == "binary":
+                i = int(np.flatnonzero(col.notna().to_numpy())[0])
+                raise ValueError(
+                    f"--binary: {label} has the answer {col.iloc[i]!r} (data row {i + 1}); "
+                    "binary items are 0/1 (use --categorical)"
+                )
+            numeric_01 = False
+            out[name] = col
+            seen = col.dropna().unique().tolist()
+        else:
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            present = ~np.isnan(v)
+            with np.errstate(invalid="ignore"):
+                code = np.isfinite(v) & (np.abs(v) <= MAX_CODE) & (v == np.round(v))
+            bad = np.flatnonzero(present & ~code)
+            if bad.size and kind != "categorical":
+                i = int(bad[0])
+                raise ValueError(
+                    f"--data: {label}, data row {i + 1}: {v[i]!r} is not an answer code "
+                    "(answers are whole numbers or text; --categorical takes any number as a "
+                    "label)"
+                )
+            seen = np.unique(v[present]).tolist()
+            if bad.size:
+                labels = [_number_text(x) for x in seen]
+                text = [None if np.isnan(x) else _number_text(x) for x in v]
+                out[name] = pd.Categorical(text, categories=labels, ordered=True)
+                notes.append(
+                    f"{label}: answers that are not whole numbers ({_number_text(v[bad[0]])}) "
+                    "are taken as labels (--categorical)"
+                )
+                numeric_01 = False
+            else:
+                out[name] = pd.array([pd.NA if np.isnan(x) else int(x) for x in v], dtype="Int64")
+                if set(seen) != {0.0, 1.0}:
+                    numeric_01 = False
+        if not seen:
+            raise ValueError(f"--data: {label} has no answers (every row is missing); leave it out")
+        if len(seen) == 1:
+            notes.append(
+                f"{label} has a single answer ({_number_text(seen[0]) if not isinstance(seen[0], str) else seen[0]}); "
+                "it carries no information about the classes"
+            )
+    items = kind or ("binary" if numeric_01 else "categorical")
+    if items == "binary":
+        for name in X.columns:
+            v = X[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            odd = np.flatnonzero(~np.isnan(v) & (v != 0) & (v != 1))
+            if odd.size:
+                raise ValueError(
+                    f"--binary: {_item_label(str(name))} has the answer {v[odd[0]]:g}; binary "
+                    "items are 0/1 (use --categorical)"
+                )
+        frame = pd.DataFrame(
+            {name: X[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in X.columns}
         )
-    items = np.asarray(items)[keep]
-    return items, (None if weights is None else np.asarray(weights)[keep]), Z
+        return frame, items, notes
+    return pd.DataFrame(out), items, notes
+
+
+def _number_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else repr(float(x))
 
 
 def detect_items(values: Any) -> str:
@@ -396,26 +413,67 @@ def detect_items(values: Any) -> str:
     return "binary"
 
 
-def item_frame(values: Any, names: list[str], items: str) -> Any:
-    """The items as a DataFrame (column names → feature names): floats for binary items,
-    whole-number answers as integers (so that they print as 1, 2, not 1.0, 2.0)."""
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Read ``--data`` and make it ready to fit: every check on the user's table, before
+    any fitting (a user error costs nothing)."""
     import numpy as np
-    import pandas as pd
 
-    frame = pd.DataFrame(values, columns=names)
-    if items == "binary":
-        seen = values[~np.isnan(values)]
-        if seen.size and not np.all((seen == 0) | (seen == 1)):
-            j = int(np.flatnonzero(~np.all(np.isnan(values) | (values == 0) | (values == 1), 0))[0])
-            bad = values[:, j][~np.isnan(values[:, j]) & (values[:, j] != 0) & (values[:, j] != 1)]
-            raise ValueError(
-                f"--binary: item {names[j]} has the answer {bad[0]:g}; binary items are 0/1 "
-                "(use --categorical)"
+    frame, has_header, notes = read_survey(args)
+    n_read = len(frame)
+    X, weights, Z = split_columns(frame, has_header, args.weights, args.covariates)
+    X, items, item_notes = prepare_items(X, args.items)
+    notes += item_notes
+    empty = X.isna().all(axis=1).to_numpy()
+    n_empty = int(empty.sum())
+    if n_empty == n_read:
+        raise ValueError("--data: no row has an answer (every item is missing in every row)")
+    if n_empty:
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(empty)[:5])
+        more = ", ..." if n_empty > 5 else ""
+        one = n_empty == 1
+        notes.append(
+            f"{n_empty} of {n_read} rows {'has' if one else 'have'} no answers (data "
+            f"row{'' if one else 's'} {rows}{more}) and {'is' if one else 'are'} left out: "
+            "such rows carry no information (n counts the rows with answers, as poLCA's does)"
+        )
+    keep = ~empty
+    n_cov = 0
+    if Z is not None:
+        missing = Z.isna().any(axis=1).to_numpy() & keep
+        n_cov = int(missing.sum())
+        if n_cov == int(keep.sum()):
+            raise ValueError("--covariates: every row has a missing covariate")
+        if n_cov:
+            notes.append(
+                f"{n_cov} of {n_read} rows have a missing covariate and are left out "
+                "(as poLCA does)"
             )
-        return frame
-    if np.all(np.isnan(values) | (values == np.round(values))):
-        return frame.astype("Int64")
-    return frame
+        keep &= ~missing
+    if not keep.all():
+        X = X[keep].reset_index(drop=True)
+        weights = None if weights is None else weights[keep]
+        Z = None if Z is None else Z[keep].reset_index(drop=True)
+    if Z is not None:
+        _check_design(Z)
+    return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov)
+
+
+def _check_design(Z: Any) -> None:
+    """The covariates checked as the fit will check them (text mixed with numbers, a
+    constant or collinear column), so that the error comes before any fitting."""
+    import warnings
+
+    from emnet.mixture._covariates import learn_design
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            learn_design(Z, len(Z))
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(
+            "--" + msg if msg.startswith("covariates:") else f"--covariates: {msg}"
+        ) from None
 
 
 # -------------------------------------------------------------------------------- run
@@ -435,6 +493,10 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
         "tol": args.tol,
         "search_budget": args.search_budget,
     }
+    if getattr(args, "sep", None) is not None:
+        config["sep"] = args.sep
+    if getattr(args, "sheet", None) is not None:
+        config["sheet"] = args.sheet
     if getattr(args, "covariates", None):
         config["covariates"] = list(args.covariates)
         config["covariate_method"] = args.covariate_method
@@ -442,75 +504,99 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
+    from emnet._io import check_output_dir, owned_output, run_lock
 
-    from emnet._io import check_output_dir, owned_output
-
-    # Ownership and the data are checked before any fitting: a user error costs nothing.
-    check_output_dir(args.out, "lca", run_config(args), force=args.force)
-    covariates = None
-    if args.covariates:
-        if args.blrt:
+    # One run at a time per --out (a second is refused up front), and ownership and the
+    # data are checked before any fitting: a user error costs nothing.
+    with run_lock(args.out):
+        check_output_dir(args.out, "lca", run_config(args), force=args.force)
+        if args.covariates and args.blrt:
             raise ValueError("--blrt: not available with --covariates (fit K by BIC instead)")
-        values, columns, covariates, weights_spec = read_with_covariates(
-            args.data, args.header, args.covariates, args.weights
-        )
-    else:
-        values, columns = read_data(args.data, args.header)
-        weights_spec = args.weights
-    items_values, names, weights = split_weights(values, columns, weights_spec)
-    if covariates is not None:
-        items_values, weights, covariates = drop_missing_covariates(
-            items_values, weights, covariates
-        )
-    n = items_values.shape[0]
-    if max(args.k) > n:
-        raise ValueError(
-            f"--k: {max(args.k)} classes need at least {max(args.k)} rows; the data has {n}"
-        )
-    empty = np.flatnonzero(np.all(np.isnan(items_values), axis=1))
-    if empty.size:
-        raise ValueError(
-            f"--data: data row {empty[0] + 1} has no answers (every item is missing); "
-            "remove such rows"
-        )
-    items = args.items or detect_items(items_values)
-    X = item_frame(items_values, names, items)
-    progress = bool(args.progress or sys.stderr.isatty())
-    out = Path(args.out)
-    with owned_output(args.out, "lca", run_config(args), force=args.force) as stage:
-        if covariates is None:
-            written = _fit_and_write(args, X, weights, items, progress, stage)
-        else:
-            written = _fit_covariates_and_write(args, X, weights, covariates, items, stage)
+        data = prepare(args)
+        for text in data.notes:
+            note(text)
+        n = len(data.X)
+        if max(args.k) > n:
+            raise ValueError(
+                f"--k: {max(args.k)} classes need at least {max(args.k)} rows; the data has {n}"
+            )
+        progress = bool(args.progress or sys.stderr.isatty())
+        out = Path(args.out)
+        with owned_output(args.out, "lca", run_config(args), force=args.force) as stage:
+            if data.covariates is None:
+                written = _fit_and_write(args, data, progress, stage)
+            else:
+                written = _fit_covariates_and_write(args, data, stage)
     print("wrote " + ", ".join(str(out / Path(p).relative_to(stage)) for p in written))
     return 0
 
 
-def _run_record(args: argparse.Namespace, items: str, X: Any) -> dict[str, Any]:
+def _run_record(args: argparse.Namespace, data: Prepared) -> dict[str, Any]:
     """What every ``selection.json`` says first: the data, the items and the starts."""
-    n, D = X.shape
+    n, D = data.X.shape
     return {
         "data": args.data,
-        "items": items,
-        "estimator": "bernoulli" if items == "binary" else "categorical",
+        "items": data.items,
+        "estimator": "bernoulli" if data.items == "binary" else "categorical",
         "weights": args.weights,
         "n_samples": int(n),
+        "n_rows_read": int(data.n_read),
+        "n_rows_without_answers": int(data.n_dropped_empty),
         "n_items": int(D),
-        "item_names": list(map(str, X.columns)),
+        "item_names": list(map(str, data.X.columns)),
         "seed": args.seed,
         "n_init": args.n_init,
+        "notes": list(data.notes),
     }
 
 
+def _headline(args: argparse.Namespace, data: Prepared, extra: str = "") -> str:
+    n, D = data.X.shape
+    what = "binary items (Bernoulli mixture)" if data.items == "binary" else "categorical items"
+    weighted = f", weights from {args.weights}" if data.weights is not None else ""
+    ks = args.k
+    shown = ", ".join(map(str, ks)) if len(ks) < 4 else f"{ks[0]}..{ks[-1]}"
+    return (
+        f"emnet lca: {args.data}: {n} rows x {D} {what}{weighted}{extra}; K = {shown}, "
+        f"{args.n_init} starts each"
+        + (f", BLRT with {args.blrt} bootstrap samples" if args.blrt else "")
+    )
+
+
+def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
+    """What the user must know about the fits: a K whose best start did not converge, a
+    K that is not identified (more free parameters than the pattern table has cells)."""
+    out = []
+    for row in result.table():
+        k = row["k"]
+        if not row.get("converged", True):
+            out.append(
+                f"K = {k}: the best of the starts did not converge within --max-iter "
+                f"{args.max_iter} EM iterations (tol {args.tol:g}); its numbers are not a "
+                "maximum: raise --max-iter"
+            )
+        df = row.get("df")
+        if row.get("identified") is False or (df is not None and df < 0):
+            out.append(
+                f"K = {k} is not identified: {row['n_params']} free parameters and df = {df} "
+                "(fewer response patterns than parameters); it is left out of the choice of K"
+            )
+    return out
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"emnet lca: warning: {line}", file=sys.stderr)
+
+
 def _fit_and_write(
-    args: argparse.Namespace, X: Any, weights: Any, items: str, progress: bool, out: Path
+    args: argparse.Namespace, data: Prepared, progress: bool, out: Path
 ) -> list[Path]:
-    from emnet._io import write_json, write_text
-    from emnet.mixture import plot_bic, plot_profile, select_n_components
+    from emnet.mixture import select_n_components
     from emnet.mixture.selection import format_selection_table
 
-    estimator = "bernoulli" if items == "binary" else "categorical"
+    estimator = "bernoulli" if data.items == "binary" else "categorical"
+    X, weights = data.X, data.weights
     try:
         result = select_n_components(
             X,
@@ -531,45 +617,120 @@ def _fit_and_write(
         raise ValueError(f"--data {args.data}: {exc}") from None
     model = result.best_model.reorder("weight")
     summary = model.summary(X, sample_weight=weights)
-    n, D = X.shape
-    what = "binary items (Bernoulli mixture)" if items == "binary" else "categorical items"
-    weighted = f", weights from {args.weights}" if weights is not None else ""
-    ks = args.k
-    print(
-        f"emnet lca: {args.data}: {n} rows x {D} {what}{weighted}; "
-        f"K = {', '.join(map(str, ks)) if len(ks) < 4 else f'{ks[0]}..{ks[-1]}'}, "
-        f"{args.n_init} starts each"
-        + (f", BLRT with {args.blrt} bootstrap samples" if args.blrt else "")
-    )
+    se = model.standard_errors(X, sample_weight=weights)
+    warned = run_warnings(args, result)
+    _warn(warned)
+    print(_headline(args, data))
     table_text = format_selection_table(result)
     print(table_text)
     print()
     summary_text = str(summary)
     print(summary_text)
-
-    written: list[Path] = []
-    written.append(
-        write_json(
-            out / "selection.json",
-            {
-                **_run_record(args, items, X),
-                "blrt": args.blrt,
-                "criterion": result.criterion,
-                "best_k": int(result.best_k),
-                "table": result.table(),
-            },
-        )
+    record = {
+        **_run_record(args, data),
+        "blrt": args.blrt,
+        "criterion": result.criterion,
+        "best_k": int(result.best_k),
+        "table": result.table(),
+        "warnings": warned,
+    }
+    return _write_outputs(
+        args, data, out, record, result, model, summary, se, table_text, summary_text, warned
     )
+
+
+def _write_outputs(
+    args: argparse.Namespace,
+    data: Prepared,
+    out: Path,
+    record: dict[str, Any],
+    result: Any,
+    model: Any,
+    summary: Any,
+    se: Any,
+    table_text: str,
+    summary_text: str,
+    warned: list[str],
+    extra_text: str = "",
+    extra_tables: dict[str, Any] | None = None,
+    extra_figures: dict[str, Path] | None = None,
+) -> list[Path]:
+    """Every file of a run: the tables, summary.txt, the plots, model.npz, report.html."""
+    from emnet._io import write_json, write_text
+    from emnet.mixture import plot_bic, plot_profile
+
+    written: list[Path] = [write_json(out / "selection.json", record)]
     written.append(write_text(out / "selection.csv", result.to_frame().to_csv(index=False)))
-    written.append(write_text(out / "summary.txt", table_text + "\n\n" + summary_text + "\n"))
-    for name, frame in summary.tables().items():
+    said = "".join(f"note: {t}\n" for t in data.notes) + "".join(f"warning: {t}\n" for t in warned)
+    written.append(
+        write_text(
+            out / "summary.txt",
+            (said + "\n" if said else "") + table_text + "\n\n" + summary_text + "\n"
+            + extra_text,
+        )
+    )  # fmt: skip
+    tables = dict(summary.tables())
+    tables.update(extra_tables or {})
+    for name, frame in tables.items():
         written.append(write_text(out / f"{name}.csv", frame.to_csv(index=False)))
-    se = model.standard_errors(X, sample_weight=weights)
     written.append(plot_profile(model, standard_errors=se, path=out / "profile.png"))
     written.append(Path(plot_bic(result, out / "bic.png")))
+    figures = {"bic.png": out / "bic.png", "profile.png": out / "profile.png"}
+    for name, path in (extra_figures or {}).items():
+        written.append(path)
+        figures[name] = path
     model.save(out / "model.npz")
     written.append(out / "model.npz")
+    written.append(
+        _write_page(args, data, out, result, table_text, summary_text, tables, figures, warned)
+    )
     return written
+
+
+def _write_page(
+    args: argparse.Namespace,
+    data: Prepared,
+    out: Path,
+    result: Any,
+    table_text: str,
+    summary_text: str,
+    tables: dict[str, Any],
+    figures: dict[str, Path],
+    warned: list[str],
+) -> Path:
+    """``report.html``: the run on one self-contained page."""
+    from emnet._io import write_text
+    from emnet.report.lca_page import render_lca_page
+
+    n, D = data.X.shape
+    facts = [
+        ("file", str(args.data)),
+        ("rows read", str(data.n_read)),
+        ("rows fitted", str(n)),
+        ("items", f"{D} ({'binary' if data.items == 'binary' else 'categorical'}): "
+                  + ", ".join(map(str, data.X.columns))),
+        ("weights", args.weights or "none"),
+    ]  # fmt: skip
+    if data.covariates is not None:
+        facts.append(("covariates", ", ".join(map(str, data.covariates.columns))))
+    if data.n_dropped_empty:
+        facts.append(("rows without answers (left out)", str(data.n_dropped_empty)))
+    if data.n_dropped_covariate:
+        facts.append(("rows with a missing covariate (left out)", str(data.n_dropped_covariate)))
+    facts.append(("K fitted", ", ".join(map(str, args.k))))
+    facts.append(("starts per K", str(args.n_init)))
+    facts.append(("chosen K", f"{result.best_k} (lowest {result.criterion.upper()})"))
+    html = render_lca_page(
+        title=f"emnet lca: {Path(args.data).name}",
+        data_summary=facts,
+        selection_table=table_text,
+        figures={name: Path(p).read_bytes() for name, p in figures.items()},
+        summary_text=summary_text,
+        classification=tables.get("classification"),
+        warnings=[f"note: {t}" for t in data.notes] + [f"warning: {t}" for t in warned],
+        extra_tables={k: v for k, v in tables.items() if k in ("coefficients",)},
+    )
+    return write_text(out / "report.html", html)
 
 
 def _safe_name(name: str) -> str:
@@ -578,115 +739,98 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or "covariate"
 
 
-def _fit_covariates_and_write(
-    args: argparse.Namespace, X: Any, weights: Any, Z: Any, items: str, out: Path
-) -> list[Path]:
-    """Each K of --k fitted with the covariates; the chosen one's Wald table and plots."""
+def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Path) -> list[Path]:
+    """Each K of --k fitted with the covariates (latent class regression); the chosen one's
+    summary (with G², X², df, class shares with SEs, entropy), Wald table and plots."""
+    import time
     import warnings
 
     import numpy as np
-    import pandas as pd
+    from sklearn.exceptions import ConvergenceWarning
 
-    from emnet._io import write_json, write_text
-    from emnet.mixture import (
-        BernoulliMixture,
-        CategoricalMixture,
-        plot_covariate_effect,
-        plot_profile,
-    )
+    from emnet.mixture import BernoulliMixture, CategoricalMixture, plot_covariate_effect
+    from emnet.mixture.selection import SelectionResult, format_selection_table
 
-    cls = BernoulliMixture if items == "binary" else CategoricalMixture
+    X, weights, Z = data.X, data.weights, data.covariates
+    cls = BernoulliMixture if data.items == "binary" else CategoricalMixture
     method = args.covariate_method
-    rows, models = [], {}
+    models, summaries, seconds = {}, {}, {}
     for k in args.k:
+        t0 = time.perf_counter()
         model = cls(
             k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
             search_budget=args.search_budget,
         )  # fmt: skip
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", ConvergenceWarning)
             try:
                 model.fit(X, sample_weight=weights, covariates=Z, covariate_method=method)
             except ValueError as exc:
                 raise ValueError(f"--data {args.data}: {exc}") from None
-        s = np.asarray(model.score_samples(X, covariates=Z), dtype=np.float64)
-        ll = float(s.sum() if weights is None else s @ weights)
-        crit = {
-            c: getattr(model, c)(X, sample_weight=weights, covariates=Z)
-            for c in ("aic", "bic", "sabic", "caic")
-        }
-        rows.append({"k": int(k), "loglik": ll, "n_params": int(model.n_parameters_), **crit})
+        seconds[int(k)] = time.perf_counter() - t0
         models[int(k)] = model
-    best_k = min(rows, key=lambda r: r[args.criterion])["k"]
+        summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=Z)
+    ks = [int(k) for k in args.k]
+    col = lambda attr: np.array([getattr(summaries[k], attr) for k in ks], dtype=np.float64)
+    crit = {c: col(c) for c in ("aic", "bic", "sabic", "caic")}
+    df = np.array([np.nan if summaries[k].df is None else summaries[k].df for k in ks])
+    usable = ~(df < 0)
+    if not usable.any():
+        usable[:] = True
+    scores = np.where(usable, crit[args.criterion], np.inf)
+    best_k = ks[int(np.argmin(scores))]
+    loglik = col("loglik")
+    n_obs = summaries[ks[0]].n_observations
+    result = SelectionResult(
+        ks=np.array(ks), loglik=loglik, loglik_per_sample=loglik / n_obs, bic=crit["bic"],
+        aic=crit["aic"], n_params=np.array([summaries[k].n_parameters for k in ks]),
+        n_iter=np.array([models[k].n_iter_ for k in ks]),
+        converged=np.array([bool(models[k].converged_) for k in ks]),
+        seconds=np.array([seconds[k] for k in ks]), criterion=args.criterion, best_k=best_k,
+        best_model=models[best_k], models=models, sabic=crit["sabic"], caic=crit["caic"],
+        entropy=col("entropy"), g2=col("g2"), x2=col("x2"), df=df,
+        n_at_best=np.array([models[k].n_starts_at_best() for k in ks]),
+    )  # fmt: skip
     model = models[best_k].reorder("weight")
-    n, D = X.shape
-    what = "binary items (Bernoulli mixture)" if items == "binary" else "categorical items"
-    weighted = f", weights from {args.weights}" if weights is not None else ""
-    ks = args.k
+    summary = model.summary(X, sample_weight=weights, covariates=Z)
+    warned = run_warnings(args, result)
+    _warn(warned)
     kinds = dict(zip(model.covariate_design_.columns, model.covariate_design_.kinds, strict=True))
     print(
-        f"emnet lca: {args.data}: {n} rows x {D} {what}{weighted}; covariates "
-        + ", ".join(f"{c} ({kinds[c]})" for c in Z.columns)
-        + f", {method}; K = {', '.join(map(str, ks)) if len(ks) < 4 else f'{ks[0]}..{ks[-1]}'}, "
-        f"{args.n_init} starts each"
-    )
-    sel = pd.DataFrame(rows)
-    shown = sel.rename(columns={"k": "K", "loglik": "LL", "n_params": "npar", "aic": "AIC",
-                                "bic": "BIC", "sabic": "SABIC", "caic": "CAIC"})  # fmt: skip
-    shown.insert(0, "", ["*" if k == best_k else "" for k in sel["k"]])
-    table_text = shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    table_text += f"\n* lowest {args.criterion.upper()} (with the covariates)"
+        _headline(
+            args, data,
+            "; covariates " + ", ".join(f"{c} ({kinds[c]})" for c in Z.columns) + f", {method}",
+        )
+    )  # fmt: skip
+    table_text = format_selection_table(result) + " (with the covariates)"
     print(table_text)
-    coef = model.coefficients().to_frame()
-    shares = np.asarray(model.weights_, dtype=np.float64)
-    lines = [
-        "",
-        f"{cls.__name__}: {best_k} latent classes, latent class regression ({method}); "
-        "class 1 is the reference",
-        "class shares (mean P(class | covariates)): "
-        + ", ".join(f"{k + 1}: {w:.4f}" for k, w in enumerate(shares)),
-    ]
-    if len(coef):
-        lines.append(coef.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    else:
-        lines.append("K = 1: one class, no coefficients")
-    coef_text = "\n".join(lines)
-    print(coef_text)
-    summary = model.summary(X, sample_weight=weights, covariates=Z)
     print()
-    print(summary)
-
-    written: list[Path] = []
-    written.append(
-        write_json(
-            out / "selection.json",
-            {
-                **_run_record(args, items, X),
-                "covariates": list(map(str, Z.columns)),
-                "covariate_method": method,
-                "criterion": args.criterion,
-                "best_k": int(best_k),
-                "table": rows,
-            },
-        )
-    )
-    written.append(write_text(out / "selection.csv", sel.to_csv(index=False)))
-    written.append(
-        write_text(
-            out / "summary.txt", table_text + "\n" + coef_text + "\n\n" + str(summary) + "\n"
-        )
-    )
-    written.append(write_text(out / "coefficients.csv", coef.to_csv(index=False)))
-    written.append(
-        write_text(out / "probabilities.csv", summary.tables()["probabilities"].to_csv(index=False))
-    )
-    classes = pd.DataFrame({"class": np.arange(1, best_k + 1), "share": shares})
-    written.append(write_text(out / "classes.csv", classes.to_csv(index=False)))
-    written.append(plot_profile(model, path=out / "profile.png"))
+    summary_text = str(summary)
+    print(summary_text)
+    coef = model.coefficients().to_frame()
+    figures = {}
     numeric = [c for c in Z.columns if kinds[c] == "numeric"]
     if numeric:
         name = f"covariate_effect_{_safe_name(numeric[0])}.png"
-        written.append(plot_covariate_effect(model, numeric[0], data=Z, path=out / name))
-    model.save(out / "model.npz")
-    written.append(out / "model.npz")
-    return written
+        figures[name] = plot_covariate_effect(model, numeric[0], data=Z, path=out / name)
+    record = {
+        **_run_record(args, data),
+        "covariates": list(map(str, Z.columns)),
+        "covariate_method": method,
+        "criterion": args.criterion,
+        "best_k": int(best_k),
+        "table": result.table(),
+        "warnings": warned,
+    }
+    se = _covariate_errors(summary)
+    return _write_outputs(
+        args, data, out, record, result, model, summary, se, table_text, summary_text, warned,
+        extra_tables={"coefficients": coef}, extra_figures=figures,
+    )  # fmt: skip
+
+
+def _covariate_errors(summary: Any) -> Any:
+    """The summary's standard errors in the shape plot_profile takes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(weights=summary.weights_se, probs=summary.probs_se)
