@@ -355,7 +355,7 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
             if bad.size and kind != "categorical":
                 i = int(bad[0])
                 raise ValueError(
-                    f"--data: {label}, data row {i + 1}: {v[i]!r} is not an answer code "
+                    f"--data: {label}, data row {i + 1}: {float(v[i])!r} is not an answer code "
                     "(answers are whole numbers or text; --categorical takes any number as a "
                     "label)"
                 )
