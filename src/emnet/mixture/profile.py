@@ -299,7 +299,8 @@ def _draw_panels(
     from matplotlib import colormaps
 
     K = len(weights)
-    colors = colormaps["tab10"](np.arange(K) % 10)
+    palette = "tab10" if K <= 10 else "tab20"  # more than 20 classes repeat colours
+    colors = colormaps[palette](np.arange(K) % colormaps[palette].N)
     class_labels = _class_labels(weights)
     items = [
         _shown_answers(p, a, None if se is None else se[j], weights, max_answers)
