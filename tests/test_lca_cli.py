@@ -26,6 +26,7 @@ FILES = {
     "profile.png",
     "bic.png",
     "model.npz",
+    "report.html",
 }
 
 
@@ -174,7 +175,7 @@ def shipped(tmp_path):
     good = _csv(frame, tmp_path / "good.csv")
     neg = frame.copy()
     neg.loc[3, "w"] = -1.0
-    (tmp_path / "empty_row.csv").write_text("a,b\n1,2\n,\n2,1\n")
+    (tmp_path / "empty_rows.csv").write_text("a,b\n,\n,\n")
     bad_text = tmp_path / "text.csv"
     bad_text.write_text("a,b\n1,x\n")
     return {"good": good, "neg": _csv(neg, tmp_path / "neg.csv"), "text": str(bad_text)}
@@ -190,19 +191,19 @@ def shipped(tmp_path):
         (["--data", "{good}", "--weights", "nope"], "--weights: no column 'nope'"),
         (["--data", "{good}", "--weights", "9"], "--weights: no column '9'"),
         (["--data", "{neg}", "--weights", "w"], "negative weight (-1) in data row 4"),
-        (["--data", "{text}"], "--data"),
-        (["--data", "{tmp}/empty_row.csv", "--k", "2"], "data row 2 has no answers"),
+        (["--data", "{text}"], "--k: 6 classes need at least 6 rows; the data has 1"),
+        (["--data", "{tmp}/empty_rows.csv", "--k", "2"], "--data: no row has an answer"),
         (["--data", "{good}", "--binary", "--weights", "w", "--n-init", "0"], "--n-init"),
         (["--data", "{good}", "--blrt", "-1"], "--blrt"),
         (["--data", "{good}", "--search-budget", "-1"], "--search-budget"),
         (["--data", "{good}", "--criterion", "foo"], "--criterion"),
-        (["--data", "{tmp}/x.txt"], "expected a .csv, .npy or .parquet file"),
+        (["--data", "{tmp}/x.doc"], "expected one of .csv, .tsv"),
         (["--data", "{good}", "--categorical", "--binary"], "not allowed with"),
         (["--k", "2"], "the following arguments are required: --data"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, shipped, extra, message):
-    (tmp_path / "x.txt").write_text("1,2\n")
+    (tmp_path / "x.doc").write_text("1,2\n")
     argv = [a.format(tmp=tmp_path, **shipped) for a in extra]
     out = tmp_path / "out"
     assert _exit_code(["lca", *argv, "--out", str(out)]) == 2
@@ -266,6 +267,10 @@ def _planted_survey(n=800, seed=0):
 
 
 COV_FILES = {
+    "report.html",
+    "bic.png",
+    "fit.csv",
+    "classification.csv",
     "selection.json",
     "selection.csv",
     "summary.txt",
@@ -285,8 +290,8 @@ def test_covariates_one_step_recovers_the_effect(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["lca", "--data", data, "--k", "1:3", "--n-init", "2", "--covariates", "gpa", "party"]
     assert main([*argv, "--out", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "2 of 800 rows have a missing covariate" in text
+    text, err = capsys.readouterr()
+    assert "2 of 800 rows have a missing covariate" in err
     assert "798 rows x 5 binary items" in text
     assert "gpa (numeric), party (categorical), one-step" in text
     assert "party=rep" in text and "class 1 is the reference" in text
@@ -347,7 +352,7 @@ def cov_files(tmp_path):
         (["--covariates", "gpa", "gpa2", "party"], "'gpa2' is perfectly collinear"),
         (["--covariates", "gpa", "gpa"], "named twice"),
         (["--covariates", "gpa", "--blrt", "5"], "--blrt: not available with --covariates"),
-        (["--covariates", "gpa"], "--data: column 'party' holds"),
+        (["--covariates", "gpa"], "--data: item empty has no answers"),
         (["--covariates", "gpa", "--covariate-method", "magic"], "--covariate-method"),
     ],
 )

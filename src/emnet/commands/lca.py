@@ -421,12 +421,14 @@ def prepare(args: argparse.Namespace) -> Prepared:
     frame, has_header, notes = read_survey(args)
     n_read = len(frame)
     X, weights, Z = split_columns(frame, has_header, args.weights, args.covariates)
-    X, items, item_notes = prepare_items(X, args.items)
-    notes += item_notes
+    if Z is not None:
+        _check_design(Z)
     empty = X.isna().all(axis=1).to_numpy()
     n_empty = int(empty.sum())
     if n_empty == n_read:
         raise ValueError("--data: no row has an answer (every item is missing in every row)")
+    X, items, item_notes = prepare_items(X, args.items)
+    notes += item_notes
     if n_empty:
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(empty)[:5])
         more = ", ..." if n_empty > 5 else ""
@@ -453,8 +455,6 @@ def prepare(args: argparse.Namespace) -> Prepared:
         X = X[keep].reset_index(drop=True)
         weights = None if weights is None else weights[keep]
         Z = None if Z is None else Z[keep].reset_index(drop=True)
-    if Z is not None:
-        _check_design(Z)
     return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov)
 
 
@@ -513,13 +513,13 @@ def run(args: argparse.Namespace) -> int:
         if args.covariates and args.blrt:
             raise ValueError("--blrt: not available with --covariates (fit K by BIC instead)")
         data = prepare(args)
-        for text in data.notes:
-            note(text)
         n = len(data.X)
         if max(args.k) > n:
             raise ValueError(
                 f"--k: {max(args.k)} classes need at least {max(args.k)} rows; the data has {n}"
             )
+        for text in data.notes:  # once every check has passed
+            note(text)
         progress = bool(args.progress or sys.stderr.isatty())
         out = Path(args.out)
         with owned_output(args.out, "lca", run_config(args), force=args.force) as stage:
@@ -675,7 +675,7 @@ def _write_outputs(
         written.append(write_text(out / f"{name}.csv", frame.to_csv(index=False)))
     written.append(plot_profile(model, standard_errors=se, path=out / "profile.png"))
     written.append(Path(plot_bic(result, out / "bic.png")))
-    figures = {"bic.png": out / "bic.png", "profile.png": out / "profile.png"}
+    figures = {"bic": out / "bic.png", "profile": out / "profile.png"}
     for name, path in (extra_figures or {}).items():
         written.append(path)
         figures[name] = path
@@ -728,7 +728,7 @@ def _write_page(
         summary_text=summary_text,
         classification=tables.get("classification"),
         warnings=[f"note: {t}" for t in data.notes] + [f"warning: {t}" for t in warned],
-        extra_tables={k: v for k, v in tables.items() if k in ("coefficients",)},
+        extra_tables={"Coefficients": tables["coefficients"]} if "coefficients" in tables else None,
     )
     return write_text(out / "report.html", html)
 
