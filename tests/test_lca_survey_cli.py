@@ -290,3 +290,34 @@ def test_covariate_run_reports_what_a_plain_run_does(tmp_path, capsys):
     assert {"bic.png", "classification.csv", "coefficients.csv", "report.html"} <= names
     sel = json.loads((out / "selection.json").read_text())
     assert all(row["g2"] is not None and row["entropy"] is not None for row in sel["table"])
+
+
+@pytest.mark.browser
+def test_run_page_in_headless_chromium(tmp_path, capsys):
+    """The report.html of a run on a labelled SPSS file with a row without answers: every
+    section, the embedded figures load, no console error (screenshot: /tmp/lca_run_page.png)."""
+    pyreadstat = pytest.importorskip("pyreadstat")
+    from pathlib import Path
+
+    from emnet.report.browser import check_page, find_chromium
+
+    try:
+        find_chromium()
+    except RuntimeError as exc:
+        pytest.fail(f"the browser test needs chromium and chromedriver: {exc}")
+    codes = _values_with_holes()
+    pyreadstat.write_sav(
+        codes, str(tmp_path / "values.sav"), variable_value_labels={c: LABELS for c in codes}
+    )
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path / "values.sav"), "--k", "1:3", "--n-init", "5"]
+    code, _, err = _run(capsys, [*argv, "--out", str(out)])
+    assert code == 0, err
+    html = (out / "report.html").read_text()
+    for part in ("Model selection", "Chosen model", "Profile", "Classification", "Warnings"):
+        assert part in html
+    assert "2 of 216 rows have no answers" in html and "Pr(universalistic)" in html
+    seen = check_page(out / "report.html", width=1280)
+    Path("/tmp/lca_run_page.png").write_bytes(seen.screenshot)
+    assert len(seen.images) == 2 and seen.broken_images == []
+    assert seen.console_errors == [], seen.console_errors
