@@ -129,6 +129,24 @@ class Table(NamedTuple):
 TABLE_SUFFIXES = (".csv", ".npy")
 
 
+def _existing_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, or a ValueError naming it when it is not a readable file."""
+    p = Path(path)
+    try:
+        is_file = p.is_file()
+    except OSError as exc:
+        raise ValueError(f"{p}: {exc.strerror or exc}") from None
+    if not is_file:
+        what = "is a directory" if p.is_dir() else "does not exist or is not a file"
+        raise ValueError(f"{p} {what}")
+    return p
+
+
+def _check_header(header: Any) -> None:
+    if header is not None and not isinstance(header, bool):
+        raise TypeError(f"header: expected True, False or None, got {header!r}")
+
+
 def load_table(path: str | os.PathLike[str], header: bool | None = None) -> Table:
     """Read a (n, D) table of numbers from a ``.npy`` or comma-separated ``.csv`` file.
 
@@ -141,16 +159,8 @@ def load_table(path: str | os.PathLike[str], header: bool | None = None) -> Tabl
     line and column. ``.npy``: a numeric array, never unpickled; 1-D is one column.
     Every error is a ValueError (or TypeError for a bad ``header``) naming the file.
     """
-    if header is not None and not isinstance(header, bool):
-        raise TypeError(f"header: expected True, False or None, got {header!r}")
-    p = Path(path)
-    try:
-        is_file = p.is_file()
-    except OSError as exc:
-        raise ValueError(f"{p}: {exc.strerror or exc}") from None
-    if not is_file:
-        what = "is a directory" if p.is_dir() else "does not exist or is not a file"
-        raise ValueError(f"{p} {what}")
+    _check_header(header)
+    p = _existing_file(path)
     suffix = p.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise ValueError(f"{p}: expected a .npy or .csv file, got {p.name}")
@@ -303,20 +313,12 @@ def load_survey(
     """
     import pandas as pd
 
-    if header is not None and not isinstance(header, bool):
-        raise TypeError(f"header: expected True, False or None, got {header!r}")
+    _check_header(header)
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ValueError(f"sep: expected one character, got {sep!r}")
     if sheet is not None and not isinstance(sheet, str | int):
         raise TypeError(f"sheet: expected a sheet name or 0-based number, got {sheet!r}")
-    p = Path(path)
-    try:
-        is_file = p.is_file()
-    except OSError as exc:
-        raise ValueError(f"{p}: {exc.strerror or exc}") from None
-    if not is_file:
-        what = "is a directory" if p.is_dir() else "does not exist or is not a file"
-        raise ValueError(f"{p} {what}")
+    p = _existing_file(path)
     suffix = p.suffix.lower()
     if suffix not in SURVEY_SUFFIXES:
         raise ValueError(f"{p}: expected one of {', '.join(SURVEY_SUFFIXES)}; got {p.name}")
