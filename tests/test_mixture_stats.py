@@ -166,7 +166,7 @@ def test_standard_errors_match_the_parametric_bootstrap_spread():
         assert abs(np.median(ratio) - 1) < 0.15
 
 
-def test_standard_errors_are_nan_on_the_boundary():
+def test_standard_errors_are_zero_and_flagged_on_the_boundary():
     # items 0 and 1 equal the class: their θ sit at the floor (0) in each class
     rng = np.random.default_rng(4)
     z = rng.integers(0, 2, size=300)
@@ -178,11 +178,12 @@ def test_standard_errors_are_nan_on_the_boundary():
     for j in (0, 1):
         boundary = model.probs_[j] < 1e-7
         assert boundary.sum() == 2
-        assert np.all(np.isnan(se.probs[j][boundary]))
-        assert np.all(se.probs[j][~boundary] == 0.0)  # the complement is then fixed too
+        assert np.all(se.probs[j] == 0.0)  # held at 0, and the complement at 1
+        assert np.all(se.boundary[j])
     for j in (2, 3):
         assert np.all(np.isfinite(se.probs[j])) and np.all(se.probs[j] > 0)
-    assert np.all(np.isfinite(se.weights))
+    assert np.all(np.isfinite(se.weights)) and not se.weights_boundary.any()
+    assert se.n_boundary == 8 and not se.boundary[2].any() and not se.boundary[3].any()
 
 
 def test_reorder_permutes_every_fitted_array(values_fit):

@@ -569,12 +569,17 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         ``method="hessian"``: the observed information (Hessian of the log-likelihood in
         log-odds, by central differences of its exact gradient); ``"opg"``: the outer
         product of the per-row scores (poLCA's). Mapped to probabilities by the delta
-        method. NaN marks an estimate on the boundary (within 1e-7 of 0), where no
-        standard error exists (``emnet.mixture._stats``).
+        method. An estimate on the boundary (a probability or class share that EM drives
+        to 0: found by running a copy of the model on to a tight tolerance) is held
+        fixed, as poLCA and Mplus do: its standard error is 0 and ``.boundary`` /
+        ``.weights_boundary`` mark it; no standard error is NaN (``emnet.mixture._stats``).
         """
-        from emnet.mixture._stats import standard_errors
+        from emnet.mixture._stats import polished_masks, standard_errors
 
-        return standard_errors(self._view(X, sample_weight), method)
+        if method not in ("hessian", "opg"):
+            raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
+        view = self._view(X, sample_weight)
+        return standard_errors(view, method, polished_masks(self, X, sample_weight))
 
     @property
     def covariate_names_(self) -> list[str]:

@@ -163,12 +163,13 @@ def _one_step_covariance(
     """(covariance of [β.ravel(), free θ log-odds], their θ layout, the coded view) from the
     observed information of all parameters, by central differences of the exact gradient.
     The θ parametrisation is ``_stats``' (log-odds against each item's most likely answer,
-    boundary entries held)."""
+    boundary entries held: ``_stats.boundary_masks`` with the rows' posteriors given z)."""
     from emnet.mixture._stats import CodedView, _pack, _unpack, theta_layout
 
     K = log_t.shape[1]
     view = CodedView(codes, w, np.full(K, 1.0 / K), log_t, offsets)
-    lay = theta_layout(view)
+    eta = np.exp(rows_code_log_resp(codes, offsets, class_log_probs(D, beta), log_t)[0])
+    lay = theta_layout(view, eta)
     item_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     nb = beta.size
     has_missing = bool((codes < 0).any())
@@ -229,7 +230,7 @@ def theta_standard_errors(
     model: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray
 ) -> list[np.ndarray]:
     """Standard errors of the item-response probabilities of a covariate model, per item
-    (K, R_j); NaN on the boundary. One-step: from the information of all parameters
+    (K, R_j); 0 on the boundary. One-step: from the information of all parameters
     (β and θ together); three-step: from the measurement model alone (step 1)."""
     from emnet.mixture._stats import CodedView, item_errors, standard_errors
 

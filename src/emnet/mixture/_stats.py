@@ -19,11 +19,31 @@ answers as integer codes (−1 missing), the row weights, π and log θ as (M, K
 
 The unconstrained parametrisation is the log-odds of every answer against the item's most
 likely answer in each class, and the log-odds of every class weight against the largest.
-A probability within ``BOUNDARY`` (1e-7) of 0 is on the boundary of the parameter space:
-its log-odds is −∞ at the maximum, the likelihood is flat there, and no standard error
-exists. Such a parameter is held at its value; its standard error is reported as NaN
-(poLCA prints 0 for it). The other probabilities of that item keep their standard errors
-(for a two-answer item the complement is then fixed as well, with standard error 0).
+
+**The boundary.** A probability that EM drives to 0 has log-odds −∞ at the maximum: the
+likelihood is flat there and no standard error exists. poLCA (through the pseudo-inverse
+of its information) and Mplus (log-odds beyond ±15) hold such a parameter fixed and
+report its standard error as 0; so does emnet. Which parameters those are cannot be read
+off the estimate alone: EM approaches such a boundary only slowly (often sublinearly), so
+at the default tolerance a probability that tends to 0 may have stopped at 1e-7, 1e-4
+or even 0.02, and left in, its nearly flat log-odds inflates the other standard errors
+several-fold (poLCA's gss82, K = 3: class shares 0.14 instead of 0.046). So the rule is
+applied at the maximum itself: :func:`polished_masks` runs a copy of the model on from
+its estimates to :data:`POLISH_TOL` (1e-14 per unit of weight; plain EM stays where it
+is at an interior maximum, so this costs a few iterations there), and at that point
+:func:`boundary_masks` takes a probability θ_kjr to be on the boundary when its expected
+count θ_kjr · N_kj (N_kj = Σ_i w_i η_ik over the rows answering item j) is below
+:data:`BOUNDARY_COUNT` = 0.1 rows, or θ_kjr <= :data:`BOUNDARY` (1e-7); a class share
+likewise when its count Σ_i w_i η_ik is below 0.1 rows. The count, not θ, is the scale:
+θ / SE(θ) ≈ √(θ N_kj), so below a tenth of a row an estimate is less than a third of
+its own standard error, the normal approximation means nothing, and the data cannot tell
+it from 0. A row is the mean positive weight, at most 1 (frequency weights count as the
+rows they stand for; weights rescaled to sum to 1 do not make every count small). The
+standard errors are then computed at the model's own estimates with those parameters
+held (:class:`StandardErrors` ``.boundary``, ``.weights_boundary``, ``.n_boundary``);
+an item's reference answer whose other answers are all held is 1 and held too. No
+standard error is NaN. On the statistics' own functions, without the model to polish
+(the latent class regression's θ), the rule is applied at the estimate as it is.
 """
 
 from __future__ import annotations
@@ -38,6 +58,9 @@ from emnet.mixture._numdiff import covariance, observed_information
 from emnet.mixture._validation import check_weights
 
 BOUNDARY = 1e-7
+BOUNDARY_COUNT = 0.1
+POLISH_TOL = 1e-14
+POLISH_MAX_ITER = 5000
 
 
 class CodedView(NamedTuple):
@@ -69,13 +92,23 @@ class ClassificationTable(NamedTuple):
 
 
 class StandardErrors(NamedTuple):
-    """Standard errors in the shape of the estimates (NaN on the boundary)."""
+    """Standard errors in the shape of the estimates; 0 for an estimate held at the
+    boundary (``weights_boundary``, ``boundary``: which ones), never NaN."""
 
     weights: np.ndarray  # (K,)
     probs: list[np.ndarray]  # per item (K, R_j)
     method: str
     covariance: np.ndarray  # of the free unconstrained parameters
     n_free: int
+    weights_boundary: np.ndarray  # (K,) bool: class shares held at 0 (or 1)
+    boundary: list[np.ndarray]  # per item (K, R_j) bool: probabilities held at 0 (or 1)
+    n_boundary: int  # estimates held at the boundary (shares and probabilities)
+
+    def __repr__(self) -> str:
+        return (
+            f"StandardErrors(method={self.method!r}, n_free={self.n_free}, "
+            f"n_boundary={self.n_boundary})"
+        )
 
 
 def coded_view(model: Any, X: Any, sample_weight: Any = None) -> CodedView:
@@ -173,25 +206,65 @@ class _Layout(NamedTuple):
     prob_ref: np.ndarray  # (K, J) column index of each (class, item)'s reference answer
     prob_free: np.ndarray  # (M, K) bool
     n_free: int
+    weight_boundary: np.ndarray | None = None  # (K,) bool: class shares held at 0
+    prob_boundary: np.ndarray | None = None  # (M, K) bool: probabilities held at 0
 
 
-def _layout(view: CodedView) -> _Layout:
+def weight_unit(sample_weight: np.ndarray) -> float:
+    """The unit of :data:`BOUNDARY_COUNT`: the mean weight of the rows with a positive
+    weight, at most 1 (rows for unweighted and frequency-weighted data alike)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    pos = w[w > 0]
+    return float(min(1.0, pos.mean())) if len(pos) else 1.0
+
+
+Masks = tuple[np.ndarray, np.ndarray]
+
+
+def boundary_masks(view: CodedView, eta: np.ndarray | None = None) -> Masks:
+    """(class shares, probabilities (M, K)) on the boundary: expected count below
+    :data:`BOUNDARY_COUNT` rows (see the module docstring). ``eta`` (n, K): the rows'
+    class posteriors (computed from ``view`` when None)."""
+    if eta is None:
+        eta = np.exp(log_resp(view)[0])
+    w = view.sample_weight
+    limit = BOUNDARY_COUNT * weight_unit(w)
+    wk = eta * w[:, None]  # (n, K)
+    share_count = wk.sum(axis=0)
+    J = len(view.offsets) - 1
+    table = np.exp(view.log_table)
+    counts = np.empty_like(table)
+    for j in range(J):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        seen = view.codes[:, j] >= 0
+        counts[lo:hi] = table[lo:hi] * wk[seen].sum(axis=0)  # θ_kjr · N_kj
+    return share_count < limit, (counts < limit) | (table <= BOUNDARY)
+
+
+def _layout(view: CodedView, eta: np.ndarray | None = None, masks: Masks | None = None) -> _Layout:
+    """The free parameters of ``view``: all but the references and the estimates on the
+    boundary (``masks``, from :func:`boundary_masks` of ``view`` when None)."""
     K = len(view.weights)
     table = np.exp(view.log_table)
     J = len(view.offsets) - 1
+    masks = boundary_masks(view, eta) if masks is None else masks
+    weight_boundary, prob_boundary = masks[0].copy(), masks[1].copy()
     weight_ref = int(np.argmax(view.weights))
-    weight_free = view.weights > BOUNDARY
+    weight_boundary[weight_ref] = False
+    weight_free = ~weight_boundary
     weight_free[weight_ref] = False
     prob_ref = np.zeros((K, J), dtype=np.int64)
-    prob_free = table > BOUNDARY
     for j in range(J):
         lo, hi = view.offsets[j], view.offsets[j + 1]
         refs = lo + np.argmax(table[lo:hi], axis=0)
         prob_ref[:, j] = refs
-        prob_free[refs, np.arange(K)] = False
+        prob_boundary[refs, np.arange(K)] = False
+    prob_free = ~prob_boundary
+    prob_free[prob_ref.T.ravel(), np.tile(np.arange(K), J)] = False
     return _Layout(
-        weight_ref, weight_free, prob_ref, prob_free, int(weight_free.sum() + prob_free.sum())
-    )
+        weight_ref, weight_free, prob_ref, prob_free, int(weight_free.sum() + prob_free.sum()),
+        weight_boundary, prob_boundary,
+    )  # fmt: skip
 
 
 def _unpack(view: CodedView, lay: _Layout, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -274,17 +347,22 @@ def _jacobian(
     return Jw, Jt
 
 
-def information(view: CodedView, method: str = "hessian") -> tuple[_Layout, np.ndarray]:
-    """(layout, information matrix of the free parameters) by ``method``."""
+def information(
+    view: CodedView, method: str = "hessian", masks: Masks | None = None
+) -> tuple[_Layout, np.ndarray]:
+    """(layout, information matrix of the free parameters) by ``method``; ``masks``: the
+    estimates held on the boundary (:func:`boundary_masks` of ``view`` when None)."""
+    if method not in ("hessian", "opg"):
+        raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
+    lay = _layout(
+        view, masks=masks
+    )  # the boundary's unit is the rows' mean weight: before compressing
     sub = _compressed(view)
-    lay = _layout(sub)
     beta = _pack(sub, lay)
     w = sub.sample_weight
     if method == "opg":
         S = row_scores(sub, lay, *_unpack(sub, lay, beta))
         return lay, (S * w[:, None]).T @ S
-    if method != "hessian":
-        raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
 
     def grad(b: np.ndarray) -> np.ndarray:
         return w @ row_scores(sub, lay, *_unpack(sub, lay, b))
@@ -292,32 +370,88 @@ def information(view: CodedView, method: str = "hessian") -> tuple[_Layout, np.n
     return lay, observed_information(grad, beta)
 
 
-def standard_errors(view: CodedView, method: str = "hessian") -> StandardErrors:
-    lay, info = information(view, method)
+def standard_errors(
+    view: CodedView, method: str = "hessian", masks: Masks | None = None
+) -> StandardErrors:
+    """Standard errors at ``view``'s estimates, the estimates in ``masks`` (those of
+    :func:`polished_masks`, else :func:`boundary_masks` of ``view``) held at the boundary."""
+    lay, info = information(view, method, masks)
     cov = covariance(info)
     Jw, _ = _jacobian(view, lay, view.weights, view.log_table)
     se_w = np.sqrt(np.maximum(np.einsum("kp,pq,kq->k", Jw, cov, Jw), 0.0))
-    se_w[view.weights <= BOUNDARY] = np.nan
-    return StandardErrors(se_w, item_errors(view, lay, cov), method, cov, lay.n_free)
+    w_fixed = lay.weight_boundary.copy()
+    if w_fixed.sum() == len(w_fixed) - 1:  # every other share is 0: this one is 1
+        w_fixed[:] = True
+    se_w[w_fixed] = 0.0
+    fixed = prob_fixed(view, lay)
+    probs = item_errors(view, lay, cov)
+    return StandardErrors(
+        se_w, probs, method, cov, lay.n_free, w_fixed, _per_item(view, fixed),
+        int(w_fixed.sum() + fixed.sum()),
+    )  # fmt: skip
 
 
-def theta_layout(view: CodedView) -> _Layout:
-    """The free log-odds of θ alone (class weights held): for the latent class regression,
-    whose class probabilities are β's."""
-    lay = _layout(view)
+def prob_fixed(view: CodedView, lay: _Layout) -> np.ndarray:
+    """(M, K) bool: probabilities held at the boundary — the ones at 0, and an item's
+    reference answer when every other answer of that class is at 0 (it is then 1)."""
+    fixed = lay.prob_boundary.copy()
     K = len(view.weights)
-    return lay._replace(weight_free=np.zeros(K, dtype=bool), n_free=int(lay.prob_free.sum()))
+    for j in range(len(view.offsets) - 1):
+        lo, hi = view.offsets[j], view.offsets[j + 1]
+        refs = lay.prob_ref[:, j]
+        others = fixed[lo:hi].sum(axis=0) == hi - lo - 1
+        fixed[refs[others], np.arange(K)[others]] = True
+    return fixed
+
+
+def _per_item(view: CodedView, table: np.ndarray) -> list[np.ndarray]:
+    """An (M, K) table as one (K, R_j) array per item."""
+    return [
+        table[view.offsets[j] : view.offsets[j + 1]].T.copy() for j in range(len(view.offsets) - 1)
+    ]
+
+
+def polished_masks(model: Any, X: Any, sample_weight: Any = None) -> Masks:
+    """:func:`boundary_masks` at the maximum ``model`` converges to: a copy of it is run on
+    from its estimates (warm start, no split-merge) until the objective changes by less
+    than :data:`POLISH_TOL` per unit of weight, at most :data:`POLISH_MAX_ITER`
+    iterations. ``model`` itself is not changed."""
+    import copy
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    polished = copy.deepcopy(model)
+    params = {"tol": min(float(model.tol), POLISH_TOL), "warm_start": True, "verbose": 0,
+              "max_iter": POLISH_MAX_ITER}  # fmt: skip
+    if "split_merge" in polished.get_params():
+        params["split_merge"] = False
+    polished.set_params(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        polished.fit(X, sample_weight=sample_weight)
+    return boundary_masks(coded_view(polished, X, sample_weight))
+
+
+def theta_layout(view: CodedView, eta: np.ndarray | None = None) -> _Layout:
+    """The free log-odds of θ alone (class weights held): for the latent class regression,
+    whose class probabilities are β's (``eta``: the rows' posteriors under it)."""
+    lay = _layout(view, eta)
+    K = len(view.weights)
+    return lay._replace(
+        weight_free=np.zeros(K, dtype=bool),
+        weight_boundary=np.zeros(K, dtype=bool),
+        n_free=int(lay.prob_free.sum()),
+    )
 
 
 def item_errors(view: CodedView, lay: _Layout, cov: np.ndarray) -> list[np.ndarray]:
     """Per item (K, R_j): the delta-method standard errors of θ from the covariance of
-    ``lay``'s free parameters; NaN on the boundary."""
+    ``lay``'s free parameters; 0 for a probability held at the boundary."""
     _, Jt = _jacobian(view, lay, view.weights, view.log_table)
     se_t = np.sqrt(np.maximum(np.einsum("mkp,pq,mkq->mk", Jt, cov, Jt), 0.0))
-    se_t[np.exp(view.log_table) <= BOUNDARY] = np.nan
-    return [
-        se_t[view.offsets[j] : view.offsets[j + 1]].T.copy() for j in range(len(view.offsets) - 1)
-    ]
+    se_t[prob_fixed(view, lay)] = 0.0
+    return _per_item(view, se_t)
 
 
 def simulate_codes(view: CodedView, n: int, rng: np.random.Generator) -> np.ndarray:

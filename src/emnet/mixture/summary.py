@@ -31,7 +31,7 @@ class LCASummary:
     probs_se: list[np.ndarray]
     weights: np.ndarray
     weights_se: np.ndarray
-    modal_shares: np.ndarray
+    modal_shares: np.ndarray  # by modal assignment (0 for a class no row is assigned to)
     loglik: float
     n_parameters: int
     aic: float
@@ -130,6 +130,13 @@ class LCASummary:
                     f"{p[k, r]:.4f} ({_se(se[k, r])})".rjust(width) for r in range(len(answers))
                 )
                 out.append(f"class {k + 1}:".ljust(10) + vals)
+        n_boundary = int(self.extra.get("n_boundary", 0))
+        if n_boundary:
+            out += [
+                "",
+                f"{n_boundary} estimate{'s are' if n_boundary > 1 else ' is'} on the boundary "
+                "(a probability or share of 0 or 1): held fixed, standard error 0.",
+            ]
         out += [
             "",
             "Estimated class population shares",
@@ -151,8 +158,8 @@ class LCASummary:
             f"BIC({K}): {self.bic:.4f}",
             f"SABIC({K}): {self.sabic:.4f}",
             f"CAIC({K}): {self.caic:.4f}",
-            f"G^2({K}): {self.g2:.6g} (Likelihood ratio/deviance statistic), p = {_p(self.p_g2)}",
-            f"X^2({K}): {self.x2:.6g} (Chi-square goodness of fit), p = {_p(self.p_x2)}",
+            f"G^2({K}): {_g(self.g2)} (Likelihood ratio/deviance statistic), p = {_p(self.p_g2)}",
+            f"X^2({K}): {_g(self.x2)} (Chi-square goodness of fit), p = {_p(self.p_x2)}",
             f"entropy R^2: {self.entropy:.4f}",
         ]
         if self.n_init:
@@ -176,12 +183,20 @@ class LCASummary:
                     )
         out.append("Average posterior probabilities by modal class (rows):")
         for k in range(K):
-            out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in self.classification[k]))
+            row = self.classification[k]
+            if np.all(np.isfinite(row)):
+                out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in row))
+            else:  # no row has this modal class: there is no average to show
+                out.append(f" class {k + 1}: — (no row has this modal class)")
         return "\n".join(out)
 
 
 def _se(v: float) -> str:
-    return "  NaN " if not np.isfinite(v) else f"{v:.4f}"
+    return "   —  " if not np.isfinite(v) else f"{v:.4f}"
+
+
+def _g(v: float) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.6g}"
 
 
 def _p(v: float) -> str:
@@ -211,6 +226,7 @@ def make_summary(
         coded_view,
         goodness_of_fit,
         information_criteria,
+        polished_masks,
         relative_entropy,
         standard_errors,
     )
@@ -220,7 +236,7 @@ def make_summary(
     answers = _answers(model)
     J = len(answers)
     names = item_names(model, feature_names, J, X)
-    se = standard_errors(view, "hessian")
+    se = standard_errors(view, "hessian", polished_masks(model, X, sample_weight))
     fit = goodness_of_fit(view, model._n_parameters())
     table = classification_table(view)
     n = float(view.sample_weight.sum())
@@ -251,7 +267,7 @@ def make_summary(
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
-        extra={"n_screened": getattr(model, "n_screened_", 0)},
+        extra={"n_screened": getattr(model, "n_screened_", 0), "n_boundary": se.n_boundary},
     )
 
 
