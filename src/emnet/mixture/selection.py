@@ -52,6 +52,11 @@ class SelectionResult:
     df: np.ndarray | None = None
     n_at_best: np.ndarray | None = None  # restarts within 1e-6 (per row) of the best
     blrt_p: np.ndarray | None = None  # p-value of K vs K − 1 (NaN where not tested)
+    # per K: bootstrap samples whose random-start K fit ended below the K − 1 fit (-1: none)
+    blrt_n_below: np.ndarray | None = None
+    blrt_ratios: dict[int, np.ndarray] | None = field(default=None, repr=False)  # K -> LR_b
+    # free parameters <= min(n, Π_j R_j − 1): K with more are not identified (df < 0)
+    identified: np.ndarray | None = None
 
     def table(self) -> list[dict[str, float | int | bool | None]]:
         """The per-K table as a list of plain dicts (JSON-ready; NaN → None)."""
@@ -69,6 +74,8 @@ class SelectionResult:
             "x2": self.x2,
             "df": self.df,
             "blrt_p": self.blrt_p,
+            "blrt_n_below": self.blrt_n_below,
+            "identified": self.identified,
             "n_iter": self.n_iter,
             "converged": self.converged,
             "n_at_best": self.n_at_best,
@@ -83,6 +90,8 @@ class SelectionResult:
                 v = values[i]
                 if isinstance(v, np.bool_ | bool):
                     row[name] = bool(v)
+                elif name == "blrt_n_below":
+                    row[name] = None if v < 0 else int(v)
                 elif isinstance(v, np.integer | int):
                     row[name] = int(v)
                 else:
@@ -152,11 +161,11 @@ def select_n_components(
     criterion: str = "bic",
     sample_weight: Any = None,
     blrt: int = 0,
-    blrt_n_init: int = 3,
+    blrt_n_init: int | None = None,
     fit_statistics: bool = True,
     n_jobs: int | None = 1,
     client: Any = None,
-    random_state: int | None = None,
+    random_state: int | None = 0,
     progress: bool = False,
     **estimator_params: Any,
 ) -> SelectionResult:
@@ -172,11 +181,19 @@ def select_n_components(
     criterion : 'bic' (default), 'aic', 'sabic' or 'caic'; the best K minimises it.
     sample_weight : per-row weights (survey weights), used in every fit and statistic.
     blrt : bootstrap samples of the likelihood-ratio test of K vs K − 1 for every K >= 2
-        in ``ks`` (0: no test). Each sample fits K − 1 and K with ``blrt_n_init`` starts.
+        in ``ks`` (0: no test; :mod:`emnet.mixture._blrt`). Each sample fits K − 1 and K
+        with max(``n_init``, ``blrt_n_init``) random starts each, plus the generating
+        parameters (K − 1), the data's K fit and a split of every class of the bootstrap
+        K − 1 fit (K). The ratios are ``blrt_ratios`` (K -> LR_b, all >= 0), and
+        ``blrt_n_below`` counts the samples whose random-start K fit ended below the K − 1
+        fit (rescued by the split starts).
+    blrt_n_init : random starts of each bootstrap fit, at least ``n_init`` (None: ``n_init``).
     fit_statistics : compute entropy R², G², X² and df (needs dense data).
     n_jobs : parallel processes for the fits (joblib; -1 = all cores). Ignored with client.
     client : a ``distributed.Client``; the fits run as tasks on its workers.
-    random_state : seed of the seeds of all restarts (reproducible selection).
+    random_state : seed of the seeds of all restarts and bootstrap samples; the default 0
+        makes two calls with the same arguments give the same result (None: fresh
+        entropy, a different result each call).
     progress : show a tqdm bar over the fits.
     **estimator_params : passed to every estimator (tol, max_iter, priors, ...).
     """
@@ -187,6 +204,10 @@ def select_n_components(
         raise ValueError(f"n_init must be a positive integer, got {n_init!r}")
     if not isinstance(blrt, int | np.integer) or blrt < 0:
         raise ValueError(f"blrt: expected a number of bootstrap samples >= 0, got {blrt!r}")
+    if blrt_n_init is not None and (
+        not isinstance(blrt_n_init, int | np.integer) or blrt_n_init < 1
+    ):
+        raise ValueError(f"blrt_n_init: expected a positive integer or None, got {blrt_n_init!r}")
     for bad in ("n_components", "n_init", "random_state"):
         if bad in estimator_params:
             raise TypeError(f"{bad} is set by select_n_components; do not pass it")
@@ -238,28 +259,43 @@ def select_n_components(
     if blrt:
         from emnet.mixture._blrt import bootstrap_lrt
 
-        p_values = []
+        p_values, n_below, ratios = [], [], {}
+        boot_n_init = max(int(n_init), int(blrt_n_init or 0))
         for i, k in enumerate(k_values):
             null = models.get(k - 1)
             if k == 1:
                 p_values.append(np.nan)
+                n_below.append(-1)
                 continue
             if null is None:
                 null = max(
                     (_fit_one(X, k - 1, int(s), estimator_params, cls, sample_weight)
-                     for s in np.random.SeedSequence([random_state or 0, k]).generate_state(n_init)),
+                     for s in np.random.SeedSequence([int(seeds[-1]), 2, k]).generate_state(n_init)),
                     key=lambda r: r[2],
                 )[1]  # fmt: skip
             observed = 2.0 * (loglik[i] - null._weighted_loglik(X, sample_weight)[0])
-            p_values.append(
-                bootstrap_lrt(
-                    null, observed, int(n), blrt, n_init=blrt_n_init,
-                    random_state=int(seeds[-1]) + k, n_jobs=n_jobs, client=client,
-                    progress=progress, estimator_params=estimator_params,
-                ).p_value
+            test = bootstrap_lrt(
+                null, observed, int(n), blrt, n_init=boot_n_init,
+                random_state=int(seeds[-1]) + k, n_jobs=n_jobs, client=client,
+                progress=progress, estimator_params=estimator_params, alt_model=models[k],
             )  # fmt: skip
+            p_values.append(test.p_value)
+            n_below.append(test.n_below)
+            ratios[k] = test.null_statistics
         extra["blrt_p"] = np.array(p_values)
-    scores = crit[criterion]
+        extra["blrt_n_below"] = np.array(n_below, dtype=np.int64)
+        extra["blrt_ratios"] = ratios
+    identified = np.array([_identified(models[k], n) for k in k_values])
+    scores = np.where(identified, crit[criterion], np.inf)
+    if not identified.any():
+        warnings.warn(
+            f"no K in {k_values} is identified: each has more free parameters than "
+            "min(n, number of response patterns - 1) (negative df); the best K by "
+            f"{criterion.upper()} is reported, but its estimates are not unique",
+            UserWarning,
+            stacklevel=2,
+        )
+        scores = crit[criterion]
     best_k = k_values[int(np.argmin(scores))]
     return SelectionResult(
         ks=np.array(k_values),
@@ -278,8 +314,18 @@ def select_n_components(
         sabic=crit["sabic"],
         caic=crit["caic"],
         n_at_best=np.array([models[k].n_starts_at_best() for k in k_values]),
+        identified=identified,
         **extra,
     )
+
+
+def _identified(model: Any, n: float) -> bool:
+    """Whether ``model``'s free parameters fit in min(n, Π_j R_j − 1), the most a
+    table of response patterns can identify (poLCA warns when they do not: df < 0)."""
+    n_answers = np.diff(np.asarray(model._item_offsets)).astype(np.float64)
+    log_cells = float(np.log(n_answers).sum())
+    cells = np.inf if log_cells > 700 else float(np.exp(log_cells))
+    return bool(model._n_parameters() <= min(n, cells - 1.0))
 
 
 def _run_jobs(
@@ -329,14 +375,18 @@ def _run_jobs(
 
 
 def format_selection_table(result: SelectionResult) -> str:
-    """A plain-text table of the per-K results, the best K marked with '*'."""
+    """A plain-text table of the per-K results, the best K marked with '*'; a K that is
+    not identified (more free parameters than min(n, Π_j R_j − 1)) is marked 'no' in an
+    "identified" column with a footnote, and bootstrap K fits the split starts rescued are
+    counted under the table."""
     cols = [("K", "k", "{:>3}"), ("LL", "loglik", "{:>12.4f}"), ("npar", "n_params", "{:>5}"),
             ("AIC", "aic", "{:>11.2f}"), ("BIC", "bic", "{:>11.2f}"), ("SABIC", "sabic", "{:>11.2f}"),
             ("CAIC", "caic", "{:>11.2f}"), ("entropy", "entropy", "{:>8.3f}"), ("G2", "g2", "{:>10.2f}"),
             ("X2", "x2", "{:>10.2f}"), ("df", "df", "{:>6}"), ("BLRT p", "blrt_p", "{:>7.3f}"),
-            ("starts@best", "n_at_best", "{:>11}")]  # fmt: skip
+            ("starts@best", "n_at_best", "{:>11}"), ("identified", "identified", "{:>10}")]  # fmt: skip
     rows = result.table()
-    present = [c for c in cols if c[1] in rows[0]]
+    not_identified = [row["k"] for row in rows if row.get("identified") is False]
+    present = [c for c in cols if c[1] in rows[0] and (c[1] != "identified" or not_identified)]
     widths = [len(fmt.format(0 if key != "k" else 0)) for _, key, fmt in present]
     head = " ".join(name.rjust(w) for (name, _, _), w in zip(present, widths, strict=True))
     lines = [head, "-" * len(head)]
@@ -344,10 +394,27 @@ def format_selection_table(result: SelectionResult) -> str:
         cells = []
         for (_, key, fmt), w in zip(present, widths, strict=True):
             v = row[key]
-            cells.append("-".rjust(w) if v is None else fmt.format(v))
+            if key == "identified":
+                cells.append(("yes" if v else "no †").rjust(w))
+            else:
+                cells.append("-".rjust(w) if v is None else fmt.format(v))
         mark = " *" if row["k"] == result.best_k else ""
         lines.append(" ".join(cells) + mark)
     lines.append(f"best K by {result.criterion.upper()}: {result.best_k}")
+    if not_identified:
+        left_out = len(not_identified) < len(rows)
+        lines.append(
+            f"† not identified (K = {', '.join(map(str, not_identified))}): more free "
+            "parameters than min(n, number of response patterns - 1), negative df; "
+            + ("left out of the choice of best K" if left_out else "no K is identified")
+        )
+    below = {row["k"]: row["blrt_n_below"] for row in rows if row.get("blrt_n_below")}
+    if below:
+        counts = ", ".join(f"K = {k}: {b}" for k, b in below.items())
+        lines.append(
+            f"BLRT: bootstrap samples whose K-class fit from random starts ended below the "
+            f"K - 1 fit, refitted from split starts ({counts})"
+        )
     return "\n".join(lines)
 
 
