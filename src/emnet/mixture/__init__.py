@@ -9,6 +9,7 @@ the scikit-learn style estimator :class:`BernoulliMixture`.
 from emnet.mixture._backend import NumpyBackend
 from emnet.mixture._bernoulli import BernoulliMixture
 from emnet.mixture._categorical import CategoricalMixture
+from emnet.mixture._latent import LatentClassModel as LatentClassModel
 from emnet.mixture._math import (
     MEAN_CLAMP,
     SuffStats,

@@ -1,0 +1,489 @@
+"""LatentClassModel: the latent class family over measurement blocks (SPEC §1c).
+
+P(x_i) = Σ_k π_k Π_b f_b(x_ib | θ_kb): the columns are split into blocks of one
+measurement type each (:mod:`emnet.mixture.measurement`: Gaussian with mclust's EEI, VVI,
+EEE, VVV covariances — latent profile analysis — and Poisson); the per-class
+log-likelihoods of the blocks add. The EM loop, restarts, SQUAREM, weights, criteria and
+prediction are :class:`~emnet.mixture._base.BaseEMMixture`'s; this module only joins the
+blocks' pieces (E-step: sum of block log-likelihoods; M-step: each block's from its own
+additive statistics).
+
+**Proper maxima** (``proper_maxima=True``). A Gaussian class with its own covariance can
+collapse onto a few (tied) rows — a spurious maximum whose likelihood is higher than the
+meaningful one (iris, VVV, K = 3: random starts reach −99 by collapsing a class, against
+the well-known −180.19). After each start the model asks every block whether a class is
+degenerate (:meth:`Measurement.degenerate`; the Gaussian rule — effective size below the
+rows that determine the covariance, or a standardised covariance eigenvalue below 1e-3 or
+condition number above 1e6 — is documented in
+:mod:`emnet.mixture.measurement.gaussian`) and sets such starts aside: the reported
+solution is the best *proper* maximum. ``n_degenerate_starts_`` counts the starts set
+aside, ``init_degenerate_`` marks them among ``init_lower_bounds_`` (their real
+objectives) and ``proper_maxima_note_`` is the sentence for a summary. If every start is
+degenerate, the best of them is reported with a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from emnet.mixture._base import BaseEMMixture, EMRun, FitData
+from emnet.mixture._validation import check_int, check_real, check_weights
+from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
+from emnet.mixture.measurement.gaussian import Gaussian, GaussianParams, expand
+from emnet.mixture.measurement.poisson import Poisson, check_counts
+
+INIT_PARAMS = ("kmeans++", "random_from_data", "random")
+
+
+class LatentParams(NamedTuple):
+    """log π (K,) and one parameter object per block."""
+
+    log_weights: np.ndarray
+    blocks: tuple[Any, ...]
+
+
+class LatentStats(NamedTuple):
+    """One E-step over all rows: Σ w, Σ w log p(x), Σ w η (K,), the blocks' statistics."""
+
+    n: float
+    loglik: float
+    nk: np.ndarray
+    blocks: tuple[Any, ...]
+
+
+class LatentClassModel(BaseEMMixture):
+    """A latent class (profile) model: a mixture of K products of measurement blocks.
+
+    Parameters
+    ----------
+    n_components : number of latent classes K.
+    measurement : "gaussian" or "poisson" for every column, or a dict
+        {"gaussian": [columns], "poisson": [columns]} of column names (DataFrame input)
+        or 0-based positions; every column must be in exactly one block.
+    covariance : the Gaussian block's structure, "EEI", "VVI", "EEE" or "VVV" (mclust's
+        names; see :mod:`emnet.mixture.measurement.gaussian`).
+    n_init : starts; the best proper maximum is kept.
+    tol, max_iter : stop when the objective (mean penalised log-likelihood per unit of
+        weight) changes by less than ``tol`` in one iteration; iterations per start.
+    init_params : "kmeans++" (k-means++ seeds on the standardised, mean-imputed data;
+        each row to its nearest seed), "random_from_data" (K random rows as seeds) or
+        "random" (random soft partition, Dirichlet(1) per row).
+    reg_covar : the Gaussian covariance floor relative to each column's variance
+        (MAP under an improper inverse-Wishart prior; 0 = plain maximum likelihood).
+    weights_init (K,), means_init (K, D_gauss), covariances_init (the structure's
+        compact form: VVV (K, D, D), VVI (K, D), EEE (D, D), EEI (D,)): a fixed start
+        for the class shares and the Gaussian block (override the partition's).
+    proper_maxima : set starts that end in a degenerate class aside (module docstring).
+    accelerate, search_budget, random_state, warm_start, verbose : as in
+        :class:`~emnet.mixture.CategoricalMixture`.
+
+    Attributes
+    ----------
+    weights_ (K,); means_ (K, D): E[x | class] of every column (Gaussian means, Poisson
+    rates) in the input's column order; covariances_ (K, D_g, D_g) of the Gaussian
+    columns (expanded from the shared or diagonal form); rates_ (K, D_p) of the Poisson
+    columns; block_columns_ (the columns of each block), measurement_types_;
+    n_degenerate_starts_, init_degenerate_, proper_maxima_note_; and the base's
+    history_, lower_bound_, n_iter_, converged_, init_lower_bounds_, n_features_in_,
+    feature_names_in_ (DataFrame input).
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        measurement: Any = "gaussian",
+        covariance: str = "VVI",
+        n_init: int = 10,
+        tol: float = 1e-10,
+        max_iter: int = 5000,
+        init_params: str = "kmeans++",
+        reg_covar: float = 1e-6,
+        weights_init: Any = None,
+        means_init: Any = None,
+        covariances_init: Any = None,
+        proper_maxima: bool = True,
+        accelerate: bool = True,
+        search_budget: float = 0.5,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.measurement = measurement
+        self.covariance = covariance
+        self.n_init = n_init
+        self.tol = tol
+        self.max_iter = max_iter
+        self.init_params = init_params
+        self.reg_covar = reg_covar
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.covariances_init = covariances_init
+        self.proper_maxima = proper_maxima
+        self.accelerate = accelerate
+        self.search_budget = search_budget
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # -- checks and data -----------------------------------------------------------------
+    def _check_parameters(self) -> None:
+        self._check_em_parameters(
+            INIT_PARAMS,
+            flags=("proper_maxima",),
+            init_arrays=("weights_init", "means_init", "covariances_init"),
+        )
+        check_real("reg_covar", self.reg_covar, 0.0)
+        if self.covariance not in STRUCTURES:
+            raise ValueError(f"covariance: expected one of {STRUCTURES}, got {self.covariance!r}")
+
+    def _as_array(self, X: Any, *, reset: bool) -> np.ndarray:
+        names = None
+        if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+            names = [str(c) for c in X.columns]
+            try:
+                A = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                raise ValueError("X: every column must be numeric (NaN for missing)") from None
+        else:
+            try:
+                A = np.asarray(X, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError("X: expected a 2-D array of numbers (NaN for missing)") from None
+        if A.ndim != 2:
+            raise ValueError(f"X: expected a 2-D array, got {A.ndim} dimension(s)")
+        if np.isinf(A).any():
+            raise ValueError("X: infinite values (NaN marks a missing entry)")
+        if A.shape[0] and np.isnan(A).all(axis=1).any():
+            i = int(np.flatnonzero(np.isnan(A).all(axis=1))[0])
+            raise ValueError(f"X: row {i} has no observed entry")
+        if reset:
+            self.n_features_in_ = A.shape[1]
+            if names is not None:
+                self.feature_names_in_ = np.asarray(names, dtype=object)
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self._columns = names
+        elif A.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {A.shape[1]} columns; the model was fitted on "
+                             f"{self.n_features_in_}")  # fmt: skip
+        return A
+
+    def _resolve_blocks(self, D: int) -> list[tuple[str, np.ndarray]]:
+        spec = self.measurement
+        if isinstance(spec, str):
+            if spec not in TYPES:
+                raise ValueError(f"measurement: expected one of {TYPES} or a dict, got {spec!r}")
+            return [(spec, np.arange(D))]
+        if not isinstance(spec, dict) or not spec:
+            raise ValueError("measurement: expected a type name or a dict {type: [columns]}")
+        names = getattr(self, "_columns", None)
+        owner: dict[int, str] = {}
+        blocks = []
+        for kind, cols in spec.items():
+            if kind not in TYPES:
+                raise ValueError(f"measurement: unknown type {kind!r} (expected {TYPES})")
+            idx = []
+            for c in [cols] if isinstance(cols, str | int) else list(cols):
+                if isinstance(c, int | np.integer) and not isinstance(c, bool):
+                    j = int(c)
+                    if not 0 <= j < D:
+                        raise ValueError(f"measurement[{kind!r}]: column {j} out of range")
+                elif names is not None and str(c) in names:
+                    j = names.index(str(c))
+                else:
+                    raise ValueError(f"measurement[{kind!r}]: no column {c!r}")
+                if j in owner:
+                    raise ValueError(f"measurement: column {c!r} is in two blocks")
+                owner[j] = kind
+                idx.append(j)
+            if idx:
+                blocks.append((kind, np.asarray(idx)))
+        missing = sorted(set(range(D)) - set(owner))
+        if missing:
+            shown = [names[j] for j in missing] if names is not None else missing
+            raise ValueError(f"measurement: columns {shown} are in no block")
+        return blocks
+
+    def _make_blocks(self, A: np.ndarray, w: np.ndarray | None) -> None:
+        blocks = []
+        for kind, cols in self._resolve_blocks(A.shape[1]):
+            m = make_measurement(kind, covariance=self.covariance, reg_covar=self.reg_covar)
+            if isinstance(m, Poisson):
+                check_counts(A[:, cols], [self._name(j) for j in cols])
+            m.setup(A[:, cols], w)
+            blocks.append((m, cols))
+        self._blocks: list[tuple[Measurement, np.ndarray]] = blocks
+        self.block_columns_ = [cols for _, cols in blocks]
+        self.measurement_types_ = [m.name for m, _ in blocks]
+
+    def _name(self, j: int) -> Any:
+        names = getattr(self, "_columns", None)
+        return names[j] if names is not None else j
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        covariates: Any = None,
+        covariate_method: str = "one-step",
+    ) -> LatentClassModel:
+        """Fit by EM with ``n_init`` starts, keeping the best proper maximum."""
+        if covariates is not None:
+            raise ValueError("covariates: not supported by LatentClassModel yet")
+        self._marks: dict[int, EMRun] | None = {}
+        try:
+            super().fit(X, sample_weight=sample_weight)
+        finally:
+            self._marks = None
+        return self
+
+    def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
+        A = self._as_array(X, reset=reset)
+        n = A.shape[0]
+        if reset and n < self.n_components:
+            raise ValueError(f"n_components={self.n_components} must be <= n_samples={n}")
+        w = check_weights(sample_weight, n)
+        if reset or not hasattr(self, "_blocks"):
+            self._make_blocks(A, w)
+        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
+        total = float(n if w is None else w.sum())
+
+        def stats(p: LatentParams) -> LatentStats:
+            ll = self._joint_log_lik(p, chunks)
+            log_p = logsumexp(ll, axis=1)
+            resp = np.exp(ll - log_p[:, None])
+            loglik = float(log_p.sum() if w is None else w @ log_p)
+            nk = resp.sum(axis=0) if w is None else w @ resp
+            blocks = tuple(
+                m.sufficient_stats(pb, chunk, resp, w)
+                for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True)
+            )
+            return LatentStats(total, loglik, nk, blocks)
+
+        self._fit_matrix = A
+        return FitData(A, w, stats)
+
+    def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
+        ll = np.broadcast_to(p.log_weights, (0, len(p.log_weights))).copy()
+        for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True):
+            term = m.log_likelihood(pb, chunk)
+            ll = term + p.log_weights if ll.shape[0] == 0 else ll + term
+        return ll
+
+    def _initialize(
+        self, A: np.ndarray, sample_weight: np.ndarray | None, rng: np.random.RandomState
+    ) -> LatentParams:
+        K, n = self.n_components, A.shape[0]
+        w = np.ones(n) if sample_weight is None else sample_weight
+        if self.init_params == "random":
+            resp = rng.dirichlet(np.ones(K), size=n)
+        else:
+            resp = self._seed_partition(A, w, rng)
+        blocks = tuple(m.initialize(A[:, cols], resp, sample_weight) for m, cols in self._blocks)
+        nk = w @ resp + 10.0 * np.finfo(np.float64).eps
+        weights = nk / nk.sum()
+        return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
+
+    def _seed_partition(
+        self, A: np.ndarray, w: np.ndarray, rng: np.random.RandomState
+    ) -> np.ndarray:
+        """Hard partition: each row to its nearest of K seeds (k-means++ or random rows) on
+        the standardised, mean-imputed data."""
+        K, n = self.n_components, A.shape[0]
+        mean = np.nanmean(A, axis=0)
+        sd = np.nanstd(A, axis=0)
+        Z = (np.where(np.isnan(A), mean, A) - mean) / np.where(sd > 0, sd, 1.0)
+        p = w / w.sum()
+        positive = int(np.sum(w > 0))
+        if self.init_params == "random_from_data":
+            seeds = rng.choice(n, size=K, replace=positive < K, p=p)
+            centers = Z[seeds]
+        else:
+            centers = np.empty((K, Z.shape[1]))
+            centers[0] = Z[rng.choice(n, p=p)]
+            d2 = ((Z - centers[0]) ** 2).sum(axis=1)
+            for k in range(1, K):
+                mass = w * d2
+                q = mass / mass.sum() if mass.sum() > 0 else p
+                centers[k] = Z[rng.choice(n, p=q)]
+                d2 = np.minimum(d2, ((Z - centers[k]) ** 2).sum(axis=1))
+        dist = ((Z[:, None, :] - centers[None]) ** 2).sum(axis=2)
+        resp = np.zeros((n, K))
+        resp[np.arange(n), dist.argmin(axis=1)] = 1.0
+        return resp
+
+    def _apply_init_arrays(self, params: LatentParams) -> LatentParams:
+        K = self.n_components
+        log_w = params.log_weights
+        if self.weights_init is not None:
+            wi = np.asarray(self.weights_init, dtype=np.float64)
+            if wi.shape != (K,) or np.any(wi <= 0) or abs(wi.sum() - 1.0) > 1e-6:
+                raise ValueError(f"weights_init: expected {K} positive weights summing to 1")
+            log_w = np.log(wi / wi.sum())
+        blocks = list(params.blocks)
+        if self.means_init is not None or self.covariances_init is not None:
+            g = [i for i, (m, _) in enumerate(self._blocks) if isinstance(m, Gaussian)]
+            if len(g) != 1:
+                raise ValueError("means_init / covariances_init need one Gaussian block")
+            old = blocks[g[0]]
+            means, cov = old.means, old.covariances
+            if self.means_init is not None:
+                means = np.asarray(self.means_init, dtype=np.float64)
+                if means.shape != old.means.shape:
+                    raise ValueError(f"means_init: expected shape {old.means.shape}, "
+                                     f"got {means.shape}")  # fmt: skip
+            if self.covariances_init is not None:
+                cov = np.asarray(self.covariances_init, dtype=np.float64)
+                if cov.shape != old.covariances.shape:
+                    raise ValueError(
+                        f"covariances_init: expected shape {old.covariances.shape} for "
+                        f"{self.covariance}, got {cov.shape}"
+                    )
+            blocks[g[0]] = GaussianParams(means.copy(), cov.copy())
+        return LatentParams(log_w, tuple(blocks))
+
+    def _m_step(self, stats: LatentStats, params: LatentParams) -> LatentParams:
+        weights = stats.nk / stats.n
+        log_w = np.log(np.maximum(weights, 1e-300))
+        blocks = tuple(m.m_step(s) for (m, _), s in zip(self._blocks, stats.blocks, strict=True))
+        return LatentParams(log_w, blocks)
+
+    def _log_prior(self, params: LatentParams) -> float:
+        return float(
+            sum(m.log_prior(p) for (m, _), p in zip(self._blocks, params.blocks, strict=True))
+        )
+
+    def _n_parameters(self) -> int:
+        K = self.n_components
+        return (K - 1) + sum(m.n_parameters(K) for m, _ in self._blocks)
+
+    def _to_unconstrained(self, params: LatentParams) -> np.ndarray:
+        lw = params.log_weights
+        parts = [lw - lw.mean()]
+        parts += [m.to_unconstrained(p) for (m, _), p in zip(self._blocks, params.blocks,
+                                                               strict=True)]  # fmt: skip
+        return np.concatenate(parts)
+
+    def _from_unconstrained(self, vector: np.ndarray, like: LatentParams) -> LatentParams:
+        K = len(like.log_weights)
+        lw = vector[:K] - logsumexp(vector[:K])
+        at = K
+        blocks = []
+        for (m, _), p in zip(self._blocks, like.blocks, strict=True):
+            size = len(m.to_unconstrained(p))
+            blocks.append(m.from_unconstrained(vector[at : at + size], p))
+            at += size
+        return LatentParams(lw, tuple(blocks))
+
+    # -- the proper-maxima rule ----------------------------------------------------------
+    def _degenerate_classes(self, params: LatentParams, sizes: np.ndarray) -> np.ndarray:
+        bad = np.zeros(self.n_components, dtype=bool)
+        for (m, _), p in zip(self._blocks, params.blocks, strict=True):
+            bad |= m.degenerate(p, sizes)
+        return bad
+
+    def _run_em(self, stats_fn: Any, params: Any, ops: Any = None, tol: Any = None) -> EMRun:
+        run = super()._run_em(stats_fn, params, ops, tol)
+        marks = getattr(self, "_marks", None)
+        if marks is None or ops is not None or not self.proper_maxima:
+            return run
+        if self._degenerate_classes(run.params, stats_fn(run.params).nk).any():
+            marks[id(run.params)] = run
+            return run._replace(lower_bound=-np.inf)
+        return run
+
+    def _refine(self, run: EMRun, fit_data: FitData, rng: np.random.RandomState) -> EMRun:
+        marks = self._marks or {}
+        if id(run.params) in marks:  # every start degenerate: the best of them, flagged
+            run = max(marks.values(), key=lambda r: r.lower_bound)
+            warnings.warn(
+                "every start ended in a degenerate (collapsed) class; the best of them is "
+                "reported. Increase reg_covar, n_init, or use a shared covariance.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return run
+
+    def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
+        super()._record_runs(best, runs)
+        marks = self._marks or {}
+        bad = np.array([id(r.params) in marks for r in runs], dtype=bool)
+        self.init_degenerate_ = bad
+        self.init_lower_bounds_ = np.array(
+            [marks[id(r.params)].lower_bound if b else r.lower_bound
+             for r, b in zip(runs, bad, strict=True)]
+        )  # fmt: skip
+        self.n_degenerate_starts_ = int(bad.sum())
+        self.proper_maxima_note_ = (
+            f"{self.n_degenerate_starts_} of {len(runs)} starts ended in a collapsed class "
+            "and were set aside"
+            if self.n_degenerate_starts_
+            else None
+        )
+
+    def n_starts_at_best(self, tol: float = 1e-6) -> int:
+        """How many proper (not set-aside) starts reached the best objective within tol."""
+        check_is_fitted(self, "init_lower_bounds_")
+        proper = self.init_lower_bounds_[~self.init_degenerate_]
+        if not len(proper):
+            return 0
+        return int(np.sum(proper >= proper.max() - tol))
+
+    # -- fitted state --------------------------------------------------------------------
+    def _get_fitted(self) -> LatentParams:
+        return self._params
+
+    def _set_fitted(self, params: LatentParams) -> None:
+        self._params = params
+        w = np.exp(params.log_weights)
+        self.weights_ = w / w.sum()
+        K = len(w)
+        means = np.full((K, self.n_features_in_), np.nan)
+        self.covariances_ = None
+        self.rates_ = None
+        for (m, cols), p in zip(self._blocks, params.blocks, strict=True):
+            means[:, cols] = m.class_means(p)
+            if isinstance(m, Gaussian):
+                self.covariances_ = expand(p.covariances, m.structure, K)
+            elif isinstance(m, Poisson):
+                self.rates_ = p.rates.copy()
+        self.means_ = means
+
+    def _permute(self, perm: np.ndarray) -> None:
+        p = self._params
+        blocks = tuple(m.permute(b, perm) for (m, _), b in zip(self._blocks, p.blocks,
+                                                               strict=True))  # fmt: skip
+        self._set_fitted(LatentParams(p.log_weights[perm], blocks))
+
+    def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        A = self._as_array(X, reset=False)
+        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
+        ll = self._joint_log_lik(self._params, chunks)
+        log_p = logsumexp(ll, axis=1)
+        return ll - log_p[:, None], log_p
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n_samples`` rows: (X (n, D), class labels)."""
+        check_is_fitted(self, "weights_")
+        check_int("n_samples", n_samples, 1)
+        rng = check_random_state(self.random_state)
+        z = np.repeat(np.arange(self.n_components), rng.multinomial(n_samples, self.weights_))
+        X = np.empty((n_samples, self.n_features_in_))
+        for (m, cols), p in zip(self._blocks, self._params.blocks, strict=True):
+            X[:, cols] = m.sample(p, z, rng)
+        return X, z

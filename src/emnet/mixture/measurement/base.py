@@ -1,0 +1,170 @@
+"""The measurement contract: what one block of items of one type supplies (SPEC §1c).
+
+A latent class model is P(x_i) = Σ_k π_k(z_i) Π_b f_b(x_ib | θ_kb): a product over item
+blocks b, each of one measurement type (Gaussian, Poisson, ...). Everything about the
+*type* of an item lives behind :class:`Measurement`; everything about the *latent
+structure* (class shares, covariates, occasions, groups) lives outside it and only ever
+adds per-class log-likelihoods of blocks. Shapes below: ``n`` rows of a chunk, ``K``
+classes, ``D`` columns of the block. Missing entries are NaN and are marginalised inside
+the block (they drop out of its factor).
+
+The pieces, each small and pure (no state but the hyperparameters and the data-dependent
+constants learned once by :meth:`Measurement.setup`):
+
+- ``setup(X, sample_weight)``: learn the block's data constants (e.g. the column
+  variances that the Gaussian covariance floor is relative to). Called once per fit.
+- ``prepare(X) -> chunk``: the rows in the form the block computes on (e.g. grouped by
+  missingness pattern). Every method below that takes ``X`` accepts a raw (n, D) float
+  array with NaN or a prepared chunk.
+- ``log_likelihood(params, X) -> (n, K)``: log f_b(x_ib | θ_kb), missing marginalised.
+- ``sufficient_stats(params, X, resp (n, K), sample_weight (n,) | None) -> stats``: the
+  block's expected complete-data statistics of one E-step; *additive over chunks*
+  (``add_stats``), so a chunked or distributed backend sums them. ``params`` is the
+  current parameter value: for a Gaussian with missing entries the exact E-step needs
+  the conditional moments E[x_mis | x_obs, k] and Cov[x_mis | x_obs, k] under it.
+- ``m_step(stats) -> params``: the maximiser of the expected complete-data log-likelihood
+  plus :meth:`log_prior` (so EM never decreases the penalised log-likelihood).
+- ``log_prior(params) -> float``; ``n_parameters(K) -> int`` (free parameters of the
+  block; the K − 1 class shares are the model's).
+- ``to_unconstrained(params) -> 1-D array`` and ``from_unconstrained(vector, like)``: a
+  parametrisation in which every point is a valid model (log variances, Cholesky factors
+  with log diagonal, log rates). SQUAREM extrapolates there; later Newton steps and
+  standard errors differentiate there.
+- ``initialize(X, resp, sample_weight)``: parameters from a (hard or soft) partition.
+- ``sample(params, z (n,), rng) -> (n, D)``; ``permute(params, perm)`` (new class i = old
+  class perm[i]).
+- ``to_arrays(params) -> dict[str, ndarray]`` / ``from_arrays(dict) -> params``: npz-ready
+  float arrays for save/load (never pickle).
+- ``degenerate(params, class_sizes (K,)) -> (K,) bool``: the classes whose parameters
+  are a spurious (degenerate) maximum of this block — a Gaussian class collapsed onto a
+  few points. The model sets such starts aside (the proper-maxima rule).
+
+How what comes next uses the contract (its future methods, named here so that no
+statistic needs a branch on the measurement type):
+
+- **Latent transition analysis** (latent Markov, T occasions): the same block is measured
+  at every occasion; ``log_likelihood(params, X_t)`` gives f(x_it | k) per occasion for
+  the forward–backward pass (a missing occasion is a row of NaN: log f = 0), and
+  ``sufficient_stats`` is called with the occasion posteriors γ_t in place of η and
+  summed over t (time-homogeneous measurement) — nothing in the block changes.
+- **Multiple groups** (Clogg & Goodman 1985): class shares per group; measurement equal
+  across groups uses one parameter set, measurement per group one per group, both through
+  the same ``sufficient_stats`` / ``m_step`` over the rows of each group.
+- **Bivariate residuals** (Oberski 2014): ``expected_pair_table(params, a, b)`` — the
+  per-class two-way table of a pair of items (categorical/binned) — future method.
+- **LMR, OPG and design-based standard errors** (Vuong 1989; Binder 1983):
+  ``row_scores(params, X, resp) -> (n, p)``, the per-row gradient of log P(x_i) in the
+  unconstrained parametrisation (by Fisher's identity, Σ_k η_ik ∂ log f_b(x_ib|k)) —
+  future method; until then the scores can be taken by differencing ``log_likelihood``
+  through ``from_unconstrained``.
+- **Newton / quasi-Newton steps** near the maximum: ``to_unconstrained`` gives the
+  coordinates; the gradient and Hessian of Σ_i w_i log P(x_i) + log prior follow from
+  ``row_scores`` (and a future ``hessian``) or by differences.
+- **Summaries and profiles**: ``summary_rows(params, names)`` and a profile panel per
+  type — future methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+FUTURE_METHODS = ("expected_pair_table", "row_scores", "hessian", "summary_rows")
+"""The contract's methods still to come (see the module docstring)."""
+
+
+class Measurement(ABC):
+    """One block of D columns of one measurement type (see the module docstring)."""
+
+    #: the type's name in ``LatentClassModel(measurement=...)``
+    name: str = ""
+
+    def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:  # noqa: B027
+        """Learn the block's data constants from the fitting data (default: none)."""
+
+    def prepare(self, X: np.ndarray) -> Any:
+        """The rows in the form the block computes on (default: the array itself)."""
+        return np.asarray(X, dtype=np.float64)
+
+    @abstractmethod
+    def log_likelihood(self, params: Any, X: Any) -> np.ndarray:
+        """(n, K): log f(x_i | class k), missing entries marginalised."""
+
+    @abstractmethod
+    def sufficient_stats(
+        self, params: Any, X: Any, resp: np.ndarray, sample_weight: np.ndarray | None
+    ) -> Any:
+        """The E-step's expected complete-data statistics of a chunk (additive)."""
+
+    @abstractmethod
+    def add_stats(self, a: Any, b: Any) -> Any:
+        """The statistics of two chunks together."""
+
+    @abstractmethod
+    def m_step(self, stats: Any) -> Any:
+        """The parameters maximising the expected complete-data log-likelihood + prior."""
+
+    def log_prior(self, params: Any) -> float:
+        """log p(params) up to a constant (default: a flat prior)."""
+        return 0.0
+
+    @abstractmethod
+    def n_parameters(self, n_components: int) -> int:
+        """Free parameters of the block for K classes."""
+
+    @abstractmethod
+    def to_unconstrained(self, params: Any) -> np.ndarray:
+        """A 1-D vector in which every point is a valid parameter."""
+
+    @abstractmethod
+    def from_unconstrained(self, vector: np.ndarray, like: Any) -> Any:
+        """The inverse of :meth:`to_unconstrained` (``like`` gives the shapes)."""
+
+    @abstractmethod
+    def initialize(self, X: Any, resp: np.ndarray, sample_weight: np.ndarray | None) -> Any:
+        """Starting parameters from a (hard or soft) partition ``resp`` (n, K)."""
+
+    @abstractmethod
+    def sample(self, params: Any, z: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        """(n, D) draws, row i from class z[i]."""
+
+    @abstractmethod
+    def permute(self, params: Any, perm: np.ndarray) -> Any:
+        """The parameters with new class i = old class perm[i]."""
+
+    @abstractmethod
+    def to_arrays(self, params: Any) -> dict[str, np.ndarray]:
+        """Float arrays to save (npz-ready)."""
+
+    @abstractmethod
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> Any:
+        """The parameters back from :meth:`to_arrays`'s arrays."""
+
+    def degenerate(self, params: Any, class_sizes: np.ndarray) -> np.ndarray:
+        """(K,) bool: classes at a degenerate (spurious) maximum (default: none)."""
+        return np.zeros(len(class_sizes), dtype=bool)
+
+    def class_means(self, params: Any) -> np.ndarray:
+        """(K, D): E[x | class k] (for ``means_`` and profiles)."""
+        raise NotImplementedError
+
+
+def nan_filled(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X with NaN set to 0, the observed mask as float) for masked matrix products."""
+    observed = ~np.isnan(X)
+    return np.where(observed, X, 0.0), observed.astype(np.float64)
+
+
+def weighted_column_moments(
+    X: np.ndarray, sample_weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per column: the (weighted) mean and variance over its observed entries."""
+    X0, obs = nan_filled(X)
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    W = w @ obs
+    safe = np.where(W > 0, W, 1.0)
+    mean = (w @ X0) / safe
+    var = (w @ (obs * (X0 - mean) ** 2)) / safe
+    return mean, var

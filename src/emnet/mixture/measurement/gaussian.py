@@ -1,0 +1,410 @@
+"""Gaussian items (latent profile analysis) with mclust's four covariance structures.
+
+Class k draws x ~ N(μ_k, Σ_k). ``structure`` (mclust's names; scikit-learn's in brackets):
+
+- ``"EEI"``: one diagonal covariance shared by the classes (D variances);
+- ``"VVI"`` ["diag"]: a diagonal covariance per class (K·D);
+- ``"EEE"`` ["tied"]: one full covariance shared by the classes (D(D+1)/2);
+- ``"VVV"`` ["full"]: a full covariance per class (K·D(D+1)/2);
+
+plus K·D means. The stored covariance is in the structure's compact form (VVV (K, D, D),
+VVI (K, D), EEE (D, D), EEI (D,)); :func:`expand` gives (K, D, D) for every structure.
+
+**Missing entries** (NaN) are marginalised: a row contributes the density of its observed
+sub-vector under the observed sub-vector of μ_k and sub-matrix of Σ_k. Rows are grouped
+by missingness pattern, so each pattern costs one Cholesky factorisation per class. The
+E-step is the exact one of EM with missing data: per class the missing entries are
+replaced by their conditional expectation E[x_m | x_o, k] = μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o)
+and the second moments receive the conditional covariance Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om. With
+it EM never decreases the (penalised) log-likelihood. (For the diagonal structures the
+conditional moments are simply μ_kj and σ²_kj.)
+
+**Covariance floor** (``reg_covar``, default 1e-6). Let v_j be the (weighted) variance of
+column j over its observed entries and Ψ = reg_covar · diag(v). The M-step is
+Σ_k = (W_k + Ψ) / N_k (W_k the class's expected scatter, N_k = Σ_i w_i η_ik); for the
+shared structures Σ = (Σ_k W_k + Ψ) / N. This is scikit-learn's ``reg_covar`` made
+relative to each column's scale and written as the exact MAP M-step of an improper
+inverse-Wishart prior, log p(Σ_k) = −½ tr(Ψ Σ_k⁻¹) (shape 0; the same form as the
+conjugate priors of Fraley & Raftery 2007), so that EM still never decreases the
+objective log-likelihood + log prior and the likelihood stays bounded
+(Σ_k ⪰ Ψ / Σ_i w_i). With ``reg_covar=0`` the M-step is exactly scikit-learn's with
+``reg_covar=0``.
+
+**Degenerate (spurious) maxima** (:meth:`Gaussian.degenerate`). A class with its own
+covariance can collapse onto a few (tied) points: its likelihood grows without a real
+cluster (Day 1969; Hathaway 1985 bounds the ratio of the classes' variances for this
+reason; Latent GOLD and mclust's ``priorControl`` add prior mass). A class is degenerate
+when
+
+1. its effective size N_k is below the fewest rows that determine its covariance:
+   D + 1 for VVV, 2 for VVI (:data:`MIN_CLASS_SIZE`) — the shared structures pool the
+   classes and have no such bound; or
+2. the smallest eigenvalue of its covariance in standardised units,
+   λ_min(V^{-1/2} Σ_k V^{-1/2}) with V = diag(v), is below :data:`EIGEN_FLOOR` = 1e-3:
+   a direction in which the class has under 1/1000 of the data's variance (for a diagonal
+   covariance: a column whose class variance is below 1/1000 of its total variance); or
+3. the condition number of that standardised covariance exceeds :data:`MAX_CONDITION`
+   = 1e6.
+
+On iris (VVV, K = 3) the well-known maximum −180.19 has λ_min ≈ 0.017 in these units;
+the collapsed maxima of random starts have λ_min ≈ 1e-6 (the floor). ``LatentClassModel``
+sets starts ending in a degenerate class aside and reports the best proper maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
+
+from emnet.mixture.measurement.base import Measurement, nan_filled, weighted_column_moments
+
+STRUCTURES = ("EEI", "VVI", "EEE", "VVV")
+SKLEARN_NAMES = {"VVV": "full", "VVI": "diag", "EEE": "tied"}
+EIGEN_FLOOR = 1e-3
+"""A class covariance with a standardised eigenvalue below this is degenerate."""
+MAX_CONDITION = 1e6
+"""A class covariance whose standardised condition number exceeds this is degenerate."""
+MIN_CLASS_SIZE = {"VVV": "D + 1", "VVI": "2", "EEE": "none", "EEI": "none"}
+INIT_SHRINK = 1.0
+"""Initial covariances are shrunk towards diag(v) with (D + 1) · this many pseudo-rows."""
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class GaussianParams(NamedTuple):
+    """means (K, D); covariances in the structure's compact form (see the module)."""
+
+    means: np.ndarray
+    covariances: np.ndarray
+
+
+class GaussianStats(NamedTuple):
+    """Additive E-step statistics: Σ r (K,), Σ r x̂ (K, D), Σ r E[x xᵀ] ((K, D, D) full,
+    (K, D) diagonal)."""
+
+    nk: np.ndarray
+    sum_x: np.ndarray
+    sum_xx: np.ndarray
+
+
+class GaussianChunk(NamedTuple):
+    """Rows grouped by missingness pattern: (observed columns, row indices) per group."""
+
+    X: np.ndarray
+    groups: list[tuple[np.ndarray, np.ndarray]]
+    complete: bool
+
+
+def is_diagonal(structure: str) -> bool:
+    return structure in ("EEI", "VVI")
+
+
+def is_shared(structure: str) -> bool:
+    return structure in ("EEI", "EEE")
+
+
+def expand(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
+    """(K, D, D) covariances from the structure's compact form."""
+    c = np.asarray(covariances, dtype=np.float64)
+    if structure == "VVV":
+        return c.copy()
+    if structure == "EEE":
+        return np.repeat(c[None], K, axis=0)
+    diag = np.repeat(c[None], K, axis=0) if structure == "EEI" else c
+    D = diag.shape[1]
+    out = np.zeros((K, D, D))
+    idx = np.arange(D)
+    out[:, idx, idx] = diag
+    return out
+
+
+def _cholesky(S: np.ndarray) -> np.ndarray:
+    try:
+        return cholesky(S, lower=True, check_finite=False)
+    except LinAlgError:
+        raise ValueError(
+            "a class covariance is not positive definite (a class collapsed onto a few "
+            "points); use reg_covar > 0"
+        ) from None
+
+
+class Gaussian(Measurement):
+    """A block of Gaussian columns (see the module docstring)."""
+
+    name = "gaussian"
+
+    def __init__(self, structure: str = "VVI", reg_covar: float = 1e-6) -> None:
+        if structure not in STRUCTURES:
+            raise ValueError(f"covariance: expected one of {STRUCTURES}, got {structure!r}")
+        self.structure = structure
+        self.reg_covar = float(reg_covar)
+        self.scale: np.ndarray | None = None  # column variances v (setup)
+        self.center: np.ndarray | None = None  # column means (setup)
+
+    # -- data ------------------------------------------------------------------------------
+    def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        mean, var = weighted_column_moments(np.asarray(X, dtype=np.float64), sample_weight)
+        self.center = mean
+        self.scale = np.where(var > 0, var, 1.0)
+
+    def prepare(self, X: Any) -> GaussianChunk:
+        if isinstance(X, GaussianChunk):
+            return X
+        X = np.asarray(X, dtype=np.float64)
+        observed = ~np.isnan(X)
+        if observed.all():
+            return GaussianChunk(X, [(np.arange(X.shape[1]), np.arange(X.shape[0]))], True)
+        patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
+        groups = [
+            (np.flatnonzero(patterns[g]), order[bounds[g] : bounds[g + 1]])
+            for g in range(len(patterns))
+        ]
+        return GaussianChunk(X, groups, False)
+
+    def _reg(self) -> np.ndarray:
+        D = len(self.scale)
+        return self.reg_covar * (self.scale if self.scale is not None else np.ones(D))
+
+    # -- likelihood ------------------------------------------------------------------------
+    def log_likelihood(self, params: GaussianParams, X: Any) -> np.ndarray:
+        chunk = self.prepare(X)
+        K = params.means.shape[0]
+        if is_diagonal(self.structure):
+            var = expand_diag(params.covariances, self.structure, K)  # (K, D)
+            X0, obs = nan_filled(chunk.X)
+            inv = 1.0 / var
+            # Σ_j obs_ij [log 2πσ² + (x − μ)²/σ²] = obs@(log2πσ² + μ²/σ²) − 2 x@(μ/σ²) + x²@(1/σ²)
+            quad = (X0**2) @ inv.T - 2.0 * X0 @ (params.means * inv).T
+            const = obs @ (_LOG_2PI + np.log(var) + params.means**2 * inv).T
+            return -0.5 * (quad + const)
+        covs = expand(params.covariances, self.structure, K)
+        out = np.empty((chunk.X.shape[0], K))
+        for o, rows in chunk.groups:
+            if len(o) == 0:
+                out[rows] = 0.0
+                continue
+            Xo = chunk.X[np.ix_(rows, o)]
+            for k in range(K):
+                L = _cholesky(covs[k][np.ix_(o, o)])
+                z = solve_triangular(L, (Xo - params.means[k, o]).T, lower=True)
+                logdet = 2.0 * np.log(np.diag(L)).sum()
+                out[rows, k] = -0.5 * (len(o) * _LOG_2PI + logdet + (z * z).sum(axis=0))
+        return out
+
+    def sufficient_stats(
+        self,
+        params: GaussianParams,
+        X: Any,
+        resp: np.ndarray,
+        sample_weight: np.ndarray | None,
+    ) -> GaussianStats:
+        chunk = self.prepare(X)
+        r = resp if sample_weight is None else resp * sample_weight[:, None]
+        K = resp.shape[1]
+        nk = r.sum(axis=0)
+        if is_diagonal(self.structure):
+            var = expand_diag(params.covariances, self.structure, K)
+            X0, obs = nan_filled(chunk.X)
+            miss = r.T @ (1.0 - obs)  # (K, D): Σ r over rows missing column j
+            sum_x = r.T @ X0 + params.means * miss
+            sum_xx = r.T @ (X0**2) + (params.means**2 + var) * miss
+            return GaussianStats(nk, sum_x, sum_xx)
+        D = chunk.X.shape[1]
+        sum_x = np.zeros((K, D))
+        sum_xx = np.zeros((K, D, D))
+        if chunk.complete:
+            sum_x = r.T @ chunk.X
+            for k in range(K):
+                sum_xx[k] = (chunk.X * r[:, k : k + 1]).T @ chunk.X
+            return GaussianStats(nk, sum_x, sum_xx)
+        covs = expand(params.covariances, self.structure, K)
+        for o, rows in chunk.groups:
+            m = np.setdiff1d(np.arange(D), o)
+            Xo = chunk.X[np.ix_(rows, o)]
+            rg = r[rows]
+            for k in range(K):
+                rk = rg[:, k]
+                Xhat = np.empty((len(rows), D))
+                Xhat[:, o] = Xo
+                if len(m):
+                    S = covs[k]
+                    if len(o):
+                        L = _cholesky(S[np.ix_(o, o)])
+                        # B = Σ_mo Σ_oo⁻¹ through the factor: Bᵀ = Σ_oo⁻¹ Σ_om
+                        Bt = solve_triangular(
+                            L.T, solve_triangular(L, S[np.ix_(o, m)], lower=True), lower=False
+                        )
+                        Xhat[:, m] = params.means[k, m] + (Xo - params.means[k, o]) @ Bt
+                        C = S[np.ix_(m, m)] - S[np.ix_(m, o)] @ Bt
+                    else:
+                        Xhat[:, m] = params.means[k, m]
+                        C = S[np.ix_(m, m)]
+                    sum_xx[k][np.ix_(m, m)] += rk.sum() * C
+                sum_x[k] += rk @ Xhat
+                sum_xx[k] += (Xhat * rk[:, None]).T @ Xhat
+        return GaussianStats(nk, sum_x, sum_xx)
+
+    def add_stats(self, a: GaussianStats, b: GaussianStats) -> GaussianStats:
+        return GaussianStats(a.nk + b.nk, a.sum_x + b.sum_x, a.sum_xx + b.sum_xx)
+
+    def m_step(self, stats: GaussianStats) -> GaussianParams:
+        nk = stats.nk + 10.0 * np.finfo(np.float64).eps  # an empty class stays finite
+        means = stats.sum_x / nk[:, None]
+        reg = self._reg()
+        if is_diagonal(self.structure):
+            scatter = stats.sum_xx - nk[:, None] * means**2  # (K, D)
+            if self.structure == "VVI":
+                cov = (scatter + reg) / nk[:, None]
+            else:
+                cov = (scatter.sum(axis=0) + reg) / nk.sum()
+            return GaussianParams(means, np.maximum(cov, np.finfo(np.float64).tiny))
+        scatter = stats.sum_xx - nk[:, None, None] * np.einsum("ki,kj->kij", means, means)
+        scatter = 0.5 * (scatter + np.transpose(scatter, (0, 2, 1)))
+        if self.structure == "VVV":
+            cov = scatter.copy()
+            cov[:, np.arange(len(reg)), np.arange(len(reg))] += reg
+            cov /= nk[:, None, None]
+        else:
+            cov = scatter.sum(axis=0) + np.diag(reg)
+            cov /= nk.sum()
+        return GaussianParams(means, cov)
+
+    def log_prior(self, params: GaussianParams) -> float:
+        if self.reg_covar == 0.0:
+            return 0.0
+        reg = self._reg()
+        if is_diagonal(self.structure):
+            return -0.5 * float(np.sum(reg / params.covariances))
+        covs = params.covariances if self.structure == "VVV" else params.covariances[None]
+        total = 0.0
+        for S in covs:
+            L = _cholesky(S)
+            Linv = solve_triangular(L, np.eye(len(reg)), lower=True)
+            total += float(np.sum(reg * np.sum(Linv * Linv, axis=0)))  # diag of S⁻¹
+        return -0.5 * total
+
+    def n_parameters(self, n_components: int) -> int:
+        K, D = n_components, len(self.scale) if self.scale is not None else 0
+        return K * D + covariance_parameters(self.structure, K, D)
+
+    # -- unconstrained form: means, then log variances / Cholesky with log diagonal --------
+    def to_unconstrained(self, params: GaussianParams) -> np.ndarray:
+        cov = params.covariances
+        if is_diagonal(self.structure):
+            return np.concatenate([params.means.ravel(), np.log(cov).ravel()])
+        mats = cov if self.structure == "VVV" else cov[None]
+        D = mats.shape[1]
+        rows, cols = np.tril_indices(D)
+        parts = [params.means.ravel()]
+        for S in mats:
+            L = _cholesky(S)
+            L[np.arange(D), np.arange(D)] = np.log(np.diag(L))
+            parts.append(L[rows, cols])
+        return np.concatenate(parts)
+
+    def from_unconstrained(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
+        K, D = like.means.shape
+        means = vector[: K * D].reshape(K, D).copy()
+        rest = vector[K * D :]
+        if is_diagonal(self.structure):
+            return GaussianParams(means, np.exp(rest).reshape(like.covariances.shape))
+        n_mats = K if self.structure == "VVV" else 1
+        rows, cols = np.tril_indices(D)
+        size = len(rows)
+        mats = np.empty((n_mats, D, D))
+        for k in range(n_mats):
+            L = np.zeros((D, D))
+            L[rows, cols] = rest[k * size : (k + 1) * size]
+            L[np.arange(D), np.arange(D)] = np.exp(np.diag(L))
+            mats[k] = L @ L.T
+        return GaussianParams(means, mats if self.structure == "VVV" else mats[0])
+
+    # -- start, sampling, relabelling, arrays ----------------------------------------------
+    def initialize(
+        self, X: Any, resp: np.ndarray, sample_weight: np.ndarray | None
+    ) -> GaussianParams:
+        """Means and covariances of the partition ``resp`` on the mean-imputed data, the
+        covariances shrunk towards diag(v) with (D + 1) pseudo-rows (so a small part
+        still gives a positive definite start)."""
+        chunk = self.prepare(X)
+        Xf = np.where(np.isnan(chunk.X), self.center, chunk.X)
+        r = resp if sample_weight is None else resp * sample_weight[:, None]
+        K, D = resp.shape[1], Xf.shape[1]
+        nk = r.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
+        means = (r.T @ Xf) / nk[:, None]
+        lam = INIT_SHRINK * (D + 1)
+        covs = np.empty((K, D, D))
+        for k in range(K):
+            d = Xf - means[k]
+            covs[k] = ((d * r[:, k : k + 1]).T @ d + lam * np.diag(self.scale)) / (nk[k] + lam)
+        if self.structure == "VVV":
+            cov = covs
+        elif self.structure == "VVI":
+            cov = np.diagonal(covs, axis1=1, axis2=2).copy()
+        else:
+            pooled = np.einsum("k,kij->ij", nk + lam, covs) / (nk + lam).sum()
+            cov = pooled if self.structure == "EEE" else np.diag(pooled).copy()
+        return GaussianParams(means, cov)
+
+    def sample(
+        self, params: GaussianParams, z: np.ndarray, rng: np.random.RandomState
+    ) -> np.ndarray:
+        K, D = params.means.shape
+        covs = expand(params.covariances, self.structure, K)
+        out = np.empty((len(z), D))
+        for k in range(K):
+            rows = np.flatnonzero(z == k)
+            if len(rows):
+                L = np.linalg.cholesky(covs[k])
+                out[rows] = params.means[k] + rng.standard_normal((len(rows), D)) @ L.T
+        return out
+
+    def permute(self, params: GaussianParams, perm: np.ndarray) -> GaussianParams:
+        cov = params.covariances if is_shared(self.structure) else params.covariances[perm]
+        return GaussianParams(params.means[perm], cov)
+
+    def to_arrays(self, params: GaussianParams) -> dict[str, np.ndarray]:
+        return {"means": np.asarray(params.means), "covariances": np.asarray(params.covariances)}
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> GaussianParams:
+        return GaussianParams(
+            np.asarray(arrays["means"], np.float64), np.asarray(arrays["covariances"], np.float64)
+        )
+
+    def class_means(self, params: GaussianParams) -> np.ndarray:
+        return params.means
+
+    # -- the proper-maxima rule ------------------------------------------------------------
+    def standardized_eigenvalues(self, params: GaussianParams) -> np.ndarray:
+        """(K, D) eigenvalues of V^{-1/2} Σ_k V^{-1/2}, ascending."""
+        K = params.means.shape[0]
+        covs = expand(params.covariances, self.structure, K)
+        s = 1.0 / np.sqrt(self.scale)
+        return np.linalg.eigvalsh(covs * s[None, :, None] * s[None, None, :])
+
+    def degenerate(self, params: GaussianParams, class_sizes: np.ndarray) -> np.ndarray:
+        D = params.means.shape[1]
+        eig = self.standardized_eigenvalues(params)
+        bad = (eig[:, 0] < EIGEN_FLOOR) | (eig[:, -1] > MAX_CONDITION * eig[:, 0])
+        if self.structure == "VVV":
+            bad |= class_sizes < D + 1
+        elif self.structure == "VVI":
+            bad |= class_sizes < 2
+        return bad
+
+
+def expand_diag(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
+    """(K, D) variances of a diagonal structure."""
+    c = np.asarray(covariances, dtype=np.float64)
+    return np.repeat(c[None], K, axis=0) if structure == "EEI" else c
+
+
+def covariance_parameters(structure: str, K: int, D: int) -> int:
+    """Free covariance parameters (mclust's counts)."""
+    full = D * (D + 1) // 2
+    return {"EEI": D, "VVI": K * D, "EEE": full, "VVV": K * full}[structure]
