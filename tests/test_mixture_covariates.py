@@ -123,19 +123,11 @@ def test_one_step_equals_direct_numerical_maximisation():
     assert ll_emnet == pytest.approx(best, abs=1e-6)
 
 
-def test_an_uninformative_constant_covariate_gives_the_covariate_free_fit():
-    X, _, _ = planted(2000, seed=3)
-    Z = np.full((len(X), 1), 2.5)
-    plain = quiet_fit(CategoricalMixture(3, n_init=5, random_state=0), X)
-    with_z = quiet_fit(CategoricalMixture(3, n_init=5, random_state=0), X, covariates=Z)
-    assert with_z.score(X, covariates=Z) == pytest.approx(plain.score(X), abs=1e-7)
-    align(plain)
-    align(with_z)
-    np.testing.assert_allclose(with_z.weights_, plain.weights_, atol=1e-4)
-    np.testing.assert_allclose(
-        np.concatenate(with_z.probs_, 1), np.concatenate(plain.probs_, 1), atol=1e-4
-    )
-    assert np.all(np.abs(with_z.coef_[:, 1]) < 1e-3)  # the slope of the constant column
+def test_a_constant_covariate_is_an_error_naming_it():
+    # (issue 19: it used to be fitted, with a slope of 2e-13 sharing the intercept's SE)
+    X, _, _ = planted(300, seed=3)
+    with pytest.raises(ValueError, match="covariate 'z1' is constant"):
+        CategoricalMixture(3, random_state=0).fit(X, covariates=np.full((len(X), 1), 2.5))
 
 
 def test_bernoulli_gives_the_same_regression():

@@ -6,9 +6,17 @@ the reference). ``coef_`` holds β_1..β_{K−1} as a (K − 1, 1 + q) array.
 **Design.** :func:`learn_design` turns the covariates (an (n, q) array or DataFrame) into
 d_i: numeric columns as they are; string, bool and categorical columns one-hot encoded
 with their first level as the reference. A column mixing numbers and strings is an error
-naming it; so is a column with no value, and one collinear with the others (a constant
-column is allowed: it carries no information and its coefficient is held at 0 by the
-ridge below). Rows with a missing covariate are dropped with a warning saying how many.
+naming it; so is a column with no value, a constant one (a single level, or one value on
+every row the fit uses: it cannot predict the classes, and its coefficient would share
+the intercept's information) and one collinear with the columns before it (the message
+names them). Rows with a missing covariate are dropped with a warning saying how many.
+
+**Units.** The fit runs on the design centred and scaled (:func:`standardizer`: every
+non-intercept column to weighted mean 0 and standard deviation 1) and maps the
+coefficients and their covariance back (:func:`unstandardize`), so ``coef_`` is in the
+covariates' own units while the Newton steps, the ridge and the finite differences of
+the information see unit-free columns: coefficients, standard errors and z do not depend
+on the units (a covariate ×1e12 gives coefficients ×1e-12 and the same z).
 
 **One-step** (``covariate_method="one-step"``, the default with covariates): EM over all
 parameters at once (each start first runs EM without covariates, which is cheap, and the
@@ -16,9 +24,9 @@ regression starts from there with slopes 0). The E-step has per-row class probab
 usual one and the M-step for β maximises Σ_i w_i Σ_k η_ik log P(k | z_i), a weighted
 multinomial logistic regression with soft labels, solved by Newton–Raphson with a
 backtracking line search, warm-started from the current β (:func:`logit_m_step`). A
-ridge of ``RIDGE`` · ‖slopes‖²/2 (not on the intercepts) keeps the Newton system definite
-when a column is constant or classes separate; it is part of the objective, so EM stays
-monotone. The SQUAREM acceleration runs on (β, log-odds of θ).
+ridge of ``RIDGE`` · ‖slopes‖²/2 (not on the intercepts; on the standardised slopes) keeps
+the Newton system definite when classes separate; it is part of the objective, so EM
+stays monotone. The SQUAREM acceleration runs on (β, log-odds of θ).
 
 **Three-step** (``"bch"``, ``"ml"``): the measurement model is fitted without covariates,
 each row is assigned its modal class ŵ_i, and the classification-error matrix
@@ -198,22 +206,58 @@ def apply_design(
 
 
 def _check_rank(D: np.ndarray, design: Design) -> None:
-    """A ValueError naming a column collinear with the others (constant columns allowed)."""
-    sd = D[:, 1:].std(axis=0)
-    varying = np.flatnonzero(sd > 1e-12 * np.maximum(1.0, np.abs(D[:, 1:]).max(axis=0)))
-    if len(varying) == 0:
-        return
-    cols = [0] + [int(c) + 1 for c in varying]
-    sub = D[:, cols]
-    rank = np.linalg.matrix_rank(sub)
-    if rank == len(cols):
-        return
-    for c in range(2, len(cols) + 1):
-        if np.linalg.matrix_rank(sub[:, :c]) < c:
+    """A ValueError naming a constant column, or one collinear with the columns before it
+    (and the intercept), over the rows the fit uses."""
+    for name, kind, lv in zip(design.columns, design.kinds, design.levels, strict=True):
+        if kind == "categorical" and len(lv) < 2:
             raise ValueError(
-                f"covariates: {design.names[cols[c - 1]]!r} is perfectly collinear with the "
-                "other covariates (and the intercept); drop it"
+                f"covariates: covariate {name!r} is constant (every row has the level "
+                f"{lv[0]!r}); it cannot predict the classes, drop it"
             )
+    scale = np.maximum(np.abs(D).max(axis=0), 1e-300)
+    S = D / scale  # unit-free: a column ×1e12 is the same column
+    for c in range(1, D.shape[1]):
+        col = S[:, c]
+        if np.ptp(col) <= 1e-12:
+            raise ValueError(
+                f"covariates: covariate {design.names[c]!r} is constant (every row has "
+                f"{D[0, c]:g}); it cannot predict the classes, drop it"
+            )
+        coef, *_ = np.linalg.lstsq(S[:, :c], col, rcond=None)
+        residual = col - S[:, :c] @ coef
+        if np.sqrt(np.mean(residual**2)) <= 1e-9 * np.sqrt(np.mean((col - col.mean()) ** 2)):
+            others = ", ".join(repr(design.names[i]) for i in range(1, c) if abs(coef[i]) > 1e-9)
+            raise ValueError(
+                f"covariates: covariate {design.names[c]!r} is perfectly collinear with "
+                f"{others or 'the other covariates'} (and the intercept); drop it"
+            )
+
+
+def standardizer(D: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A (p, p): the design D (intercept first) centred and scaled by the weighted mean
+    and standard deviation of each other column is D @ A, and coefficients β̃ on it are
+    β = A β̃ on D. Fitting on D @ A makes the Newton steps, the ridge, the finite
+    differences of the information and so the standard errors independent of the
+    covariates' units (a column ×1e12 gives coefficients ×1e-12 and the same z)."""
+    p = D.shape[1]
+    A = np.eye(p)
+    total = float(w.sum())
+    for j in range(1, p):
+        mean = float(w @ D[:, j]) / total
+        sd = float(np.sqrt(w @ (D[:, j] - mean) ** 2 / total))
+        if not sd > 0:  # constant on these rows (new data): centre only
+            sd = 1.0
+        A[j, j] = 1.0 / sd
+        A[0, j] = -mean / sd
+    return A
+
+
+def unstandardize(
+    A: np.ndarray, beta: np.ndarray, cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """β (p, K − 1) and the covariance of β.ravel() on D from those on D @ A."""
+    T = np.kron(A, np.eye(beta.shape[1]))
+    return A @ beta, T @ cov @ T.T
 
 
 def class_log_probs(D: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -246,13 +290,12 @@ def logit_m_step(
     for _ in range(max_steps):
         pi = np.exp(logp[:, 1:])  # (n, K − 1)
         grad = D.T @ (targets[:, 1:] - mass[:, None] * pi) - ridge[:, None] * beta
-        H = np.empty((p, K1, p, K1))
-        for k in range(K1):
-            for m in range(k, K1):
-                c = mass * pi[:, k] * ((k == m) - pi[:, m])
-                H[:, k, :, m] = (D * c[:, None]).T @ D
-                H[:, m, :, k] = H[:, k, :, m].T
-        H = H.reshape(p * K1, p * K1) + np.diag(np.repeat(ridge, K1)) + 1e-12 * np.eye(p * K1)
+        # H[(a, k), (b, m)] = Σ_i D_ia D_ib mass_i π_ik (δ_km − π_im), one matrix product
+        c = (mass[:, None, None] * pi[:, :, None]) * (np.eye(K1) - pi[:, None, :])
+        outer = (D[:, :, None] * D[:, None, :]).reshape(len(D), p * p)
+        H = (outer.T @ c.reshape(len(D), K1 * K1)).reshape(p, p, K1, K1)
+        H = H.transpose(0, 2, 1, 3).reshape(p * K1, p * K1)
+        H = H + np.diag(np.repeat(ridge, K1)) + 1e-12 * np.eye(p * K1)
         try:
             step = np.linalg.solve(H, grad.ravel()).reshape(p, K1)
         except np.linalg.LinAlgError:

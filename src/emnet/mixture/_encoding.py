@@ -2,7 +2,11 @@
 
 :func:`learn_encoding` reads each item's categories from the data: numbers and bools in
 sorted order, strings sorted (if they cannot be ordered, in order of appearance), pandas
-categoricals in their declared order, always only the answers that occur. Missing values
+categoricals in their declared order, always only the answers that occur. Answers equal as
+numbers are one answer (1, 1.0 and np.int8(1) are the answer 1), and whole-number floats
+are labelled as integers (1.0, 2.0 → 1, 2). A column that mixes numbers with text (1 and
+"1") or with True/False is a ValueError naming it: those would silently become different
+answers (or, for True and 1, the same one). Missing values
 are NaN, None, pd.NA and NaT (``pandas.isna``). :func:`encode` turns data into an (n, J)
 int16 array of codes 0..R_j − 1, with −1 for missing; an answer that is not among the
 learned categories is a ValueError naming the item and the value.
@@ -63,24 +67,60 @@ def _learn_column(col: Any, label: str) -> np.ndarray:
     if seen.dtype.kind in "biuf":
         if seen.dtype.kind == "f" and not np.all(np.isfinite(seen)):
             raise ValueError(f"X: {label} holds an infinite value")
-        return np.unique(seen)
+        return _integral(np.unique(seen))
     items = seen.tolist()
+    kinds = [_kind(v) for v in items]
+    present = set(kinds)
+    if "number" in present and "text" in present:
+        num, txt = items[kinds.index("number")], items[kinds.index("text")]
+        raise ValueError(
+            f"X: {label} mixes numbers and text (e.g. {num!r} and {txt!r}), which would be "
+            "different answers; make the column all numbers or all text"
+        )
+    if "number" in present and "bool" in present:
+        num, flag = items[kinds.index("number")], items[kinds.index("bool")]
+        raise ValueError(
+            f"X: {label} mixes True/False with numbers (e.g. {flag!r} and {num!r}); make the "
+            "column all numbers or all True/False"
+        )
+    if present == {"bool"}:
+        return np.unique(np.asarray(items, dtype=bool))
+    if present == {"text"}:
+        return np.unique(np.asarray(items, dtype=str))
+    if present == {"number"}:  # 1 and 1.0 are one answer, labelled 1
+        arr = np.asarray([float(v) if isinstance(v, float | np.floating) else v for v in items])
+        if arr.dtype.kind == "O":
+            arr = arr.astype(np.float64)
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise ValueError(f"X: {label} holds an infinite value")
+        return _integral(np.unique(arr))
     try:
         cats = sorted(set(items))
     except TypeError:
         cats = list(dict.fromkeys(items))
-    if all(isinstance(c, bool | np.bool_) for c in cats):
-        return np.asarray(cats, dtype=bool)
-    if all(isinstance(c, str) for c in cats):
-        return np.asarray(cats, dtype=str)
-    if all(isinstance(c, int | float | np.number) and not isinstance(c, bool) for c in cats):
-        arr = np.asarray(cats)
-        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise ValueError(f"X: {label} holds an infinite value")
-        return np.unique(arr)
     out = np.empty(len(cats), dtype=object)
     out[:] = cats
     return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, int | float | np.number):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "other"
+
+
+def _integral(cats: np.ndarray) -> np.ndarray:
+    """Float categories that are all whole numbers (1.0, 2.0) as integers (1, 2), so they
+    print as the codes they are; others unchanged."""
+    if cats.dtype.kind != "f" or not len(cats):
+        return cats
+    if np.all(cats == np.round(cats)) and np.all(np.abs(cats) < 2.0**53):
+        return cats.astype(np.int64)
+    return cats
 
 
 def learn_encoding(X: Any) -> Encoding:
@@ -120,6 +160,14 @@ def encode(X: Any, encoding: Encoding) -> np.ndarray:
     for j, (col, cats) in enumerate(zip(columns, encoding.categories, strict=True)):
         values = col.to_numpy(dtype=object) if isinstance(col, pd.Series) else np.asarray(col)
         missing = _missing(values)
+        if values.dtype.kind == "O" and np.asarray(cats).dtype.kind in "iuf":
+            flags = [i for i, v in enumerate(values) if isinstance(v, bool | np.bool_)]
+            if flags:  # pandas would take True for the answer 1
+                i = flags[0]
+                raise ValueError(
+                    f"X: {_name(label_names, j)} has the answer {values[i]!r} (row {i}); its "
+                    f"answers are numbers: {np.asarray(cats)[:10].tolist()}"
+                )
         idx = pd.Index(cats).get_indexer(pd.Index(values)) if len(values) else np.zeros(0, int)
         unseen = (idx < 0) & ~missing
         if unseen.any():

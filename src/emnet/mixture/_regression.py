@@ -39,7 +39,9 @@ from emnet.mixture._covariates import (
     coef_table,
     learn_design,
     logit_m_step,
+    standardizer,
     three_step,
+    unstandardize,
 )
 from emnet.mixture._numdiff import covariance, observed_information
 from emnet.mixture._validation import check_weights
@@ -84,8 +86,10 @@ def fit_with_covariates(
     w_all = check_weights(sample_weight, n)
     w = (np.ones(n) if w_all is None else w_all)[keep]
     codes = np.ascontiguousarray(codes[keep])
+    A = standardizer(D, w)
+    D = D @ A  # unit-free columns; coefficients mapped back by A (see _covariates)
     if method != "one-step":
-        return _three_step(model, X, codes, offsets, D, w, keep, design, method, w_all)
+        return _three_step(model, X, codes, offsets, D, w, keep, design, method, A)
     has_missing = bool((codes < 0).any())
     total = float(w.sum())
 
@@ -98,25 +102,89 @@ def fit_with_covariates(
 
     ops = _ops(model, offsets)
     rng = check_random_state(model.random_state)
-    runs: list[Any] = []
-    init_rows = fit_data.data[keep] if hasattr(fit_data.data, "shape") else fit_data.data
-    for _ in range(model.n_init):
-        # each start: EM without covariates first (the fast fused steps over patterns),
-        # then the regression from there (intercepts = its class weights, slopes 0)
-        p0 = model._initialize(init_rows, w, rng)
-        p0 = model._run_em(fit_data.stats, p0).params
-        weights, log_t = _weights_of(model, p0), model._table_of(p0)
-        beta = np.zeros((D.shape[1], len(weights) - 1))
-        beta[0] = np.log(np.maximum(weights[1:], 1e-300)) - np.log(max(weights[0], 1e-300))
-        runs.append(model._run_em(stats, CovParams(beta, log_t), ops))
+    # each start: EM without covariates first (the fast fused steps over the patterns)
+    # with the estimator's start search, then the regression from there (intercepts =
+    # its class weights, slopes 0); starts that reached the same maximum without
+    # covariates share one regression run
+    fit_data = fit_data if keep.all() else model._prepare_fit(_rows(model, X, keep), w, reset=False)
+    plain = [
+        model._run_em(fit_data.stats, model._initialize(fit_data.data, w, rng))
+        for _ in range(model.n_init)
+    ]
+    found, model.n_screened_ = model._search_starts(fit_data, plain, rng)
+    done: list[tuple[Any, Any]] = []  # (a plain run, the rough regression run from it)
+    of_start = []
+    for p in plain + found:
+        same = next((i for i, (q, _) in enumerate(done) if _same_maximum(model, p, q)), None)
+        if same is None:
+            weights, log_t = _weights_of(model, p.params), model._table_of(p.params)
+            beta = np.zeros((D.shape[1], len(weights) - 1))
+            beta[0] = np.log(np.maximum(weights[1:], 1e-300)) - np.log(max(weights[0], 1e-300))
+            start = CovParams(beta, log_t)
+            tol = max(model.tol, SCREEN_TOL)
+            done.append((p, model._run_em(stats, start, ops, tol=tol)))
+            same = len(done) - 1
+        of_start.append(same)
+    finished = _finish(model, stats, ops, [r for _, r in done])
+    runs = [finished[i] for i in of_start]
     best = max(runs, key=lambda r: r.lower_bound)
     beta, log_t = best.params
     pi = np.exp(class_log_probs(D, beta))
     model._set_fitted(model._from_table((w @ pi) / w.sum(), log_t))
     model._record_runs(best, runs)
     cov = _one_step_covariance(codes, offsets, D, w, beta, log_t)[0][: beta.size, : beta.size]
-    _set_regression(model, beta, cov, design, "one-step")
+    _set_regression(model, *unstandardize(A, beta, cov), design, "one-step")
     return model
+
+
+SCREEN_TOL = 1e-6
+"""The loose tolerance regression runs are screened at (the start search's, ``_base``)."""
+AT_BEST_TOL = 1e-6
+
+
+def _finish(model: Any, stats: Any, ops: Any, rough: list[Any]) -> list[Any]:
+    """The regression runs, screened at the loose tolerance, run on to ``model.tol``: the
+    best first; then each one whose screened objective is within reach of the best (the
+    largest gain a finished run made after the screen, twice over, plus 1e-6)."""
+    order = np.argsort([-r.lower_bound for r in rough], kind="stable")
+    out: list[Any] = list(rough)
+    best = -np.inf
+    reach = 0.0
+    for i in order:
+        r = rough[i]
+        if r.lower_bound < best - 2.0 * reach - AT_BEST_TOL:
+            continue
+        if model.tol < SCREEN_TOL:
+            more = model._run_em(stats, r.params, ops)
+            out[i] = more._replace(
+                history=np.concatenate([r.history, more.history]),
+                n_iter=r.n_iter + more.n_iter,
+                n_em_steps=r.n_em_steps + more.n_em_steps,
+            )
+        reach = max(reach, out[i].lower_bound - r.lower_bound)
+        best = max(best, out[i].lower_bound)
+    return out
+
+
+SAME_MAXIMUM_TOL = 1e-9
+"""Plain runs whose objectives (per unit of weight) differ by less, with the same sorted
+class weights to 1e-6, reached the same maximum."""
+
+
+def _same_maximum(model: Any, a: Any, b: Any) -> bool:
+    if abs(a.lower_bound - b.lower_bound) > SAME_MAXIMUM_TOL:
+        return False
+    wa, wb = np.sort(_weights_of(model, a.params)), np.sort(_weights_of(model, b.params))
+    return bool(np.allclose(wa, wb, rtol=0, atol=1e-6))
+
+
+def _rows(model: Any, X: Any, keep: np.ndarray) -> Any:
+    """The rows ``keep`` of X, in the form the estimator takes."""
+    if hasattr(X, "iloc"):
+        return X.iloc[np.flatnonzero(keep)]
+    if hasattr(X, "tocsr"):
+        return X.tocsr()[np.flatnonzero(keep)]
+    return np.asarray(X, dtype=object if hasattr(model, "categories_") else None)[keep]
 
 
 def _weights_of(model: Any, params: Any) -> np.ndarray:
@@ -138,20 +206,15 @@ def _set_regression(
 
 def _three_step(
     model: Any, X: Any, codes: np.ndarray, offsets: np.ndarray, D: np.ndarray, w: np.ndarray,
-    keep: np.ndarray, design: Any, method: str, w_all: Any,
+    keep: np.ndarray, design: Any, method: str, A: np.ndarray,
 ) -> Any:  # fmt: skip
-    """Step 1 (the measurement model without covariates), then steps 2 and 3."""
-    if hasattr(X, "iloc"):
-        sub = X.iloc[np.flatnonzero(keep)]
-    elif hasattr(X, "tocsr"):
-        sub = X.tocsr()[np.flatnonzero(keep)]
-    else:
-        sub = np.asarray(X, dtype=object if hasattr(model, "categories_") else None)[keep]
-    model.fit(sub, sample_weight=w)
+    """Step 1 (the measurement model without covariates), then steps 2 and 3 on the
+    standardised design ``D`` (coefficients mapped back by ``A``)."""
+    model.fit(_rows(model, X, keep), sample_weight=w)
     log_t = model._table_of(model._get_fitted())
     lr, _ = code_log_resp(codes, offsets, np.maximum(model.weights_, 1e-300), log_t)
     beta, cov, info = three_step(np.exp(lr), w, D, method)
-    _set_regression(model, beta, cov, design, method)
+    _set_regression(model, *unstandardize(A, beta, cov), design, method)
     model.classification_error_ = info["error_matrix"]
     return model
 
@@ -238,7 +301,9 @@ def theta_standard_errors(
     if model.covariate_method_ != "one-step":
         view = CodedView(codes, w, np.asarray(model.weights_, dtype=np.float64), log_t, offsets)
         return standard_errors(view).probs
-    cov, lay, view = _one_step_covariance(codes, offsets, D, w, model.coef_.T, log_t)
+    A = standardizer(D, w)  # unit-free columns, as in the fit
+    beta = np.linalg.solve(A, model.coef_.T)
+    cov, lay, view = _one_step_covariance(codes, offsets, D @ A, w, beta, log_t)
     nb = model.coef_.size
     return item_errors(view, lay, cov[nb:, nb:])
 

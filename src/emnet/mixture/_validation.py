@@ -15,6 +15,9 @@ import scipy.sparse as sp
 from emnet import _checks
 
 _CHECK_BLOCK_ELEMENTS = 1 << 22  # ~4M entries per block of the validation scan
+MAX_TOTAL_WEIGHT = 1e150
+"""The largest total of ``sample_weight``: statistics square weighted totals (Pearson's
+X², the outer products of the scores), so the total stays far below √(float max) ≈ 1e154."""
 
 
 def row_blocks(n_rows: int, batch_size: int | None) -> Iterator[slice]:
@@ -121,7 +124,8 @@ def check_real(name: str, value: Any, low: float, why: str = "") -> None:
 
 
 def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
-    """``sample_weight`` as a float64 (n,) array of finite non-negative numbers, or None."""
+    """``sample_weight`` as a float64 (n,) array of finite non-negative numbers summing to
+    at most :data:`MAX_TOTAL_WEIGHT`, or None; errors name the first offending row."""
     if sample_weight is None:
         return None
     try:
@@ -132,8 +136,22 @@ def check_weights(sample_weight: Any, n: int, name: str = "sample_weight") -> np
         w = np.full(n, float(w))
     if w.shape != (n,):
         raise ValueError(f"{name}: expected shape ({n},), got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"{name}: expected finite non-negative numbers")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name}: expected finite non-negative numbers, got {float(w[i])!r} in row {i}"
+        )
+    with np.errstate(over="ignore"):
+        running = np.cumsum(w)
+    if n and not running[-1] <= MAX_TOTAL_WEIGHT:
+        i = int(np.flatnonzero(~(running <= MAX_TOTAL_WEIGHT))[0])
+        raise ValueError(
+            f"{name}: the weights sum past {MAX_TOTAL_WEIGHT:g} at row {i} (weight {w[i]:g}); "
+            "sums and squares of sums that large overflow the statistics. Rescale the "
+            "weights (e.g. to sum to the number of rows): only their ratios change the "
+            "estimates"
+        )
     if n and not w.sum() > 0:
         raise ValueError(f"{name}: all weights are zero (at least one row needs a positive weight)")
     return w
