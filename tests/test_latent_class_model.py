@@ -196,3 +196,26 @@ def test_bad_inputs() -> None:
     m = LatentClassModel(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="columns"):
         m.predict(X[:, :2])
+
+
+@pytest.mark.parametrize("kind", ["VVV", "EEI", "mixed"])
+def test_save_and_load(kind: str, tmp_path) -> None:
+    if kind == "mixed":
+        X, _, _ = _mixed(200)
+        options = dict(measurement={"gaussian": ["a", "b"], "poisson": ["n1", "n2"]})
+    else:
+        X = _planted(kind, n=200)[0]
+        options = dict(covariance=kind)
+    m = LatentClassModel(2, random_state=0, **options).fit(X)
+    m.save(tmp_path / "model.npz")
+    back = LatentClassModel.load(tmp_path / "model.npz")
+    np.testing.assert_allclose(back.score_samples(X), m.score_samples(X), rtol=1e-12)
+    np.testing.assert_allclose(back.covariances_, m.covariances_)
+    assert back.n_parameters_ == m.n_parameters_
+    np.testing.assert_array_equal(back.init_degenerate_, m.init_degenerate_)
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["gaussian_covariances"] = -arrays["gaussian_covariances"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="not a saved LatentClassModel"):
+        LatentClassModel.load(tmp_path / "bad.npz")

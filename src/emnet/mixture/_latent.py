@@ -94,6 +94,12 @@ class LatentClassModel(BaseEMMixture):
     feature_names_in_ (DataFrame input).
     """
 
+    _saved_array_names = (
+        "weights_", "init_degenerate_", "gaussian_means", "gaussian_covariances",
+        "gaussian_scale", "gaussian_center", "gaussian_columns", "poisson_rates",
+        "poisson_floor", "poisson_center", "poisson_columns",
+    )  # fmt: skip
+
     def __init__(
         self,
         n_components: int = 1,
@@ -487,3 +493,78 @@ class LatentClassModel(BaseEMMixture):
         for (m, cols), p in zip(self._blocks, self._params.blocks, strict=True):
             X[:, cols] = m.sample(p, z, rng)
         return X, z
+
+    # -- saving (npz + JSON through the base's save/load; never pickle) ------------------
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super()._state_arrays()
+        arrays["weights_"] = np.asarray(self.weights_, dtype=np.float64)
+        if hasattr(self, "init_degenerate_"):
+            arrays["init_degenerate_"] = self.init_degenerate_.astype(np.float64)
+        for (m, cols), p in zip(self._blocks, self._params.blocks, strict=True):
+            for key, value in m.to_arrays(p).items():
+                arrays[f"{m.name}_{key}"] = np.asarray(value, dtype=np.float64)
+            arrays[f"{m.name}_columns"] = cols.astype(np.float64)
+            if isinstance(m, Gaussian):
+                arrays["gaussian_scale"], arrays["gaussian_center"] = m.scale, m.center
+            else:
+                arrays["poisson_floor"], arrays["poisson_center"] = m.floor, m.center
+        return arrays
+
+    def _state_meta(self) -> dict[str, Any]:
+        return {"types": [m.name for m, _ in self._blocks]}
+
+    def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        from emnet.mixture._persist import check_weights_array
+
+        K, D = self.n_components, self.n_features_in_
+        weights = check_weights_array(arrays.pop("weights_", None), K)
+        types = state.get("types")
+        if not isinstance(types, list) or not types or not set(types) <= set(TYPES):
+            raise ValueError(f"the measurement types {types!r} are not a list of {TYPES}")
+
+        def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+            a = arrays.pop(name, None)
+            if a is None or a.dtype.kind != "f" or a.shape != shape or not np.isfinite(a).all():
+                raise ValueError(f"{name} must be a finite float array of shape {shape}")
+            return a.astype(np.float64)
+
+        blocks, params, seen = [], [], []
+        for kind in types:
+            cols_f = arrays.pop(f"{kind}_columns", None)
+            if cols_f is None or cols_f.ndim != 1 or not len(cols_f):
+                raise ValueError(f"{kind}_columns is missing")
+            cols = cols_f.astype(np.int64)
+            if np.any(cols != cols_f) or np.any((cols < 0) | (cols >= D)):
+                raise ValueError(f"{kind}_columns must hold column positions below {D}")
+            seen.extend(cols.tolist())
+            d = len(cols)
+            m = make_measurement(kind, covariance=self.covariance, reg_covar=self.reg_covar)
+            if isinstance(m, Gaussian):
+                m.scale, m.center = take("gaussian_scale", (d,)), take("gaussian_center", (d,))
+                shape = {"VVV": (K, d, d), "VVI": (K, d), "EEE": (d, d), "EEI": (d,)}
+                cov = take("gaussian_covariances", shape[m.structure])
+                full = expand(cov, m.structure, K)
+                if np.any(np.linalg.eigvalsh(full)[:, 0] <= 0) or np.any(
+                    np.abs(full - np.transpose(full, (0, 2, 1))) > 1e-8 * np.abs(full).max()
+                ):
+                    raise ValueError("gaussian_covariances must be symmetric positive definite")
+                p = GaussianParams(take("gaussian_means", (K, d)), cov)
+            else:
+                m.floor, m.center = take("poisson_floor", (d,)), take("poisson_center", (d,))
+                rates = take("poisson_rates", (K, d))
+                if np.any(rates <= 0):
+                    raise ValueError("poisson_rates must be positive")
+                p = m.from_arrays({"rates": rates})
+            blocks.append((m, cols))
+            params.append(p)
+        if sorted(seen) != list(range(D)):
+            raise ValueError(f"the blocks' columns must cover the {D} columns once each")
+        if "init_degenerate_" in arrays:
+            self.init_degenerate_ = arrays.pop("init_degenerate_") > 0.5
+            self.n_degenerate_starts_ = int(self.init_degenerate_.sum())
+        self._blocks = blocks
+        self.block_columns_ = [cols for _, cols in blocks]
+        self.measurement_types_ = list(types)
+        names = getattr(self, "feature_names_in_", None)
+        self._columns = None if names is None else [str(c) for c in names]
+        self._set_fitted(LatentParams(np.log(np.maximum(weights, 1e-300)), tuple(params)))
