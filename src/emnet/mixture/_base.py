@@ -254,7 +254,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         for name in self.COVARIATE_ATTRIBUTES:
             if hasattr(self, name):
                 delattr(self, name)
-        self.n_screened_ = 0  # the start search's count (not run for covariate fits)
+        self.n_screened_ = 0  # the start search's count (covariate fits: of their plain starts)
         if covariates is not None:
             from emnet.mixture._regression import fit_with_covariates
 
