@@ -280,17 +280,25 @@ def _answers(model: Any) -> list[list[Any]]:
 def _covariate_summary(
     model: Any, X: Any, feature_names: Any, sample_weight: Any, covariates: Any
 ) -> LCASummary:
-    """The summary of a latent class regression: G², X² and df are not defined there
-    (reported as NaN / n/a), class shares are the average class probabilities (without a
-    standard error), and the coefficient table is added."""
+    """The summary of a latent class regression, with the numbers poLCA reports for it:
+    G², X² and df against the response-pattern table with the class shares at their mean
+    over the rows (poLCA's ``P``, the mean of the class priors), the shares with delta-method
+    standard errors from the coefficients' covariance, and the coefficient table."""
     from emnet.mixture._codes import rows_code_log_resp
     from emnet.mixture._covariates import class_log_probs
     from emnet.mixture._regression import covariate_rows, theta_standard_errors
-    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
+    from emnet.mixture._stats import (
+        CodedView,
+        classification_of,
+        entropy_of,
+        goodness_of_fit,
+        information_criteria,
+    )
 
     codes, offsets, D, w = covariate_rows(model, X, covariates, sample_weight)
     log_t = model._table_of(model._get_fitted())
-    lr, lp = rows_code_log_resp(codes, offsets, class_log_probs(D, model.coef_.T), log_t)
+    log_prior = class_log_probs(D, model.coef_.T)
+    lr, lp = rows_code_log_resp(codes, offsets, log_prior, log_t)
     eta = np.exp(lr)
     answers = _answers(model)
     J = len(answers)
@@ -298,23 +306,45 @@ def _covariate_summary(
     loglik = float(w @ lp)
     p = model._n_free()
     table = classification_of(eta, w)
-    K = eta.shape[1]
-    nan = float("nan")
+    shares, shares_se = share_errors(np.exp(log_prior), D, w, model.coef_cov_)
+    fit = goodness_of_fit(CodedView(codes, w, shares, log_t, offsets), p)
     return LCASummary(
-        model_name=type(model).__name__, n_components=K, n_observations=n,
+        model_name=type(model).__name__, n_components=eta.shape[1], n_observations=n,
         feature_names=item_names(model, feature_names, J, X), answers=answers,
         probs=[np.exp(log_t[offsets[j] : offsets[j + 1]]).T for j in range(J)],
         probs_se=theta_standard_errors(model, codes, offsets, D, w),
-        weights=np.asarray(model.weights_, dtype=np.float64), weights_se=np.full(K, nan),
+        weights=shares, weights_se=shares_se,
         modal_shares=table.sizes / table.sizes.sum(), loglik=loglik, n_parameters=p,
         **information_criteria(loglik, p, n),
-        entropy=entropy_of(eta, w), g2=nan, x2=nan, df=None, p_g2=nan, p_x2=nan,
-        classification=table.mean_posterior,
+        entropy=entropy_of(eta, w), g2=fit.g2, x2=fit.x2, df=fit.df, p_g2=fit.p_g2,
+        p_x2=fit.p_x2, classification=table.mean_posterior,
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
         extra={"coefficients": model.coefficients(), "n_screened": getattr(model, "n_screened_", 0)},
     )  # fmt: skip
+
+
+def share_errors(
+    prior: np.ndarray, D: np.ndarray, w: np.ndarray, coef_cov: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(shares, their standard errors) of a latent class regression: share_k = Σ_i w_i
+    π_ik / Σ_i w_i with π_i = softmax(β d_i) (``prior`` (n, K), design ``D`` (n, 1 + q));
+    the delta method with ``coef_cov`` (the covariance of ``coef_.T.ravel()``: term-major,
+    classes 2..K), ∂π_ik/∂β_lj = π_ik (δ_kl − π_il) d_ij."""
+    n_w = float(w.sum())
+    shares = (w @ prior) / n_w
+    K = prior.shape[1]
+    if K == 1:
+        return shares, np.zeros(1)
+    q1 = D.shape[1]
+    G = np.empty((K, q1, K - 1))
+    for l in range(1, K):
+        d_pi = prior * ((np.arange(K) == l)[None, :] - prior[:, [l]])  # (n, K)
+        G[:, :, l - 1] = (d_pi * w[:, None]).T @ D / n_w
+    G = G.reshape(K, q1 * (K - 1))
+    var = np.einsum("kp,pq,kq->k", G, coef_cov, G)
+    return shares, np.sqrt(np.maximum(var, 0.0))
 
 
 def _log_prob(view: Any) -> np.ndarray:
