@@ -63,7 +63,7 @@ def _select(X: Any, ks: Any, n_init: int, blrt: int) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return select_n_components(
-            X, list(ks), n_init=n_init, estimator="categorical", blrt=blrt, blrt_n_init=3,
+            X, list(ks), n_init=n_init, estimator="categorical", blrt=blrt,
             random_state=SEED,
         )  # fmt: skip
 
