@@ -264,7 +264,9 @@ def test_save_load_and_summary_with_covariates(tmp_path, method):
     s = model.summary(X, covariates=frame)
     assert s.n_parameters == model.n_parameters_ == 2 * 3 + 3 * 6
     assert s.loglik == pytest.approx(model.score(X, covariates=frame) * len(X))
-    assert np.isnan(s.g2) and s.df is None
+    # poLCA's G², X², df for a latent class regression (the mean shares; issue 19)
+    assert np.isfinite(s.g2) and np.isfinite(s.x2) and s.df == 2**6 - 1 - s.n_parameters
+    assert np.all(np.isfinite(s.weights_se)) and np.all(s.weights_se > 0)
     text = str(s)
     assert "Latent class regression" in text and "party=right" in text
     assert set(s.tables()) >= {"coefficients", "probabilities"}
