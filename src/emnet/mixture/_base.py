@@ -527,18 +527,31 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return coded_view(self, X, sample_weight)
 
+    def _posterior(self, X: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(η (n, K), row weights (n,)) of X for the classification statistics (the
+        categorical models: through the coded view; ``LatentClassModel`` overrides it)."""
+        from emnet.mixture._stats import log_resp
+
+        view = self._view(X, sample_weight)
+        return np.exp(log_resp(view)[0]), view.sample_weight
+
     def relative_entropy(self, X: Any, sample_weight: Any = None) -> float:
         """Entropy R² of the classification (Mplus, Latent GOLD): 1 − Σ_i Σ_k −η log η /
         (n log K); 1 = perfectly separated classes, and 1 for K = 1."""
-        from emnet.mixture._stats import relative_entropy
+        from emnet.mixture._stats import entropy_of
 
-        return relative_entropy(self._view(X, sample_weight))
+        return entropy_of(*self._posterior(X, sample_weight))
 
     def classification_table(self, X: Any, sample_weight: Any = None) -> Any:
         """Per modal class: its size and the average posterior of each class in it."""
-        from emnet.mixture._stats import classification_table
+        from emnet.mixture._stats import classification_of
 
-        return classification_table(self._view(X, sample_weight))
+        return classification_of(*self._posterior(X, sample_weight))
+
+    def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
+        """Whether a run from an extra start (the BLRT's) may be kept (default: yes;
+        ``LatentClassModel`` sets runs ending in a collapsed class aside)."""
+        return True
 
     def goodness_of_fit(
         self,

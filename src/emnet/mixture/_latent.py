@@ -568,3 +568,116 @@ class LatentClassModel(BaseEMMixture):
         names = getattr(self, "feature_names_in_", None)
         self._columns = None if names is None else [str(c) for c in names]
         self._set_fitted(LatentParams(np.log(np.maximum(weights, 1e-300)), tuple(params)))
+
+    # -- latent class statistics through the contract (emnet.mixture._family_stats) ------
+    def _family_view(self, X: Any, sample_weight: Any = None) -> Any:
+        """The fitted model and data X as :mod:`emnet.mixture._family_stats` takes them."""
+        from emnet.mixture._family_stats import FamilyView
+
+        check_is_fitted(self, "weights_")
+        A = self._as_array(X, reset=False)
+        w = check_weights(sample_weight, A.shape[0])
+        return FamilyView(
+            [m for m, _ in self._blocks],
+            [m.prepare(A[:, cols]) for m, cols in self._blocks],
+            self._params.log_weights,
+            self._params.blocks,
+            np.ones(A.shape[0]) if w is None else w,
+            [[str(self._name(j)) for j in cols] for _, cols in self._blocks],
+            self._to_unconstrained,
+            self._from_unconstrained,
+            self._params,
+        )
+
+    def _posterior(self, X: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+        eta = self.predict_proba(X)
+        w = check_weights(sample_weight, eta.shape[0])
+        return eta, np.ones(eta.shape[0]) if w is None else w
+
+    def standard_errors(self, X: Any, method: str = "hessian", sample_weight: Any = None) -> Any:
+        """Standard errors of ``weights_`` and of every block's parameters.
+
+        ``method="hessian"``: the observed information (of the log-likelihood, in the
+        unconstrained parametrisation); ``"opg"``: the outer product of the per-row
+        scores. Mapped to the natural parameters (shares; Gaussian means and covariances
+        in the structure's compact form; Poisson rates) by the delta method. A class
+        share on the boundary (under 0.1 rows) is held with its class's parameters:
+        standard error 0, flagged; none is NaN (:mod:`emnet.mixture._family_stats`).
+        Returns a ``FamilyStandardErrors``: ``.weights``, ``.blocks[b]`` keyed as the
+        block's arrays (``.block("gaussian")["means"]``), ``.boundary``."""
+        from emnet.mixture._family_stats import standard_errors
+
+        if method not in ("hessian", "opg"):
+            raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
+        return standard_errors(self._family_view(X, sample_weight), method)
+
+    def goodness_of_fit(self, X: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
+        """Not defined here: G² and X² compare a table of response patterns, which
+        continuous (Gaussian) and count (Poisson) items do not have."""
+        raise ValueError(
+            "goodness_of_fit: G2 and X2 are defined for categorical items only (a table "
+            "of response patterns); compare models by BIC or the BLRT instead"
+        )
+
+    def summary(
+        self,
+        X: Any,
+        feature_names: Any = None,
+        sample_weight: Any = None,
+        covariates: Any = None,
+    ) -> Any:
+        """The numbers a latent class / profile paper reports
+        (``emnet.mixture.summary.FamilySummary``): class shares, each block's
+        class-specific parameters with standard errors, LL, parameters, AIC, BIC, SABIC,
+        CAIC, entropy R², the classification table, starts at the best, and the
+        proper-maxima note. ``str()`` prints it; ``.to_frame()`` / ``.tables()``."""
+        from emnet.mixture.summary import make_family_summary
+
+        if covariates is not None:
+            raise ValueError("covariates: not supported by LatentClassModel yet")
+        return make_family_summary(
+            self, X, feature_names=feature_names, sample_weight=sample_weight
+        )
+
+    def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
+        """The proper-maxima rule for a run from an extra start (the BLRT's)."""
+        if not self.proper_maxima:
+            return True
+        return not self._degenerate_classes(run.params, fit_data.stats(run.params).nk).any()
+
+    def _split_starts(self, X: Any, rng: np.random.Generator) -> list[LatentParams]:
+        """Starts with K + 1 classes from this fit on X (the BLRT's): for each class c,
+        its posterior mass split in two along a random direction of the standardised
+        data (weights s_i, 1 − s_i with s_i = (1 + tanh(2 t_i)) / 2, t_i the row's
+        standardised projection), and one more split of the largest class with
+        s_i = 1/2 + 1e-3 tanh(t_i) only, whose likelihood is the fit's to about 1e-6;
+        each start is the M-step of every block from that partition (the contract's
+        ``sufficient_stats`` and ``m_step``), so no start depends on a block's type."""
+        A = self._as_array(X, reset=False)
+        log_resp, _ = self._log_resp(A)
+        eta = np.exp(log_resp)
+        n, K = eta.shape
+        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
+        mean = np.nanmean(A, axis=0)
+        sd = np.nanstd(A, axis=0)
+        Z = (np.where(np.isnan(A), mean, A) - mean) / np.where(sd > 0, sd, 1.0)
+        plan = [(c, False) for c in range(K)] + [(int(np.argmax(self.weights_)), True)]
+        starts = []
+        for c, tiny in plan:
+            t = Z @ rng.standard_normal(Z.shape[1])
+            mass = eta[:, c].sum()
+            center = (eta[:, c] @ t) / mass if mass > 0 else 0.0
+            spread = np.sqrt((eta[:, c] @ (t - center) ** 2) / mass) if mass > 0 else 1.0
+            t = (t - center) / (spread if spread > 0 else 1.0)
+            s = 0.5 + 1e-3 * np.tanh(t) if tiny else 0.5 * (1.0 + np.tanh(2.0 * t))
+            resp = np.column_stack([eta, eta[:, c] * (1.0 - s)])
+            resp[:, c] = eta[:, c] * s
+            perm = np.append(np.arange(K), c)
+            blocks = tuple(
+                m.m_step(m.sufficient_stats(m.permute(p, perm), chunk, resp, None))
+                for (m, _), p, chunk in zip(self._blocks, self._params.blocks, chunks,
+                                            strict=True)
+            )  # fmt: skip
+            nk = resp.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
+            starts.append(LatentParams(np.log(nk / nk.sum()), blocks))
+        return starts

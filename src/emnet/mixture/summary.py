@@ -351,3 +351,203 @@ def _log_prob(view: Any) -> np.ndarray:
     from emnet.mixture._stats import log_resp
 
     return log_resp(view)[1]
+
+
+# -- the latent class family (LatentClassModel) ------------------------------------------
+
+
+@dataclass
+class FamilySummary:
+    """The summary of a :class:`~emnet.mixture.LatentClassModel` (any measurement blocks):
+    what a latent class / latent profile paper reports, in that order — class shares with
+    standard errors, each block's class-specific parameters with standard errors (the
+    rows come from the block: ``Measurement.summary_rows``), the fit block (LL,
+    parameters, AIC, BIC, SABIC, CAIC; G² and X² are n/a: they need a table of response
+    patterns), entropy R², the classification table, the starts that reached the best,
+    and the proper-maxima note when starts ended in a collapsed class and were set aside.
+    """
+
+    model_name: str
+    n_components: int
+    n_observations: float
+    blocks: list[str]  # each block's description
+    rows: list[list[dict[str, Any]]]  # each block's summary rows
+    weights: np.ndarray
+    weights_se: np.ndarray
+    modal_shares: np.ndarray
+    loglik: float
+    n_parameters: int
+    aic: float
+    bic: float
+    sabic: float
+    caic: float
+    entropy: float
+    classification: np.ndarray  # (K, K)
+    n_init: int | None
+    n_at_best: int | None
+    se_method: str
+    proper_maxima_note: str | None = None
+    n_boundary: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+    g2 = x2 = p_g2 = p_x2 = float("nan")  # not defined for continuous or count items
+    df = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """The class-specific parameters: one row per (block, parameter, item, class)."""
+        out = [
+            {"block": b + 1, **row} for b, rows in enumerate(self.rows) for row in rows
+        ]  # fmt: skip
+        cols = ["block", "parameter", "item", "class", "estimate", "se"]
+        return pd.DataFrame(out, columns=cols)
+
+    def fit_table(self) -> pd.DataFrame:
+        names = ["observations", "parameters", "log-likelihood", "AIC", "BIC", "SABIC",
+                 "CAIC", "entropy R2"]  # fmt: skip
+        values = [self.n_observations, self.n_parameters, self.loglik, self.aic, self.bic,
+                  self.sabic, self.caic, self.entropy]  # fmt: skip
+        return pd.DataFrame({"statistic": names, "value": values})
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        K = self.n_components
+        classes = pd.DataFrame(
+            {
+                "class": np.arange(1, K + 1),
+                "share": self.weights,
+                "share_se": self.weights_se,
+                "modal_share": self.modal_shares,
+            }
+        )
+        classification = pd.DataFrame(
+            self.classification,
+            index=pd.Index(np.arange(1, K + 1), name="modal class"),
+            columns=[f"mean P(class {k + 1})" for k in range(K)],
+        ).reset_index()
+        return {
+            "classes": classes,
+            "parameters": self.to_frame(),
+            "fit": self.fit_table(),
+            "classification": classification,
+        }
+
+    def __str__(self) -> str:
+        K = self.n_components
+        out = [
+            f"{self.model_name}: {K} latent classes; standard errors ({self.se_method}) in "
+            "parentheses",
+            "",
+            "Estimated class population shares",
+            " "
+            + " ".join(
+                f"{w:.4f} ({_se(s)})" for w, s in zip(self.weights, self.weights_se, strict=True)
+            ),
+            "Predicted class memberships (by modal posterior prob.)",
+            " " + " ".join(f"{w:.4f}" for w in self.modal_shares),
+        ]
+        for b, (title, rows) in enumerate(zip(self.blocks, self.rows, strict=True)):
+            out += ["", f"Block {b + 1}: {title}"]
+            out += _parameter_lines(rows, K)
+        if self.n_boundary:
+            s = "s are" if self.n_boundary > 1 else " is"
+            out += ["", f"{self.n_boundary} estimate{s} on the boundary (a class share of 0): "
+                        "held fixed, standard error 0."]  # fmt: skip
+        out += [
+            "=" * 57,
+            f"Fit for {K} latent classes:",
+            "=" * 57,
+            f"number of observations: {_num(self.n_observations)}",
+            f"number of estimated parameters: {self.n_parameters}",
+            f"maximum log-likelihood: {self.loglik:.4f}",
+            "",
+            f"AIC({K}): {self.aic:.4f}",
+            f"BIC({K}): {self.bic:.4f}",
+            f"SABIC({K}): {self.sabic:.4f}",
+            f"CAIC({K}): {self.caic:.4f}",
+            f"G^2({K}), X^2({K}), residual df: n/a (defined for categorical items only)",
+            f"entropy R^2: {self.entropy:.4f}",
+            "Average posterior probabilities by modal class (rows):",
+        ]
+        for k in range(K):
+            row = self.classification[k]
+            if np.all(np.isfinite(row)):
+                out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in row))
+            else:
+                out.append(f" class {k + 1}: — (no row has this modal class)")
+        if self.n_init:
+            out.append(
+                f"starts run to convergence: {self.n_init}; {self.n_at_best} reached the best "
+                "log-likelihood"
+            )
+        if self.proper_maxima_note:
+            out.append(f"note: {self.proper_maxima_note}")
+        return "\n".join(out)
+
+
+def _parameter_lines(rows: list[dict[str, Any]], K: int) -> list[str]:
+    """Rows grouped by (parameter, item): one line each, the classes as columns."""
+    groups: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((str(row["parameter"]), str(row["item"])), {})[row["class"]] = row
+    label = max([len(f"{p} {i}") for p, i in groups] + [10])
+    cells = {
+        key: [
+            f"{by[k]['estimate']:.4f} ({_se(by[k]['se'])})" if k in by else "—"
+            for k in range(1, K + 1)
+        ]
+        for key, by in groups.items()
+    }
+    width = max([len(c) + 2 for cs in cells.values() for c in cs] + [12])
+    lines = [" " * label + "".join(f"class {k}".rjust(width) for k in range(1, K + 1))]
+    for (param, item), cs in cells.items():
+        lines.append(f"{param} {item}".ljust(label) + "".join(c.rjust(width) for c in cs))
+    return lines
+
+
+def make_family_summary(
+    model: Any, X: Any, *, feature_names: Any = None, sample_weight: Any = None
+) -> FamilySummary:
+    """Everything :class:`FamilySummary` holds, from a fitted ``LatentClassModel`` and X,
+    through the measurement contract (:mod:`emnet.mixture._family_stats`)."""
+    from emnet.mixture._family_stats import log_likelihood, standard_errors
+    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
+
+    view = model._family_view(X, sample_weight)
+    names = view.names
+    if feature_names is not None:
+        given = [str(c) for c in feature_names]
+        if len(given) != model.n_features_in_:
+            raise ValueError(
+                f"feature_names: expected {model.n_features_in_} names, got {len(given)}"
+            )
+        names = [[given[j] for j in cols] for cols in model.block_columns_]
+    se = standard_errors(view, "hessian")
+    eta, w = model._posterior(X, sample_weight)
+    table = classification_of(eta, w)
+    loglik, n = log_likelihood(view)
+    p = model._n_parameters()
+    rows = [
+        m.summary_rows(params, s, nm)
+        for m, params, s, nm in zip(view.measurements, view.params, se.blocks, names,
+                                    strict=True)
+    ]  # fmt: skip
+    fitted = hasattr(model, "init_lower_bounds_")
+    return FamilySummary(
+        model_name=type(model).__name__,
+        n_components=len(model.weights_),
+        n_observations=n,
+        blocks=[m.describe() for m in view.measurements],
+        rows=rows,
+        weights=np.asarray(model.weights_, dtype=np.float64),
+        weights_se=se.weights,
+        modal_shares=table.sizes / table.sizes.sum(),
+        loglik=loglik,
+        n_parameters=p,
+        **information_criteria(loglik, p, n),
+        entropy=entropy_of(eta, w),
+        classification=table.mean_posterior,
+        n_init=len(model.init_lower_bounds_) if fitted else None,
+        n_at_best=model.n_starts_at_best() if fitted else None,
+        se_method="observed information",
+        proper_maxima_note=getattr(model, "proper_maxima_note_", None),
+        n_boundary=se.n_boundary,
+        extra={"standard_errors": se},
+    )

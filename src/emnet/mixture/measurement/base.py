@@ -60,8 +60,9 @@ statistic needs a branch on the measurement type):
 - **Newton / quasi-Newton steps** near the maximum: ``to_unconstrained`` gives the
   coordinates; the gradient and Hessian of Σ_i w_i log P(x_i) + log prior follow from
   ``row_scores`` (and a future ``hessian``) or by differences.
-- **Summaries and profiles**: ``summary_rows(params, names)`` and a profile panel per
-  type — future methods.
+- **Summaries and profiles**: ``summary_rows(params, se, names)`` (the rows of
+  ``LatentClassModel.summary``; default: every (K, D) array per column and class) and
+  ``describe()``; a profile panel per type — future method.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-FUTURE_METHODS = ("expected_pair_table", "row_scores", "hessian", "summary_rows")
+FUTURE_METHODS = ("expected_pair_table", "row_scores", "hessian")
 """The contract's methods still to come (see the module docstring)."""
 
 
@@ -150,6 +151,26 @@ class Measurement(ABC):
         """(K, D): E[x | class k] (for ``means_`` and profiles)."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The block's name in a summary (default: the type's name)."""
+        return self.name
+
+    def summary_rows(
+        self, params: Any, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[dict[str, Any]]:
+        """The summary's rows of this block: one dict per (parameter, item, class) with
+        ``parameter``, ``item``, ``class`` (1-based), ``estimate`` and ``se``. ``se``
+        holds standard errors keyed and shaped as :meth:`to_arrays` (None: NaN).
+        Default: every (K, D) array of :meth:`to_arrays`, per column and class."""
+        rows = []
+        for key, value in self.to_arrays(params).items():
+            a = np.asarray(value, dtype=np.float64)
+            s = np.full(a.shape, np.nan) if se is None else np.asarray(se[key])
+            if a.ndim != 2 or a.shape[1] != len(names):
+                continue
+            rows += table_rows(key, a, s, names)
+        return rows
+
 
 def nan_filled(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(X with NaN set to 0, the observed mask as float) for masked matrix products."""
@@ -168,3 +189,15 @@ def weighted_column_moments(
     mean = (w @ X0) / safe
     var = (w @ (obs * (X0 - mean) ** 2)) / safe
     return mean, var
+
+
+def table_rows(
+    parameter: str, values: np.ndarray, se: np.ndarray, names: list[str]
+) -> list[dict[str, Any]]:
+    """Summary rows of a (K, D) array: per column, one row per class (1-based)."""
+    return [
+        {"parameter": parameter, "item": name, "class": k + 1,
+         "estimate": float(values[k, j]), "se": float(se[k, j])}
+        for j, name in enumerate(names)
+        for k in range(values.shape[0])
+    ]  # fmt: skip

@@ -59,7 +59,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
-from emnet.mixture.measurement.base import Measurement, nan_filled, weighted_column_moments
+from emnet.mixture.measurement.base import (
+    Measurement,
+    nan_filled,
+    table_rows,
+    weighted_column_moments,
+)
 
 STRUCTURES = ("EEI", "VVI", "EEE", "VVV")
 SKLEARN_NAMES = {"VVV": "full", "VVI": "diag", "EEE": "tied"}
@@ -396,6 +401,29 @@ class Gaussian(Measurement):
         elif self.structure == "VVI":
             bad |= class_sizes < 2
         return bad
+
+    # -- summary ---------------------------------------------------------------------------
+    def describe(self) -> str:
+        return f"gaussian, {self.structure} covariance"
+
+    def summary_rows(
+        self, params: GaussianParams, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[dict[str, Any]]:
+        """Means, variances, and (full structures) covariances per class; a shared
+        structure's variances and covariances repeat in every class."""
+        K, D = params.means.shape
+        cov = expand(params.covariances, self.structure, K)
+        if se is None:
+            se = {"means": np.full((K, D), np.nan), "covariances": np.full_like(cov, np.nan)}
+        se_cov = expand(se["covariances"], self.structure, K)
+        idx = np.arange(D)
+        rows = table_rows("mean", params.means, se["means"], names)
+        rows += table_rows("variance", cov[:, idx, idx], se_cov[:, idx, idx], names)
+        if not is_diagonal(self.structure):
+            a, b = np.triu_indices(D, 1)
+            pairs = [f"{names[i]} ~ {names[j]}" for i, j in zip(a, b, strict=True)]
+            rows += table_rows("covariance", cov[:, a, b], se_cov[:, a, b], pairs)
+        return rows
 
 
 def expand_diag(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:

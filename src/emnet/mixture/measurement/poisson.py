@@ -14,7 +14,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import gammaln
 
-from emnet.mixture.measurement.base import Measurement, nan_filled, weighted_column_moments
+from emnet.mixture.measurement.base import (
+    Measurement,
+    nan_filled,
+    table_rows,
+    weighted_column_moments,
+)
 
 RATE_FLOOR = 1e-10
 
@@ -118,3 +123,10 @@ class Poisson(Measurement):
 
     def class_means(self, params: PoissonParams) -> np.ndarray:
         return params.rates
+
+    def summary_rows(
+        self, params: PoissonParams, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[dict[str, Any]]:
+        """The rate of every column per class."""
+        s = np.full(params.rates.shape, np.nan) if se is None else se["rates"]
+        return table_rows("rate", params.rates, s, names)
