@@ -243,3 +243,66 @@ def test_poisson_summary_rows_and_feature_names():
     np.testing.assert_allclose(
         frame.sort_values(["item", "class"])["estimate"], m.rates_.T.ravel(), rtol=1e-12
     )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_selection_and_blrt_find_two_planted_profiles(seed):
+    X = planted(n=300, D=3, seed=seed)
+    B = 9
+    r = select_n_components(X, [1, 2, 3], n_init=4, estimator="gaussian", covariance="VVI",
+                            blrt=B, random_state=seed)  # fmt: skip
+    assert r.best_k == 2
+    assert r.blrt_p[1] == pytest.approx(1 / (B + 1))
+    assert r.blrt_p[2] > 0.05
+    assert all(np.all(v >= -1e-6 * len(X)) for v in r.blrt_ratios.values())
+    assert r.g2 is None and r.x2 is None and r.df is None and r.identified is None
+    row = r.table()[1]
+    assert {"loglik", "n_params", "aic", "bic", "sabic", "caic", "entropy", "blrt_p",
+            "n_set_aside"} <= set(row) and not {"g2", "x2", "df"} & set(row)  # fmt: skip
+    assert row["n_params"] == 1 + 2 * 3 * 2
+    text = format_selection_table(r)
+    assert "set aside" in text and "G2" not in text and "best K by BIC: 2" in text
+    m2 = r.models[2]
+    assert m2.n_init == 4 and len(m2.init_lower_bounds_) >= 4
+    assert r.loglik[1] == pytest.approx(m2.score_samples(X).sum())
+
+
+def test_selection_takes_the_class_or_an_instance_and_blrt_refits_keep_the_rules(monkeypatch):
+    X = planted(n=150, D=2, seed=4)
+    by_name = select_n_components(X, [1, 2], n_init=2, estimator="gaussian", covariance="EEI")
+    by_class = select_n_components(X, [1, 2], n_init=2, estimator=LatentClassModel,
+                                   covariance="EEI")  # fmt: skip
+    by_instance = select_n_components(X, [1, 2], n_init=2,
+                                      estimator=LatentClassModel(covariance="EEI"))  # fmt: skip
+    np.testing.assert_allclose(by_class.loglik, by_name.loglik)
+    np.testing.assert_allclose(by_instance.loglik, by_name.loglik)
+    assert by_name.n_params.tolist() == [4, 7]
+    seen = []
+    fit = LatentClassModel.fit
+
+    def spy(self, X, *args, **kwargs):
+        seen.append((self.n_components, self.n_init, self.covariance, self.proper_maxima))
+        return fit(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(LatentClassModel, "fit", spy)
+    select_n_components(X, [1, 2], n_init=3, estimator="gaussian", covariance="VVV", blrt=2,
+                        blrt_n_init=5)  # fmt: skip
+    boot = seen[2:]
+    assert len(boot) == 4 and {k for k, *_ in boot} == {1, 2}
+    assert all(n == 5 and cov == "VVV" and proper for _, n, cov, proper in boot)
+
+
+def test_blrt_split_starts_match_the_smaller_fit():
+    X = planted(n=200, D=2, seed=5)
+    small = LatentClassModel(2, covariance="VVV", random_state=0).fit(X)
+    big = LatentClassModel(3, covariance="VVV", random_state=0).fit(X)
+    starts = small._split_starts(X, np.random.default_rng(0))
+    assert len(starts) == 3
+    data = big._prepare_fit(X, None, reset=False)
+    ll_small = small.score_samples(X).sum()
+    lls = []
+    for p in starts:
+        assert len(p.log_weights) == 3
+        s = data.stats(p)
+        lls.append(s.loglik)
+    assert abs(lls[-1] - ll_small) < 1e-4 * len(X)  # the near-duplicate split

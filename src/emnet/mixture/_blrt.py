@@ -28,6 +28,14 @@ data's K fit) ended below the K − 1 fit: those the split starts rescued. It me
 hard the K-class likelihood is to maximise here; a large count says that more starts
 (``n_init``) are worth their time.
 
+**LatentClassModel** (any measurement blocks; :func:`_one_family`): the same plan through
+the measurement contract — samples from the null's ``sample``; the K − 1 refit starts
+from the null's parameters too, the K refit from the data's K fit and from the bootstrap
+K − 1 fit's split starts (``LatentClassModel._split_starts``: a class's posterior mass
+split in two, each block's M-step from that partition; one split of 1e-3 only keeps
+LR_b >= 0). Every refit and extra start keeps to the proper-maxima rule: a run ending in
+a collapsed class is set aside, as in the data's fits.
+
 Each bootstrap sample has its own seed from one ``SeedSequence(random_state)``, so the
 result does not depend on how the work is spread: serially, over processes (joblib/loky,
 ``n_jobs``) or over a Dask cluster (``client``). Simulated data sets are complete (no
@@ -36,6 +44,7 @@ missing answers) and unweighted, with n = Σ w rows.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from typing import Any, NamedTuple
 
@@ -91,8 +100,14 @@ def _in_encoding(model: Any, log_table: np.ndarray, full_offsets: np.ndarray) ->
 def _run_from(model: Any, fit_data: Any, weights: np.ndarray, log_table: np.ndarray) -> None:
     """EM from (weights, log θ) in ``model``'s encoding; kept if better than its fit."""
     start = model._from_table(np.asarray(weights, np.float64), np.ascontiguousarray(log_table))
+    _run_from_params(model, fit_data, start)
+
+
+def _run_from_params(model: Any, fit_data: Any, start: Any) -> None:
+    """EM from the parameters ``start``; kept if better than ``model``'s fit and a proper
+    maximum (``LatentClassModel``'s rule: no collapsed class)."""
     run = model._run_em(fit_data.stats, start)
-    if run.lower_bound > model.lower_bound_:
+    if run.lower_bound > model.lower_bound_ and model._proper_run(run, fit_data):
         model._set_fitted(run.params)
         model._keep_run(run)
 
@@ -126,6 +141,10 @@ def _one(
 ) -> tuple[float, bool]:
     """(LR, whether the random-start K fit ended below the K − 1 fit) of one bootstrap
     sample: simulate from the null, fit K − 1 and K (see the module docstring)."""
+    from emnet.mixture._latent import LatentClassModel
+
+    if isinstance(null_model, LatentClassModel):
+        return _one_family(null_model, n, seed, n_init, params, alt)
     codes = _sample(null_model, n, seed)
     k0 = len(null_model.weights_)
     cls = type(null_model)
@@ -149,6 +168,47 @@ def _one(
             _run_from(big, data, w, table)
         ll1 = _loglik(big, codes)
     return 2.0 * (ll1 - ll0), bool(below)
+
+
+def _one_family(
+    null_model: Any, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
+) -> tuple[float, bool]:
+    """:func:`_one` for a ``LatentClassModel`` (any measurement blocks): the sample is
+    drawn by the null model's ``sample``; the starts are the null's and the data's K fit's
+    parameters and the K − 1 bootstrap fit's split starts (``_split_starts``: its classes
+    split through the blocks' M-steps); every fit and extra start keeps to the
+    proper-maxima rule."""
+    import copy
+
+    gen = copy.copy(null_model)
+    gen.random_state = seed
+    X, _ = gen.sample(n)
+    k0 = len(null_model.weights_)
+    cls = type(null_model)
+    rng = np.random.default_rng([seed, 7])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="every start ended in a degenerate")
+        small = cls(n_components=k0, n_init=n_init, random_state=seed, **params).fit(X)
+        _start_if_it_fits(small, X, null_model._get_fitted())
+        big = cls(n_components=k0 + 1, n_init=n_init, random_state=seed + 1, **params).fit(X)
+        if alt is not None:
+            _start_if_it_fits(big, X, alt._get_fitted())
+        ll0 = _loglik(small, X)
+        below = _loglik(big, X) < ll0 - BELOW_TOL * n
+        data = big._prepare_fit(X, None, reset=False)
+        for start in small._split_starts(X, rng):
+            _run_from_params(big, data, start)
+        ll1 = _loglik(big, X)
+    return 2.0 * (ll1 - ll0), bool(below)
+
+
+def _start_if_it_fits(model: Any, X: np.ndarray, start: Any) -> None:
+    """EM from another fit's parameters (a block learned from other data may not take
+    them, e.g. an answer the sample lacks: then the start is skipped)."""
+    data = model._prepare_fit(X, None, reset=False)
+    with contextlib.suppress(ValueError, IndexError):
+        _run_from_params(model, data, start)
 
 
 def bootstrap_lrt(

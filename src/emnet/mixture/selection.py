@@ -2,7 +2,10 @@
 
 Every (K, restart) pair is an independent fit of :class:`BernoulliMixture` or
 :class:`CategoricalMixture` (``estimator``) with its own seed, so the work spreads over
-processes (``n_jobs``, via joblib) or over a Dask cluster (``client``). For each K the
+processes (``n_jobs``, via joblib) or over a Dask cluster (``client``). A
+:class:`LatentClassModel` (``estimator="latent"``, ``"gaussian"``, ``"poisson"``, the class or
+an instance) is fitted once per K with all ``n_init`` starts, so that its proper-maxima rule
+can set collapsed starts aside (``n_set_aside``); its table has no G², X² or df. For each K the
 restart with the highest log-likelihood is kept, and the table reports what LCA papers
 report: log-likelihood, parameters, AIC, BIC, SABIC, CAIC, entropy R², G², X², residual df
 and, with ``blrt=B``, the bootstrap likelihood-ratio test of K against K − 1
@@ -24,7 +27,9 @@ from sklearn.exceptions import ConvergenceWarning
 __all__ = ["SelectionResult", "select_n_components", "plot_bic", "format_selection_table"]
 
 _CRITERIA = ("bic", "aic", "sabic", "caic")
-ESTIMATORS = ("bernoulli", "categorical")
+ESTIMATORS = ("bernoulli", "categorical", "latent", "gaussian", "poisson")
+"""``estimator`` names: "latent" is LatentClassModel as ``measurement`` says; "gaussian"
+(latent profile analysis) and "poisson" are it with every column of that type."""
 
 
 @dataclass
@@ -57,6 +62,8 @@ class SelectionResult:
     blrt_ratios: dict[int, np.ndarray] | None = field(default=None, repr=False)  # K -> LR_b
     # free parameters <= min(n, Π_j R_j − 1): K with more are not identified (df < 0)
     identified: np.ndarray | None = None
+    # LatentClassModel: starts that ended in a collapsed class and were set aside, per K
+    n_set_aside: np.ndarray | None = None
 
     def table(self) -> list[dict[str, float | int | bool | None]]:
         """The per-K table as a list of plain dicts (JSON-ready; NaN → None)."""
@@ -79,6 +86,7 @@ class SelectionResult:
             "n_iter": self.n_iter,
             "converged": self.converged,
             "n_at_best": self.n_at_best,
+            "n_set_aside": self.n_set_aside,
             "seconds": self.seconds,
         }
         rows = []
@@ -122,17 +130,39 @@ def _parse_ks(ks: Any, n_samples: int) -> list[int]:
     return values
 
 
-def _estimator_class(estimator: Any) -> type:
+def _estimator_class(estimator: Any) -> tuple[type, dict[str, Any]]:
+    """(the estimator class, its default parameters) from ``estimator``: a name of
+    :data:`ESTIMATORS`, one of the classes, or an unfitted LatentClassModel instance
+    (its parameters, but K, starts and seed, become the defaults)."""
     from emnet.mixture._bernoulli import BernoulliMixture
     from emnet.mixture._categorical import CategoricalMixture
+    from emnet.mixture._latent import LatentClassModel
 
     if isinstance(estimator, str):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
-        return BernoulliMixture if estimator == "bernoulli" else CategoricalMixture
-    if isinstance(estimator, type) and estimator in (BernoulliMixture, CategoricalMixture):
-        return estimator
+        if estimator in ("gaussian", "poisson"):
+            return LatentClassModel, {"measurement": estimator}
+        named = {"bernoulli": BernoulliMixture, "categorical": CategoricalMixture}
+        return named.get(estimator, LatentClassModel), {}
+    if isinstance(estimator, type) and estimator in (
+        BernoulliMixture, CategoricalMixture, LatentClassModel
+    ):  # fmt: skip
+        return estimator, {}
+    if isinstance(estimator, LatentClassModel):
+        params = estimator.get_params(deep=False)
+        for name in ("n_components", "n_init", "random_state", "warm_start"):
+            params.pop(name, None)
+        return LatentClassModel, params
     raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
+
+
+def _whole_fits(cls: type) -> bool:
+    """Whether each K is one fit with all its starts (LatentClassModel: its proper-maxima
+    rule compares the starts, so they cannot run as separate one-start fits)."""
+    from emnet.mixture._latent import LatentClassModel
+
+    return issubclass(cls, LatentClassModel)
 
 
 def _fit_one(
@@ -145,7 +175,7 @@ def _fit_one(
     t0 = time.perf_counter()
     with warnings.catch_warnings():  # convergence is reported per K in the table instead
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = cls(n_components=k, n_init=1, random_state=seed, **params).fit(
+        model = cls(n_components=k, random_state=seed, **{"n_init": 1, **params}).fit(
             X, sample_weight=sample_weight
         )
     loglik = model._weighted_loglik(X, sample_weight)[0]
@@ -176,8 +206,15 @@ def select_n_components(
     X : array-like (or, for binary items, scipy.sparse) of shape (n_samples, n_items).
     ks : iterable of int (e.g. ``range(1, 7)``).
     n_init : restarts per K (independent seeds); the one with the best log-likelihood wins.
-    estimator : 'bernoulli' (BernoulliMixture, binary items) or 'categorical'
-        (CategoricalMixture, items with any answers).
+    estimator : 'bernoulli' (BernoulliMixture, binary items), 'categorical'
+        (CategoricalMixture, items with any answers), 'latent' (LatentClassModel over
+        the measurement blocks that ``measurement=`` names), 'gaussian' (latent profile
+        analysis: LatentClassModel with every column Gaussian, ``covariance=`` "EEI",
+        "VVI", "EEE" or "VVV") or 'poisson'; or one of the classes, or an unfitted
+        LatentClassModel whose parameters are the defaults. A LatentClassModel is fitted
+        once per K with ``n_init`` starts (its proper-maxima rule sets starts that end in
+        a collapsed class aside: ``n_set_aside``; its BLRT refits keep to it too); the
+        table has no G², X² or df for it (they need a table of response patterns).
     criterion : 'bic' (default), 'aic', 'sabic' or 'caic'; the best K minimises it.
     sample_weight : per-row weights (survey weights), used in every fit and statistic.
     blrt : bootstrap samples of the likelihood-ratio test of K vs K − 1 for every K >= 2
@@ -197,7 +234,8 @@ def select_n_components(
     progress : show a tqdm bar over the fits.
     **estimator_params : passed to every estimator (tol, max_iter, priors, ...).
     """
-    cls = _estimator_class(estimator)
+    cls, defaults = _estimator_class(estimator)
+    whole = _whole_fits(cls)
     if criterion not in _CRITERIA:
         raise ValueError(f"criterion must be one of {_CRITERIA}, got {criterion!r}")
     if not isinstance(n_init, int | np.integer) or n_init < 1:
@@ -211,13 +249,18 @@ def select_n_components(
     for bad in ("n_components", "n_init", "random_state"):
         if bad in estimator_params:
             raise TypeError(f"{bad} is set by select_n_components; do not pass it")
+    estimator_params = {**defaults, **estimator_params}
     if not hasattr(X, "shape"):
         X = np.asarray(X, dtype=object if cls.__name__ == "CategoricalMixture" else None)
     k_values = _parse_ks(ks, int(X.shape[0]))
     seeds = np.random.SeedSequence(random_state).generate_state(len(k_values) * n_init + 1)
     jobs = [(k, int(seeds[i * n_init + j])) for i, k in enumerate(k_values) for j in range(n_init)]
+    fit_params = estimator_params
+    if whole:  # one fit per K with every start (see ``estimator``)
+        jobs = [(k, int(seeds[i * n_init])) for i, k in enumerate(k_values)]
+        fit_params = {**estimator_params, "n_init": n_init}
 
-    results = _run_jobs(X, jobs, estimator_params, n_jobs, client, progress, cls, sample_weight)
+    results = _run_jobs(X, jobs, fit_params, n_jobs, client, progress, cls, sample_weight)
 
     best: dict[int, tuple[Any, float]] = {}
     seconds: dict[int, float] = dict.fromkeys(k_values, 0.0)
@@ -230,7 +273,7 @@ def select_n_components(
         if k not in best or loglik > best[k][1]:
             best[k] = (model, loglik)
     models = {k: best[k][0] for k in k_values}
-    for i, k in enumerate(k_values):  # the start search of fit, over the K's restarts
+    for i, k in enumerate(k_values if not whole else []):  # fit's start search, over restarts
         t0 = time.perf_counter()
         seed = int(np.random.SeedSequence([int(seeds[-1]), 1, i]).generate_state(1)[0])
         kept = models[k].lower_bound_
@@ -240,7 +283,8 @@ def select_n_components(
         seconds[k] += time.perf_counter() - t0
         bounds[k].extend(found)
     for k, model in models.items():  # the kept model records every restart of its K
-        model.init_lower_bounds_ = np.array(bounds[k])
+        if not whole:
+            model.init_lower_bounds_ = np.array(bounds[k])
     n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
     loglik = np.array([best[k][1] for k in k_values])
     n_params = np.array([models[k]._n_parameters() for k in k_values])
@@ -249,13 +293,16 @@ def select_n_components(
     crit = information_criteria(loglik, n_params, n)
     extra: dict[str, Any] = {}
     if fit_statistics:
-        fits = [models[k].goodness_of_fit(X, sample_weight) for k in k_values]
         extra["entropy"] = np.array(
             [models[k].relative_entropy(X, sample_weight) for k in k_values]
         )
+    if fit_statistics and not whole:
+        fits = [models[k].goodness_of_fit(X, sample_weight) for k in k_values]
         extra["g2"] = np.array([f.g2 for f in fits])
         extra["x2"] = np.array([f.x2 for f in fits])
         extra["df"] = np.array([f.df for f in fits])
+    if whole:
+        extra["n_set_aside"] = np.array([models[k].n_degenerate_starts_ for k in k_values])
     if blrt:
         from emnet.mixture._blrt import bootstrap_lrt
 
@@ -267,7 +314,10 @@ def select_n_components(
                 p_values.append(np.nan)
                 n_below.append(-1)
                 continue
-            if null is None:
+            if null is None and whole:
+                seed = np.random.SeedSequence([int(seeds[-1]), 2, k]).generate_state(1)[0]
+                null = _fit_one(X, k - 1, int(seed), fit_params, cls, sample_weight)[1]
+            elif null is None:
                 null = max(
                     (_fit_one(X, k - 1, int(s), estimator_params, cls, sample_weight)
                      for s in np.random.SeedSequence([int(seeds[-1]), 2, k]).generate_state(n_init)),
@@ -285,7 +335,7 @@ def select_n_components(
         extra["blrt_p"] = np.array(p_values)
         extra["blrt_n_below"] = np.array(n_below, dtype=np.int64)
         extra["blrt_ratios"] = ratios
-    identified = np.array([_identified(models[k], n) for k in k_values])
+    identified = np.array([whole or _identified(models[k], n) for k in k_values])
     scores = np.where(identified, crit[criterion], np.inf)
     if not identified.any():
         warnings.warn(
@@ -314,7 +364,7 @@ def select_n_components(
         sabic=crit["sabic"],
         caic=crit["caic"],
         n_at_best=np.array([models[k].n_starts_at_best() for k in k_values]),
-        identified=identified,
+        identified=None if whole else identified,
         **extra,
     )
 
@@ -383,7 +433,8 @@ def format_selection_table(result: SelectionResult) -> str:
             ("AIC", "aic", "{:>11.2f}"), ("BIC", "bic", "{:>11.2f}"), ("SABIC", "sabic", "{:>11.2f}"),
             ("CAIC", "caic", "{:>11.2f}"), ("entropy", "entropy", "{:>8.3f}"), ("G2", "g2", "{:>10.2f}"),
             ("X2", "x2", "{:>10.2f}"), ("df", "df", "{:>6}"), ("BLRT p", "blrt_p", "{:>7.3f}"),
-            ("starts@best", "n_at_best", "{:>11}"), ("identified", "identified", "{:>10}")]  # fmt: skip
+            ("starts@best", "n_at_best", "{:>11}"), ("set aside", "n_set_aside", "{:>9}"),
+            ("identified", "identified", "{:>10}")]  # fmt: skip
     rows = result.table()
     not_identified = [row["k"] for row in rows if row.get("identified") is False]
     present = [c for c in cols if c[1] in rows[0] and (c[1] != "identified" or not_identified)]
