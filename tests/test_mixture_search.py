@@ -117,7 +117,7 @@ def test_a_covariate_fit_does_not_keep_the_previous_search_count():
     model = fit(X, 4, n_init=20, random_state=2)
     assert model.n_screened_ > 0
     Z = np.random.default_rng(0).normal(size=(len(X), 1))
-    model.set_params(n_init=2)
+    model.set_params(n_init=2, search_budget=0.0)  # covariate fits run the search too
     fit_cov = model.fit(X, covariates=Z)
     assert fit_cov.n_screened_ == 0
     assert "screened" not in str(fit_cov.summary(X, covariates=Z))
