@@ -28,6 +28,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -35,10 +36,14 @@ from sklearn.utils.validation import check_is_fitted
 from emnet.mixture._base import BaseEMMixture, EMRun, FitData
 from emnet.mixture._validation import check_int, check_real, check_weights
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
+from emnet.mixture.measurement.categorical import Categorical
 from emnet.mixture.measurement.gaussian import Gaussian, GaussianParams, expand
 from emnet.mixture.measurement.poisson import Poisson, check_counts
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
+MAX_CATEGORICAL_VALUES = 10
+"""``measurement=None``: whole-number columns with at most this many distinct values are
+read as categorical items."""
 
 
 class LatentParams(NamedTuple):
@@ -63,9 +68,16 @@ class LatentClassModel(BaseEMMixture):
     Parameters
     ----------
     n_components : number of latent classes K.
-    measurement : "gaussian" or "poisson" for every column, or a dict
-        {"gaussian": [columns], "poisson": [columns]} of column names (DataFrame input)
-        or 0-based positions; every column must be in exactly one block.
+    measurement : "binary", "categorical", "gaussian" or "poisson" for every column, or a
+        dict {type: [columns]} of column names (DataFrame input) or 0-based positions
+        (every column in exactly one block), or None: inferred per column from the data
+        (``measurement_`` says what was chosen): text, pandas categorical and other
+        non-numeric columns → categorical; bool columns and numeric columns whose
+        observed values are all 0 or 1 → binary; whole numbers with at most
+        :data:`MAX_CATEGORICAL_VALUES` (10) distinct values → categorical; other
+        non-negative whole numbers → poisson; everything else → gaussian.
+        Categorical answers may be numbers, strings, bools or pandas categoricals (in
+        their declared order); NaN, None and pd.NA mark a missing entry.
     covariance : the Gaussian block's structure, "EEI", "VVI", "EEE" or "VVV" (mclust's
         names; see :mod:`emnet.mixture.measurement.gaussian`).
     n_init : starts; the best proper maximum is kept.
@@ -76,9 +88,15 @@ class LatentClassModel(BaseEMMixture):
         "random" (random soft partition, Dirichlet(1) per row).
     reg_covar : the Gaussian covariance floor relative to each column's variance
         (MAP under an improper inverse-Wishart prior; 0 = plain maximum likelihood).
+    prob_concentration : the symmetric Dirichlet prior (>= 1; 1 = none) on the answer
+        probabilities of the categorical and binary blocks (CategoricalMixture's).
     weights_init (K,), means_init (K, D_gauss), covariances_init (the structure's
         compact form: VVV (K, D, D), VVI (K, D), EEE (D, D), EEI (D,)): a fixed start
         for the class shares and the Gaussian block (override the partition's).
+    probs_init : a fixed start for the categorical and binary blocks: a dict
+        {column: (K, R_j) answer probabilities, in the order of ``categories_[column]``}
+        or a list of such arrays, one per categorical/binary column in the input's column
+        order (a binary column: (P(0), P(1))).
     proper_maxima : set starts that end in a degenerate class aside (module docstring).
     accelerate, search_budget, random_state, warm_start, verbose : as in
         :class:`~emnet.mixture.CategoricalMixture`.
@@ -88,7 +106,11 @@ class LatentClassModel(BaseEMMixture):
     weights_ (K,); means_ (K, D): E[x | class] of every column (Gaussian means, Poisson
     rates) in the input's column order; covariances_ (K, D_g, D_g) of the Gaussian
     columns (expanded from the shared or diagonal form); rates_ (K, D_p) of the Poisson
-    columns; block_columns_ (the columns of each block), measurement_types_;
+    columns; categories_ and probs_: dicts {column: answers in code order} and {column:
+    (K, R_j) answer probabilities} of the categorical and binary columns (means_ holds
+    Σ_r θ_kjr · answer_r for numeric answers, P(x = 1) for binary ones, NaN for text);
+    measurement_ ({type: [column names or positions]}, the blocks as fitted),
+    block_columns_ (the columns of each block), measurement_types_;
     n_degenerate_starts_, init_degenerate_, proper_maxima_note_; and the base's
     history_, lower_bound_, n_iter_, converged_, init_lower_bounds_, n_features_in_,
     feature_names_in_ (DataFrame input).
@@ -97,7 +119,8 @@ class LatentClassModel(BaseEMMixture):
     _saved_array_names = (
         "weights_", "init_degenerate_", "gaussian_means", "gaussian_covariances",
         "gaussian_scale", "gaussian_center", "gaussian_columns", "poisson_rates",
-        "poisson_floor", "poisson_center", "poisson_columns",
+        "poisson_floor", "poisson_center", "poisson_columns", "categorical_probs",
+        "categorical_columns", "binary_probs", "binary_columns",
     )  # fmt: skip
 
     def __init__(
@@ -114,6 +137,8 @@ class LatentClassModel(BaseEMMixture):
         weights_init: Any = None,
         means_init: Any = None,
         covariances_init: Any = None,
+        prob_concentration: float = 1.0,
+        probs_init: Any = None,
         proper_maxima: bool = True,
         accelerate: bool = True,
         search_budget: float = 0.5,
@@ -132,6 +157,8 @@ class LatentClassModel(BaseEMMixture):
         self.weights_init = weights_init
         self.means_init = means_init
         self.covariances_init = covariances_init
+        self.prob_concentration = prob_concentration
+        self.probs_init = probs_init
         self.proper_maxima = proper_maxima
         self.accelerate = accelerate
         self.search_budget = search_budget
@@ -142,38 +169,47 @@ class LatentClassModel(BaseEMMixture):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
         return tags
 
     # -- checks and data -----------------------------------------------------------------
     def _check_parameters(self) -> None:
         self._check_em_parameters(
             INIT_PARAMS,
+            priors=("prob_concentration",),
             flags=("proper_maxima",),
             init_arrays=("weights_init", "means_init", "covariances_init"),
         )
+        if isinstance(self.probs_init, str):
+            raise ValueError("probs_init: expected arrays of probabilities or None")
         check_real("reg_covar", self.reg_covar, 0.0)
         if self.covariance not in STRUCTURES:
             raise ValueError(f"covariance: expected one of {STRUCTURES}, got {self.covariance!r}")
 
     def _as_array(self, X: Any, *, reset: bool) -> np.ndarray:
+        """(n, D): a float array (NaN missing) when every column is numeric; otherwise an
+        object array whose numeric columns hold floats and whose other columns (text,
+        pandas categoricals) their values as they are (missing: NaN, None, pd.NA)."""
         names = None
         if hasattr(X, "columns") and hasattr(X, "to_numpy"):
             names = [str(c) for c in X.columns]
-            try:
-                A = X.to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError):
-                raise ValueError("X: every column must be numeric (NaN for missing)") from None
+            A, kinds = _frame_values(X)
         else:
-            try:
-                A = np.asarray(X, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError("X: expected a 2-D array of numbers (NaN for missing)") from None
+            A, kinds = _array_values(X)
         if A.ndim != 2:
             raise ValueError(f"X: expected a 2-D array, got {A.ndim} dimension(s)")
-        if np.isinf(A).any():
-            raise ValueError("X: infinite values (NaN marks a missing entry)")
-        if A.shape[0] and np.isnan(A).all(axis=1).any():
-            i = int(np.flatnonzero(np.isnan(A).all(axis=1))[0])
+        numeric = np.array([k != "text" for k in kinds], dtype=bool)
+        if A.dtype == object:
+            missing = np.asarray(pd.isna(A), dtype=bool)
+            if numeric.any() and np.isinf(A[:, numeric].astype(np.float64)).any():
+                raise ValueError("X: infinite values (NaN marks a missing entry)")
+        else:
+            missing = np.isnan(A)
+            if np.isinf(A).any():
+                raise ValueError("X: infinite values (NaN marks a missing entry)")
+        if A.shape[0] and missing.all(axis=1).any():
+            i = int(np.flatnonzero(missing.all(axis=1))[0])
             raise ValueError(f"X: row {i} has no observed entry")
         if reset:
             self.n_features_in_ = A.shape[1]
@@ -182,13 +218,56 @@ class LatentClassModel(BaseEMMixture):
             elif hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
             self._columns = names
+            self._column_kinds = kinds
         elif A.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {A.shape[1]} columns; the model was fitted on "
                              f"{self.n_features_in_}")  # fmt: skip
         return A
 
-    def _resolve_blocks(self, D: int) -> list[tuple[str, np.ndarray]]:
-        spec = self.measurement
+    def _block_input(self, A: np.ndarray, cols: np.ndarray, m: Measurement) -> np.ndarray:
+        """Block m's columns of ``_as_array``'s A: as they are for a categorical or binary
+        block, as floats for the others (text there is an error naming the column)."""
+        if isinstance(m, Categorical) or A.dtype != object:
+            return A[:, cols]
+        for j in cols:
+            try:
+                np.asarray(A[:, j], dtype=np.float64)
+            except (TypeError, ValueError):
+                bad = [i for i, v in enumerate(A[:, j]) if isinstance(v, str) or v is pd.NA]
+                i = bad[0] if bad else 0
+                raise ValueError(
+                    f"column {self._name(j)!r}: a {m.name} block needs numbers, got "
+                    f"{A[i, j]!r} in row {i} (use the 'categorical' type for text answers)"
+                ) from None
+        return np.asarray(A[:, cols], dtype=np.float64)
+
+    def _setup_input(self, X: Any, A: np.ndarray, cols: np.ndarray, m: Measurement) -> Any:
+        """What block m learns its constants from: its columns, with a DataFrame's pandas
+        categoricals as they are (their declared order is the answers' order)."""
+        data = self._block_input(A, cols, m)
+        if not isinstance(m, Categorical) or not isinstance(X, pd.DataFrame):
+            return data
+        if not any(isinstance(X.dtypes.iloc[j], pd.CategoricalDtype) for j in cols):
+            return data
+        parts = {}
+        for i, j in enumerate(cols):
+            col = X.iloc[:, j]
+            categorical = isinstance(col.dtype, pd.CategoricalDtype)
+            parts[i] = col.reset_index(drop=True) if categorical else pd.Series(data[:, i])
+        frame = pd.DataFrame(parts)
+        frame.columns = [str(self._name(j)) for j in cols]
+        return frame
+
+    def _infer_measurement(self, A: np.ndarray) -> dict[str, list[int]]:
+        """The blocks of ``measurement=None`` (the rule in the class docstring)."""
+        kinds = getattr(self, "_column_kinds", None) or ["number"] * A.shape[1]
+        found: dict[str, list[int]] = {}
+        for j in range(A.shape[1]):
+            found.setdefault(_inferred_type(A[:, j], kinds[j]), []).append(j)
+        return {kind: found[kind] for kind in TYPES if kind in found}
+
+    def _resolve_blocks(self, D: int, spec: Any = None) -> list[tuple[str, np.ndarray]]:
+        spec = self.measurement if spec is None else spec
         if isinstance(spec, str):
             if spec not in TYPES:
                 raise ValueError(f"measurement: expected one of {TYPES} or a dict, got {spec!r}")
@@ -223,17 +302,36 @@ class LatentClassModel(BaseEMMixture):
             raise ValueError(f"measurement: columns {shown} are in no block")
         return blocks
 
-    def _make_blocks(self, A: np.ndarray, w: np.ndarray | None) -> None:
+    def _make_blocks(self, A: np.ndarray, w: np.ndarray | None, X: Any = None) -> None:
+        spec = self._infer_measurement(A) if self.measurement is None else self.measurement
         blocks = []
-        for kind, cols in self._resolve_blocks(A.shape[1]):
-            m = make_measurement(kind, covariance=self.covariance, reg_covar=self.reg_covar)
-            if isinstance(m, Poisson):
-                check_counts(A[:, cols], [self._name(j) for j in cols])
-            m.setup(A[:, cols], w)
+        for kind, cols in self._resolve_blocks(A.shape[1], spec):
+            m = self._new_block(kind)
+            if isinstance(m, Categorical):
+                m.labels = [str(self._name(j)) for j in cols]
+                m.setup(self._setup_input(X, A, cols, m), w)
+            else:
+                data = self._block_input(A, cols, m)
+                if isinstance(m, Poisson):
+                    check_counts(data, [self._name(j) for j in cols])
+                m.setup(data, w)
             blocks.append((m, cols))
         self._blocks: list[tuple[Measurement, np.ndarray]] = blocks
+        self._describe_blocks()
+
+    def _new_block(self, kind: str) -> Measurement:
+        return make_measurement(
+            kind,
+            covariance=self.covariance,
+            reg_covar=self.reg_covar,
+            prob_concentration=self.prob_concentration,
+        )
+
+    def _describe_blocks(self) -> None:
+        blocks = self._blocks
         self.block_columns_ = [cols for _, cols in blocks]
         self.measurement_types_ = [m.name for m, _ in blocks]
+        self.measurement_ = {m.name: [self._name(int(j)) for j in cols] for m, cols in blocks}
 
     def _name(self, j: int) -> Any:
         names = getattr(self, "_columns", None)
@@ -265,8 +363,8 @@ class LatentClassModel(BaseEMMixture):
             raise ValueError(f"n_components={self.n_components} must be <= n_samples={n}")
         w = check_weights(sample_weight, n)
         if reset or not hasattr(self, "_blocks"):
-            self._make_blocks(A, w)
-        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
+            self._make_blocks(A, w, X)
+        chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         total = float(n if w is None else w.sum())
 
         def stats(p: LatentParams) -> LatentStats:
@@ -282,6 +380,7 @@ class LatentClassModel(BaseEMMixture):
             return LatentStats(total, loglik, nk, blocks)
 
         self._fit_matrix = A
+        self._fit_chunks = chunks
         return FitData(A, w, stats)
 
     def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
@@ -296,14 +395,43 @@ class LatentClassModel(BaseEMMixture):
     ) -> LatentParams:
         K, n = self.n_components, A.shape[0]
         w = np.ones(n) if sample_weight is None else sample_weight
-        if self.init_params == "random":
+        if A is getattr(self, "_fit_matrix", None):
+            chunks = self._fit_chunks
+        else:
+            chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        random = self.init_params == "random"
+        if random:
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
-            resp = self._seed_partition(A, w, rng)
-        blocks = tuple(m.initialize(A[:, cols], resp, sample_weight) for m, cols in self._blocks)
+            resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng)
+        blocks = tuple(
+            m.random_params(K, rng)  # categorical: θ from a flat Dirichlet (poLCA's start)
+            if random and isinstance(m, Categorical)
+            else m.initialize(chunk, resp, sample_weight)
+            for (m, _), chunk in zip(self._blocks, chunks, strict=True)
+        )
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
+
+    def _seed_matrix(self, A: np.ndarray, chunks: list[Any]) -> np.ndarray:
+        """A float matrix for the seed partition: the numeric columns of A, and for the
+        categorical and binary blocks the answers as 0/1 indicators (NaN if missing)."""
+        coded = [
+            (m, cols, chunk)
+            for (m, cols), chunk in zip(self._blocks, chunks, strict=True)
+            if isinstance(m, Categorical)
+        ]
+        if not coded:
+            return A
+        keep = np.ones(A.shape[1], dtype=bool)
+        parts = []
+        for m, cols, chunk in coded:
+            keep[cols] = False
+            onehot = chunk.indicator.toarray()
+            onehot[np.repeat(chunk.codes < 0, m.n_categories, axis=1)] = np.nan
+            parts.append(onehot)
+        return np.hstack([np.asarray(A[:, keep], dtype=np.float64), *parts])
 
     def _seed_partition(
         self, A: np.ndarray, w: np.ndarray, rng: np.random.RandomState
@@ -361,7 +489,62 @@ class LatentClassModel(BaseEMMixture):
                         f"{self.covariance}, got {cov.shape}"
                     )
             blocks[g[0]] = GaussianParams(means.copy(), cov.copy())
+        if self.probs_init is not None:
+            given = self._probs_init_by_column()
+            for b, (m, cols) in enumerate(self._blocks):
+                if isinstance(m, Categorical):
+                    blocks[b] = m.from_probs([given[int(j)] for j in cols])
         return LatentParams(log_w, tuple(blocks))
+
+    def _column_index(self, c: Any, where: str) -> int:
+        """The position of column ``c`` (a name, or a 0-based position)."""
+        names, D = getattr(self, "_columns", None), self.n_features_in_
+        if isinstance(c, int | np.integer) and not isinstance(c, bool):
+            if not 0 <= int(c) < D:
+                raise ValueError(f"{where}: column {int(c)} out of range")
+            return int(c)
+        if names is not None and str(c) in names:
+            return names.index(str(c))
+        raise ValueError(f"{where}: no column {c!r}")
+
+    def _probs_init_by_column(self) -> dict[int, np.ndarray]:
+        """``probs_init`` checked: {column position: (K, R_j) probabilities}."""
+        K = self.n_components
+        coded = {
+            int(j): m.n_categories[i]
+            for m, cols in self._blocks
+            if isinstance(m, Categorical)
+            for i, j in enumerate(cols)
+        }
+        if not coded:
+            raise ValueError("probs_init: the model has no categorical or binary column")
+        spec = self.probs_init
+        if isinstance(spec, dict):
+            given = {self._column_index(c, "probs_init"): v for c, v in spec.items()}
+        else:
+            items = list(spec)
+            if len(items) != len(coded):
+                raise ValueError(f"probs_init: expected {len(coded)} arrays (one per "
+                                 f"categorical/binary column), got {len(items)}")  # fmt: skip
+            given = dict(zip(sorted(coded), items, strict=True))
+        out = {}
+        for j, r in coded.items():
+            if j not in given:
+                raise ValueError(f"probs_init: no probabilities for column {self._name(j)!r}")
+            label = f"probs_init[{self._name(j)!r}]"
+            try:
+                b = np.asarray(given[j], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{label}: expected an array of numbers") from None
+            if b.shape != (K, r):
+                raise ValueError(f"{label}: expected shape ({K}, {r}), got {b.shape}")
+            if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(np.abs(b.sum(1) - 1) > 1e-6):
+                raise ValueError(f"{label}: expected rows of probabilities summing to 1")
+            out[j] = b
+        extra = sorted(set(given) - set(coded))
+        if extra:
+            raise ValueError(f"probs_init: column {self._name(extra[0])!r} is not categorical")
+        return out
 
     def _m_step(self, stats: LatentStats, params: LatentParams) -> LatentParams:
         weights = stats.nk / stats.n
@@ -462,12 +645,17 @@ class LatentClassModel(BaseEMMixture):
         means = np.full((K, self.n_features_in_), np.nan)
         self.covariances_ = None
         self.rates_ = None
+        self.categories_, self.probs_ = {}, {}
         for (m, cols), p in zip(self._blocks, params.blocks, strict=True):
             means[:, cols] = m.class_means(p)
             if isinstance(m, Gaussian):
                 self.covariances_ = expand(p.covariances, m.structure, K)
             elif isinstance(m, Poisson):
                 self.rates_ = p.rates.copy()
+            elif isinstance(m, Categorical):
+                for j, cats, probs in zip(cols, m.categories, m.probs(p), strict=True):
+                    self.categories_[self._name(int(j))] = cats
+                    self.probs_[self._name(int(j))] = probs
         self.means_ = means
 
     def _permute(self, perm: np.ndarray) -> None:
@@ -478,7 +666,7 @@ class LatentClassModel(BaseEMMixture):
 
     def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         A = self._as_array(X, reset=False)
-        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
+        chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         ll = self._joint_log_lik(self._params, chunks)
         log_p = logsumexp(ll, axis=1)
         return ll - log_p[:, None], log_p
@@ -489,9 +677,12 @@ class LatentClassModel(BaseEMMixture):
         check_int("n_samples", n_samples, 1)
         rng = check_random_state(self.random_state)
         z = np.repeat(np.arange(self.n_components), rng.multinomial(n_samples, self.weights_))
-        X = np.empty((n_samples, self.n_features_in_))
-        for (m, cols), p in zip(self._blocks, self._params.blocks, strict=True):
-            X[:, cols] = m.sample(p, z, rng)
+        parts = [m.sample(p, z, rng) for (m, _), p in zip(self._blocks, self._params.blocks,
+                                                          strict=True)]  # fmt: skip
+        numeric = all(np.asarray(part).dtype.kind in "biuf" for part in parts)
+        X = np.empty((n_samples, self.n_features_in_), dtype=np.float64 if numeric else object)
+        for (_, cols), part in zip(self._blocks, parts, strict=True):
+            X[:, cols] = part
         return X, z
 
     # -- saving (npz + JSON through the base's save/load; never pickle) ------------------
@@ -506,12 +697,19 @@ class LatentClassModel(BaseEMMixture):
             arrays[f"{m.name}_columns"] = cols.astype(np.float64)
             if isinstance(m, Gaussian):
                 arrays["gaussian_scale"], arrays["gaussian_center"] = m.scale, m.center
-            else:
+            elif isinstance(m, Poisson):
                 arrays["poisson_floor"], arrays["poisson_center"] = m.floor, m.center
         return arrays
 
     def _state_meta(self) -> dict[str, Any]:
-        return {"types": [m.name for m, _ in self._blocks]}
+        from emnet.mixture._encoding import categories_to_json
+
+        meta: dict[str, Any] = {"types": [m.name for m, _ in self._blocks]}
+        coded = {m.name: categories_to_json(m.categories) for m, _ in self._blocks
+                 if isinstance(m, Categorical)}  # fmt: skip
+        if coded:
+            meta["categories"] = coded
+        return meta
 
     def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         from emnet.mixture._persist import check_weights_array
@@ -538,8 +736,20 @@ class LatentClassModel(BaseEMMixture):
                 raise ValueError(f"{kind}_columns must hold column positions below {D}")
             seen.extend(cols.tolist())
             d = len(cols)
-            m = make_measurement(kind, covariance=self.covariance, reg_covar=self.reg_covar)
-            if isinstance(m, Gaussian):
+            m = self._new_block(kind)
+            if isinstance(m, Categorical):
+                from emnet.mixture._encoding import categories_from_json
+
+                coded = state.get("categories")
+                if not isinstance(coded, dict):
+                    raise ValueError("the categories of the categorical blocks are missing")
+                m.set_categories(categories_from_json(coded.get(kind)))
+                if len(m.categories) != d:
+                    raise ValueError(f"{kind}: {len(m.categories)} items of categories for "
+                                     f"{d} columns")  # fmt: skip
+                M = int(m.offsets[-1])
+                p = m.from_arrays({"probs": take(f"{kind}_probs", (K, M))})
+            elif isinstance(m, Gaussian):
                 m.scale, m.center = take("gaussian_scale", (d,)), take("gaussian_center", (d,))
                 shape = {"VVV": (K, d, d), "VVI": (K, d), "EEE": (d, d), "EEI": (d,)}
                 cov = take("gaussian_covariances", shape[m.structure])
@@ -563,10 +773,12 @@ class LatentClassModel(BaseEMMixture):
             self.init_degenerate_ = arrays.pop("init_degenerate_") > 0.5
             self.n_degenerate_starts_ = int(self.init_degenerate_.sum())
         self._blocks = blocks
-        self.block_columns_ = [cols for _, cols in blocks]
-        self.measurement_types_ = list(types)
         names = getattr(self, "feature_names_in_", None)
         self._columns = None if names is None else [str(c) for c in names]
+        for m, cols in blocks:
+            if isinstance(m, Categorical):
+                m.labels = [str(self._name(int(j))) for j in cols]
+        self._describe_blocks()
         self._set_fitted(LatentParams(np.log(np.maximum(weights, 1e-300)), tuple(params)))
 
     # -- latent class statistics through the contract (emnet.mixture._family_stats) ------
@@ -681,3 +893,75 @@ class LatentClassModel(BaseEMMixture):
             nk = resp.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
             starts.append(LatentParams(np.log(nk / nk.sum()), blocks))
         return starts
+
+
+def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:
+    """(values, per column "number" / "bool" / "text") of a DataFrame (``_as_array``)."""
+    cols = [X.iloc[:, j] for j in range(X.shape[1])]
+    kinds = []
+    for c in cols:
+        if isinstance(c.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(c.dtype):
+            kinds.append("text")
+        else:
+            kinds.append("bool" if pd.api.types.is_bool_dtype(c.dtype) else "number")
+    try:
+        if "text" not in kinds:
+            return X.to_numpy(dtype=np.float64, na_value=np.nan), kinds
+        A = np.empty(X.shape, dtype=object)
+        for j, c in enumerate(cols):
+            if kinds[j] == "text":
+                A[:, j] = c.to_numpy(dtype=object)
+            else:
+                A[:, j] = c.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise ValueError("X: a numeric column holds values that are not numbers") from None
+    return A, kinds
+
+
+def _array_values(X: Any) -> tuple[np.ndarray, list[str]]:
+    """(values, per column kinds) of an array or list of rows (``_as_array``): numbers
+    and bools as floats; a column with text (or other non-numbers) as it is."""
+    try:
+        raw = np.asarray(X)
+    except ValueError:
+        raise ValueError("X: expected a 2-D table (rows of equal length)") from None
+    if raw.dtype.kind in "biuf":
+        kind = "bool" if raw.dtype.kind == "b" else "number"
+        width = raw.shape[1] if raw.ndim == 2 else 0
+        return raw.astype(np.float64), [kind] * width
+    A = np.asarray(raw, dtype=object)
+    if A.ndim != 2:
+        return A, []
+    kinds = []
+    for j in range(A.shape[1]):
+        col = A[:, j]
+        seen = [v for v in col if not pd.isna(v)]
+        if all(isinstance(v, bool | np.bool_) for v in seen) and seen:
+            kinds.append("bool")
+        elif all(isinstance(v, int | float | np.number) and not isinstance(v, str) for v in seen):
+            kinds.append("number")
+        else:
+            kinds.append("text")
+            continue
+        A[:, j] = np.array([np.nan if pd.isna(v) else float(v) for v in col], dtype=np.float64)
+    if "text" not in kinds:
+        return A.astype(np.float64), kinds
+    return A, kinds
+
+
+def _inferred_type(column: np.ndarray, kind: str) -> str:
+    """One column's type under ``measurement=None`` (LatentClassModel's docstring)."""
+    if kind == "text":
+        return "categorical"
+    if kind == "bool":
+        return "binary"
+    x = np.asarray(column, dtype=np.float64)
+    values = np.unique(x[~np.isnan(x)])
+    if np.all((values == 0) | (values == 1)):
+        return "binary"
+    if np.all(values == np.round(values)):
+        if len(values) <= MAX_CATEGORICAL_VALUES:
+            return "categorical"
+        if values[0] >= 0:
+            return "poisson"
+    return "gaussian"
