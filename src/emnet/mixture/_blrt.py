@@ -183,6 +183,11 @@ def _one_family(
     gen = copy.copy(null_model)
     gen.random_state = seed
     X, _ = gen.sample(n)
+    names = getattr(null_model, "feature_names_in_", None)
+    if names is not None:  # a measurement given by column names needs them
+        import pandas as pd
+
+        X = pd.DataFrame(X, columns=list(names))
     k0 = len(null_model.weights_)
     cls = type(null_model)
     rng = np.random.default_rng([seed, 7])

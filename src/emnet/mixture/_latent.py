@@ -791,7 +791,7 @@ class LatentClassModel(BaseEMMixture):
         w = check_weights(sample_weight, A.shape[0])
         return FamilyView(
             [m for m, _ in self._blocks],
-            [m.prepare(A[:, cols]) for m, cols in self._blocks],
+            [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks],
             self._params.log_weights,
             self._params.blocks,
             np.ones(A.shape[0]) if w is None else w,
@@ -851,6 +851,17 @@ class LatentClassModel(BaseEMMixture):
             self, X, feature_names=feature_names, sample_weight=sample_weight
         )
 
+    def _profile_items(self, standard_errors: Any = None) -> list[Any]:
+        """Every column's panel of the profile plot, from its block (the contract's
+        ``profile_items``), in the blocks' order; ``standard_errors`` from
+        :meth:`standard_errors` (or None)."""
+        check_is_fitted(self, "weights_")
+        items = []
+        for b, ((m, cols), p) in enumerate(zip(self._blocks, self._params.blocks, strict=True)):
+            se = None if standard_errors is None else standard_errors.blocks[b]
+            items += m.profile_items(p, se, [str(self._name(int(j))) for j in cols])
+        return items
+
     def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
         """The proper-maxima rule for a run from an extra start (the BLRT's)."""
         if not self.proper_maxima:
@@ -869,10 +880,11 @@ class LatentClassModel(BaseEMMixture):
         log_resp, _ = self._log_resp(A)
         eta = np.exp(log_resp)
         n, K = eta.shape
-        chunks = [m.prepare(A[:, cols]) for m, cols in self._blocks]
-        mean = np.nanmean(A, axis=0)
-        sd = np.nanstd(A, axis=0)
-        Z = (np.where(np.isnan(A), mean, A) - mean) / np.where(sd > 0, sd, 1.0)
+        chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        S = self._seed_matrix(A, chunks)  # floats: numeric columns and answer indicators
+        mean = np.nanmean(S, axis=0)
+        sd = np.nanstd(S, axis=0)
+        Z = (np.where(np.isnan(S), mean, S) - mean) / np.where(sd > 0, sd, 1.0)
         plan = [(c, False) for c in range(K)] + [(int(np.argmax(self.weights_)), True)]
         starts = []
         for c, tiny in plan:

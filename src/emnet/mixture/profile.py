@@ -323,12 +323,15 @@ def plot_profile(
     path: str | os.PathLike[str] | None = None,
     max_answers: int = MAX_ANSWERS,
     label_chars: int = LABEL_CHARS,
+    standardize: bool = True,
 ) -> Any:
     """Draw the profile of a fitted latent class model (see the module docstring).
 
     Parameters
     ----------
-    model : a fitted ``BernoulliMixture`` or ``CategoricalMixture``.
+    model : a fitted ``BernoulliMixture``, ``CategoricalMixture`` or ``LatentClassModel``
+        (continuous and count columns: class means in one panel; categorical and binary
+        columns: their answers, as for the other two).
     feature_names : item names for the x axis or the panel titles (default:
         ``model.feature_names_in_``, else "item 1", ...).
     standard_errors : ``model.standard_errors(X)`` (or a list of (K, R_j) arrays) for
@@ -343,6 +346,9 @@ def plot_profile(
         shows its ``max_answers - 1`` most likely answers and an "other (n answers)" bar,
         noted in its panel's title.
     label_chars : answer labels longer than this are cut with "…".
+    standardize : continuous and count columns of a ``LatentClassModel``: class means as
+        (mean − overall mean) / overall SD under the model, so columns of different units
+        share an axis (False: in the columns' own units).
 
     With neither ``ax`` nor ``path`` the new ``matplotlib.figure.Figure`` is returned.
     """
@@ -358,6 +364,8 @@ def plot_profile(
         raise TypeError(f"label_chars: expected an integer, got {label_chars!r}")
     if label_chars < 2:
         raise ValueError(f"label_chars: expected at least 2, got {label_chars}")
+    if hasattr(model, "_profile_items"):
+        return _plot_family(model, standard_errors, ax, path, max_answers, label_chars, standardize)
     probs, answers = _profile_data(model)
     weights = np.asarray(model.weights_, dtype=np.float64)
     K, J = len(weights), len(probs)
@@ -416,6 +424,112 @@ def plot_profile(
             title_fontsize=7,
             loc="upper right",
         )
+    if fig is None:
+        return ax
+    if path is None:
+        return fig
+    from emnet._io import savefig
+
+    return Path(savefig(fig, path, dpi=120))
+
+
+# -- LatentClassModel: panels from its blocks (the contract's ``profile_items``) ---------
+def _level_panel(ax: Any, items: list[Any], weights: np.ndarray, standardize: bool) -> None:
+    """Class means of the continuous and count columns, ±1.96 SE, one line per class."""
+    K, J = len(weights), len(items)
+    means = np.stack([it.values for it in items], axis=1)  # (K, J)
+    se = None
+    if all(it.se is not None for it in items):
+        se = np.stack([it.se for it in items], axis=1)
+    if standardize:
+        var = np.stack([it.variances for it in items], axis=1)
+        grand = weights @ means
+        sd = np.sqrt(np.maximum(weights @ (var + means**2) - grand**2, 1e-300))
+        means = (means - grand) / sd
+        se = None if se is None else se / sd
+    x = np.arange(J, dtype=np.float64)
+    spread = min(0.25, 0.08 * (K - 1)) if se is not None and K > 1 else 0.0
+    offsets = np.linspace(-spread / 2, spread / 2, K) if K > 1 else np.zeros(1)
+    markers = "osD^vP*Xh<>"
+    labels = _class_labels(weights)
+    for k in range(K):
+        style = {"marker": markers[k % len(markers)], "markersize": 5, "linewidth": 1.6}
+        if se is None:
+            ax.plot(x, means[k], label=labels[k], **style)
+        else:
+            ax.errorbar(x + offsets[k], means[k], yerr=1.96 * se[k], capsize=3,
+                        label=labels[k], **style)  # fmt: skip
+    if standardize:
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+    ax.set_ylabel("class mean (SD units from the overall mean)" if standardize else "class mean")
+    ax.set_xlim(-0.5, J - 0.5)
+    _label_x(ax, x, [it.name for it in items])
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(title="class (share)" + (", ±1.96 SE" if se is not None else ""), fontsize=8,
+              title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # fmt: skip
+
+
+def _plot_family(
+    model: Any,
+    standard_errors: Any,
+    ax: Any,
+    path: Any,
+    max_answers: int,
+    label_chars: int,
+    standardize: bool,
+) -> Any:
+    """The profile of a LatentClassModel: a panel of class means for its continuous and
+    count columns, then its categorical and binary columns as for the other models."""
+    from matplotlib.figure import Figure
+
+    items = model._profile_items(standard_errors)
+    weights = np.asarray(model.weights_, dtype=np.float64)
+    K = len(weights)
+    levels = [it for it in items if it.kind == "level"]
+    coded = [it for it in items if it.kind == "answers"]
+    probs = [it.values for it in coded]
+    answers = [list(it.answers) for it in coded]
+    names = [it.name for it in coded]
+    se = None
+    if coded and all(it.se is not None for it in coded):
+        se = [it.se for it in coded]
+    binary = all(p.shape[1] == 2 for p in probs)
+    n_coded_panels = 0 if not coded else (1 if binary else len(coded))
+    if ax is not None:
+        axes = list(np.ravel(np.asarray(ax, dtype=object)))
+        need = (1 if levels else 0) + n_coded_panels
+        if len(axes) < need:
+            raise ValueError(f"ax: this profile has {need} panels; got {len(axes)} axes")
+        fig = None
+    else:
+        width = min(14.0, max(6.0, 0.6 * max(len(levels), 1) + 3.0))
+        rows = (1 if levels else 0) + (0 if not coded else 1 if binary else -(-len(coded) // 3))
+        fig = Figure(figsize=(width, 4.2 * rows + 0.4), layout="constrained")
+        if levels and coded and not binary:
+            top, bottom = fig.subfigures(2, 1, height_ratios=[1, rows - 1])
+            axes = [top.add_subplot()]
+            cols = min(3, len(coded))
+            axes += list(bottom.subplots(-(-len(coded) // cols), cols, squeeze=False).ravel())
+        else:
+            axes = list(np.ravel(fig.subplots(rows, 1, squeeze=False)))
+    i = 0
+    if levels:
+        _level_panel(axes[0], levels, weights, standardize)
+        axes[0].set_title(f"Latent profile (K = {K}): continuous and count columns")
+        i = 1
+    if coded:
+        if binary:
+            _draw_binary(axes[i], probs, answers, names, weights, se)
+        else:
+            panel_width = axes[i].get_figure(root=True).get_figwidth() / min(3, len(coded))
+            handles, labels = _draw_panels(
+                axes[i:], probs, answers, names, weights, se, max_answers, label_chars,
+                panel_width,
+            )  # fmt: skip
+            axes[i].set_ylabel("P(answer | class)", fontsize=8)
+            if not levels:
+                axes[i].legend(handles, labels, fontsize=7, title="class (share)",
+                               title_fontsize=7, loc="upper right")  # fmt: skip
     if fig is None:
         return ax
     if path is None:

@@ -68,12 +68,28 @@ statistic needs a branch on the measurement type):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 FUTURE_METHODS = ("expected_pair_table", "row_scores", "hessian")
 """The contract's methods still to come (see the module docstring)."""
+
+
+class ProfileItem(NamedTuple):
+    """One column of the profile plot (:meth:`Measurement.profile_items`).
+
+    ``kind``: "level" — ``values`` (K,) class means, ``variances`` (K,) within-class
+    variances (to standardise by the total variance), ``se`` (K,) or None; "answers" —
+    ``values`` (K, R) answer probabilities, ``answers`` their labels, ``se`` (K, R) or
+    None."""
+
+    name: str
+    kind: str
+    values: np.ndarray
+    se: np.ndarray | None = None
+    answers: list[Any] | None = None
+    variances: np.ndarray | None = None
 
 
 class Measurement(ABC):
@@ -154,6 +170,15 @@ class Measurement(ABC):
     def describe(self) -> str:
         """The block's name in a summary (default: the type's name)."""
         return self.name
+
+    def profile_items(
+        self, params: Any, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[ProfileItem]:
+        """The block's panels in the profile plot, one :class:`ProfileItem` per column:
+        a "level" (class means of a continuous or count column, with the within-class
+        variances for standardising) or "answers" (class answer probabilities).
+        ``se`` as for :meth:`summary_rows`."""
+        raise NotImplementedError(f"{type(self).__name__} has no profile panel")
 
     def summary_rows(
         self, params: Any, se: dict[str, np.ndarray] | None, names: list[str]

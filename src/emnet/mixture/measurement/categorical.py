@@ -44,7 +44,7 @@ from emnet.mixture._codes import (
     to_logodds,
 )
 from emnet.mixture._encoding import Encoding, encode, learn_encoding
-from emnet.mixture.measurement.base import Measurement, table_rows
+from emnet.mixture.measurement.base import Measurement, ProfileItem, table_rows
 
 
 class CategoricalParams(NamedTuple):
@@ -243,6 +243,22 @@ class Categorical(Measurement):
 
     def _summary_answers(self, j: int) -> range:
         return range(len(self.categories[j]))
+
+    def profile_items(
+        self, params: CategoricalParams, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[ProfileItem]:
+        """One "answers" item per column: the (K, R_j) answer probabilities and SEs."""
+        probs = self.to_arrays(params)["probs"]
+        s = None if se is None else np.asarray(se["probs"], dtype=np.float64)
+        out = []
+        for j, name in enumerate(names):
+            cols = slice(int(self.offsets[j]), int(self.offsets[j + 1]))
+            out.append(
+                ProfileItem(name, "answers", probs[:, cols].copy(),
+                            None if s is None else s[:, cols].copy(),
+                            answers=list(np.asarray(self.categories[j]).tolist()))
+            )  # fmt: skip
+        return out
 
     def summary_rows(
         self, params: CategoricalParams, se: dict[str, np.ndarray] | None, names: list[str]

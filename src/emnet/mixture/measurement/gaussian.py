@@ -61,6 +61,7 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from emnet.mixture.measurement.base import (
     Measurement,
+    ProfileItem,
     nan_filled,
     table_rows,
     weighted_column_moments,
@@ -406,6 +407,19 @@ class Gaussian(Measurement):
     def describe(self) -> str:
         return f"gaussian, {self.structure} covariance"
 
+    def profile_items(
+        self, params: GaussianParams, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[ProfileItem]:
+        """One "level" item per column: class means, within-class variances, mean SEs."""
+        K, _ = params.means.shape
+        var = expand_diag_of(params.covariances, self.structure, K)
+        s = None if se is None else np.asarray(se["means"], dtype=np.float64)
+        return [
+            ProfileItem(name, "level", params.means[:, j].copy(),
+                        None if s is None else s[:, j].copy(), variances=var[:, j].copy())
+            for j, name in enumerate(names)
+        ]  # fmt: skip
+
     def summary_rows(
         self, params: GaussianParams, se: dict[str, np.ndarray] | None, names: list[str]
     ) -> list[dict[str, Any]]:
@@ -424,6 +438,13 @@ class Gaussian(Measurement):
             pairs = [f"{names[i]} ~ {names[j]}" for i, j in zip(a, b, strict=True)]
             rows += table_rows("covariance", cov[:, a, b], se_cov[:, a, b], pairs)
         return rows
+
+
+def expand_diag_of(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
+    """(K, D) within-class variances of any structure."""
+    cov = expand(covariances, structure, K)
+    idx = np.arange(cov.shape[-1])
+    return cov[:, idx, idx]
 
 
 def expand_diag(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:

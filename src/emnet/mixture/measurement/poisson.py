@@ -16,6 +16,7 @@ from scipy.special import gammaln
 
 from emnet.mixture.measurement.base import (
     Measurement,
+    ProfileItem,
     nan_filled,
     table_rows,
     weighted_column_moments,
@@ -114,6 +115,17 @@ class Poisson(Measurement):
 
     def permute(self, params: PoissonParams, perm: np.ndarray) -> PoissonParams:
         return PoissonParams(params.rates[perm])
+
+    def profile_items(
+        self, params: PoissonParams, se: dict[str, np.ndarray] | None, names: list[str]
+    ) -> list[ProfileItem]:
+        """One "level" item per column: class rates (= within-class variances), SEs."""
+        s = None if se is None else np.asarray(se["rates"], dtype=np.float64)
+        return [
+            ProfileItem(name, "level", params.rates[:, j].copy(),
+                        None if s is None else s[:, j].copy(), variances=params.rates[:, j].copy())
+            for j, name in enumerate(names)
+        ]  # fmt: skip
 
     def to_arrays(self, params: PoissonParams) -> dict[str, np.ndarray]:
         return {"rates": np.asarray(params.rates)}
