@@ -56,6 +56,8 @@ COVARIATE_METHODS = ("one-step", "bch", "ml")
 CRITERIA = ("bic", "aic", "sabic", "caic")
 MAX_WEIGHT_TOTAL = 1e15  # beyond this, weighted sums lose their digits and overflow
 MAX_CODE = 2**31 - 1  # the largest whole number taken as an answer code
+MIN_CONTINUOUS_VALUES = 10  # a number column with more non-whole values is continuous
+COVARIANCES = ("EEI", "VVI", "EEE", "VVV")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,6 +110,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_const",
         const="binary",
         help="treat every item as binary 0/1 (a Bernoulli mixture)",
+    )
+    p.add_argument(
+        "--continuous",
+        nargs="+",
+        metavar="COLUMN",
+        help="continuous items (Gaussian: latent profile analysis), by name or 1-based "
+        "number (default: a number column with non-whole values and more than "
+        f"{MIN_CONTINUOUS_VALUES} distinct values, said in a note)",
+    )
+    p.add_argument(
+        "--counts",
+        nargs="+",
+        metavar="COLUMN",
+        help="count items (Poisson: non-negative whole numbers), by name or 1-based number",
+    )
+    p.add_argument(
+        "--covariance",
+        choices=COVARIANCES,
+        default="VVI",
+        help="the continuous items' covariance structure, mclust's names: EEI equal "
+        "variances, VVI class-varying variances, EEE equal full covariance, VVV "
+        "class-varying full covariance (VVI)",
     )
     p.add_argument(
         "--weights",
@@ -185,11 +209,12 @@ class Prepared(NamedTuple):
     X: Any  # DataFrame of the items (numbers, Int64 codes or categories)
     weights: Any  # (n,) float64 or None
     covariates: Any  # DataFrame or None
-    items: str  # "binary" or "categorical"
+    items: str  # "binary", "categorical" or "mixed" (continuous or count items among them)
     notes: list[str]  # said on stderr, and in summary.txt / report.html
     n_read: int  # rows in the file
     n_dropped_empty: int  # rows with no answers, left out
     n_dropped_covariate: int  # rows with a missing covariate, left out
+    measurement: dict[str, list[str]] | None = None  # {type: items} of a mixed model
 
 
 def note(text: str) -> None:
@@ -397,6 +422,91 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
     return pd.DataFrame(out), items, notes
 
 
+def level_items(
+    X: Any, frame: Any, has_header: bool, args: argparse.Namespace
+) -> tuple[dict[str, str], list[str]]:
+    """{item: "continuous" | "counts"} from --continuous/--counts (names or 1-based
+    numbers of the file's columns), else inferred: a number column with non-whole values
+    and more than MIN_CONTINUOUS_VALUES distinct values is continuous (a note says so;
+    not with --categorical or --binary)."""
+    import numpy as np
+    import pandas as pd
+
+    columns = [str(c) for c in frame.columns]
+    names = columns if has_header else [f"item {j + 1}" for j in range(len(columns))]
+    out: dict[str, str] = {}
+    for option, kind in (("--continuous", "continuous"), ("--counts", "counts")):
+        for spec in getattr(args, kind, None) or []:
+            name = names[_column_index(spec, columns, has_header, option)]
+            if name not in X.columns:
+                raise ValueError(
+                    f"{option}: column {spec!r} is not an item (a weight or a covariate)"
+                )
+            if name in out:
+                raise ValueError(
+                    f"{option}: column {spec!r} is named twice or in both --continuous and --counts"
+                )
+            out[name] = kind
+    notes = []
+    if args.items is None:
+        for name in X.columns:
+            col = X[name]
+            if name in out or isinstance(col.dtype, pd.CategoricalDtype):
+                continue
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            seen = v[~np.isnan(v)]
+            if not np.all(np.isfinite(seen)) or np.all(seen == np.round(seen)):
+                continue
+            distinct = len(np.unique(seen))
+            if distinct > MIN_CONTINUOUS_VALUES:
+                out[name] = "continuous"
+                notes.append(
+                    f"{_item_label(str(name))} is continuous ({distinct} distinct values, not "
+                    "whole numbers): a Gaussian item (say --continuous, --counts or "
+                    "--categorical to choose)"
+                )
+    return out, notes
+
+
+def _level_values(col: Any, name: str, kind: str) -> Any:
+    """A continuous or count item as float64, checked cell by cell."""
+    import numpy as np
+    import pandas as pd
+
+    label = _item_label(str(name))
+    option = "--continuous" if kind == "continuous" else "--counts"
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        i = int(np.flatnonzero(col.notna().to_numpy())[0])
+        raise ValueError(
+            f"{option}: {label} holds text ({col.iloc[i]!r} in data row {i + 1}), not numbers"
+        )
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(v)
+    bad = present & ~np.isfinite(v)
+    what = "a finite number"
+    if kind == "counts":
+        with np.errstate(invalid="ignore"):
+            bad |= present & ((v < 0) | (v != np.round(v)) | (np.abs(v) > MAX_CODE))
+        what = "a count (a non-negative whole number)"
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{option}: {label}, data row {i + 1}: {float(v[i])!r} is not {what}")
+    if not present.any():
+        raise ValueError(f"--data: {label} has no answers (every row is missing); leave it out")
+    return v
+
+
+def _zero_one(col: Any) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return False
+    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    seen = set(np.unique(v[~np.isnan(v)]).tolist())
+    return seen == {0.0, 1.0}
+
+
 def _number_text(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else repr(float(x))
 
@@ -427,8 +537,34 @@ def prepare(args: argparse.Namespace) -> Prepared:
     n_empty = int(empty.sum())
     if n_empty == n_read:
         raise ValueError("--data: no row has an answer (every item is missing in every row)")
-    X, items, item_notes = prepare_items(X, args.items)
-    notes += item_notes
+    levels, level_notes = level_items(X, frame, has_header, args)
+    notes += level_notes
+    coded = X.drop(columns=[c for c in X.columns if c in levels])
+    measurement = None
+    if coded.shape[1]:
+        coded, items, item_notes = prepare_items(coded, args.items)
+        notes += item_notes
+    if levels:
+        measurement = {}
+        for kind in ("continuous", "counts"):
+            cols = [c for c, k in levels.items() if k == kind]
+            if cols:
+                measurement["gaussian" if kind == "continuous" else "poisson"] = cols
+        if coded.shape[1]:
+            binary = [c for c in coded.columns if _zero_one(coded[c])]
+            if binary:
+                measurement["binary"] = binary
+            other = [c for c in coded.columns if c not in binary]
+            if other:
+                measurement["categorical"] = other
+        import pandas as pd
+
+        parts = {c: coded[c] if c in coded.columns else _level_values(X[c], c, levels[c])
+                 for c in X.columns}  # fmt: skip
+        X = pd.DataFrame(parts)
+        items = "mixed"
+    else:
+        X = coded
     if n_empty:
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(empty)[:5])
         more = ", ..." if n_empty > 5 else ""
@@ -455,7 +591,12 @@ def prepare(args: argparse.Namespace) -> Prepared:
         X = X[keep].reset_index(drop=True)
         weights = None if weights is None else weights[keep]
         Z = None if Z is None else Z[keep].reset_index(drop=True)
-    return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov)
+    if Z is not None and measurement is not None:
+        raise ValueError(
+            "--covariates: not available with continuous or count items yet (latent class "
+            "regression is fitted for binary and categorical items)"
+        )
+    return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement)
 
 
 def _check_design(Z: Any) -> None:
@@ -495,6 +636,11 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "sep", None) is not None:
         config["sep"] = args.sep
+    for key in ("continuous", "counts"):
+        if getattr(args, key, None):
+            config[key] = list(getattr(args, key))
+    if getattr(args, "covariance", "VVI") != "VVI":
+        config["covariance"] = args.covariance
     if getattr(args, "sheet", None) is not None:
         config["sheet"] = args.sheet
     if getattr(args, "covariates", None):
@@ -537,7 +683,8 @@ def _run_record(args: argparse.Namespace, data: Prepared) -> dict[str, Any]:
     return {
         "data": args.data,
         "items": data.items,
-        "estimator": "bernoulli" if data.items == "binary" else "categorical",
+        "estimator": _estimator_name(data),
+        "measurement": data.measurement,
         "weights": args.weights,
         "n_samples": int(n),
         "n_rows_read": int(data.n_read),
@@ -550,9 +697,25 @@ def _run_record(args: argparse.Namespace, data: Prepared) -> dict[str, Any]:
     }
 
 
+def _estimator_name(data: Prepared) -> str:
+    return {"binary": "bernoulli", "categorical": "categorical"}.get(data.items, "latent")
+
+
+def _what(data: Prepared, covariance: str) -> str:
+    """The items in words: 'binary items (Bernoulli mixture)', 'categorical items' or
+    'items: 2 continuous (Gaussian, VVI), 1 count (Poisson), 2 categorical'."""
+    if data.measurement is None:
+        return "binary items (Bernoulli mixture)" if data.items == "binary" else "categorical items"
+    words = {"gaussian": f"continuous (Gaussian, {covariance})", "poisson": "count (Poisson)",
+             "binary": "binary", "categorical": "categorical"}  # fmt: skip
+    return "items: " + ", ".join(
+        f"{len(cols)} {words[kind]}" for kind, cols in data.measurement.items()
+    )
+
+
 def _headline(args: argparse.Namespace, data: Prepared, extra: str = "") -> str:
     n, D = data.X.shape
-    what = "binary items (Bernoulli mixture)" if data.items == "binary" else "categorical items"
+    what = _what(data, args.covariance)
     weighted = f", weights from {args.weights}" if data.weights is not None else ""
     ks = args.k
     shown = ", ".join(map(str, ks)) if len(ks) < 4 else f"{ks[0]}..{ks[-1]}"
@@ -595,8 +758,11 @@ def _fit_and_write(
     from emnet.mixture import select_n_components
     from emnet.mixture.selection import format_selection_table
 
-    estimator = "bernoulli" if data.items == "binary" else "categorical"
+    estimator = _estimator_name(data)
     X, weights = data.X, data.weights
+    family = {}
+    if data.measurement is not None:
+        family = {"measurement": data.measurement, "covariance": args.covariance}
     try:
         result = select_n_components(
             X,
@@ -612,6 +778,7 @@ def _fit_and_write(
             max_iter=args.max_iter,
             tol=args.tol,
             search_budget=args.search_budget,
+            **family,
         )
     except ValueError as exc:
         raise ValueError(f"--data {args.data}: {exc}") from None
@@ -707,8 +874,7 @@ def _write_page(
         ("file", str(args.data)),
         ("rows read", str(data.n_read)),
         ("rows fitted", str(n)),
-        ("items", f"{D} ({'binary' if data.items == 'binary' else 'categorical'}): "
-                  + ", ".join(map(str, data.X.columns))),
+        ("items", f"{D} ({_what(data, args.covariance)}): " + ", ".join(map(str, data.X.columns))),
         ("weights", args.weights or "none"),
     ]  # fmt: skip
     if data.covariates is not None:

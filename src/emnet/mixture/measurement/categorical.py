@@ -239,7 +239,8 @@ class Categorical(Measurement):
         return CategoricalParams(np.ascontiguousarray(np.log(probs).T))
 
     def describe(self) -> str:
-        return f"{self.name} ({len(self.categories)} items)"
+        J = len(self.categories)
+        return f"{self.name} ({J} item{'' if J == 1 else 's'})"
 
     def _summary_answers(self, j: int) -> range:
         return range(len(self.categories[j]))

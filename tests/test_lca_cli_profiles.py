@@ -1,0 +1,114 @@
+"""`emnet lca` on continuous, count and mixed items (issues 20 and 21): latent profile
+analysis of iris from a CSV, mixed files with inferred or declared item types, the
+covariance structure, and one-line errors for cells that are not what the type needs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from emnet.cli import main
+
+
+def _run(capsys, argv):
+    try:
+        code = main(["lca", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_iris_vvv_reaches_the_known_maximum(tmp_path, capsys):
+    load_iris(as_frame=True).data.to_csv(tmp_path / "iris.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path / "iris.csv"), "--k", "1:3", "--covariance", "VVV"]
+    code, stdout, err = _run(capsys, [*argv, "--n-init", "10", "--out", str(out)])
+    assert code == 0, err
+    assert "150 rows x 4 items: 4 continuous (Gaussian, VVV)" in stdout
+    assert err.count("is continuous") == 4  # inferred, and said
+    sel = json.loads((out / "selection.json").read_text())
+    ll = {row["k"]: row["loglik"] for row in sel["table"]}
+    assert ll[3] == pytest.approx(-180.1855, abs=1e-3)  # mclust's iris VVV maximum
+    assert sel["estimator"] == "latent" and sel["measurement"] == {
+        "gaussian": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                     "petal width (cm)"]}  # fmt: skip
+    assert "mean petal length (cm)" in (out / "summary.txt").read_text()
+    assert (out / "profile.png").read_bytes()[:4] == b"\x89PNG"
+    html = (out / "report.html").read_text()
+    assert "Profile" in html and "4 continuous (Gaussian, VVV)" in html
+
+
+def test_mixed_file_with_declared_counts_and_text_answers(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    n = 800
+    z = rng.choice(2, n, p=[0.6, 0.4])
+    frame = pd.DataFrame(
+        {
+            "smoker": (rng.random(n) < np.array([0.1, 0.7])[z]).astype(int),
+            "health": np.where(rng.random(n) < np.array([0.8, 0.2])[z], "good", "poor"),
+            "bmi": np.round(rng.normal(np.array([23.0, 30.0])[z], 2.0), 2),
+            "visits": rng.poisson(np.array([1.0, 5.0])[z]),
+        }
+    )
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path / "m.csv"), "--k", "1:3", "--n-init", "4", "--counts", "visits"]
+    code, stdout, err = _run(capsys, [*argv, "--out", str(out)])
+    assert code == 0, err
+    assert "1 continuous (Gaussian, VVI), 1 count (Poisson), 1 binary, 1 categorical" in stdout
+    sel = json.loads((out / "selection.json").read_text())
+    assert sel["best_k"] == 2
+    assert sel["measurement"] == {"gaussian": ["bmi"], "poisson": ["visits"],
+                                  "binary": ["smoker"], "categorical": ["health"]}  # fmt: skip
+    summary = (out / "summary.txt").read_text()
+    assert "rate visits" in summary and "P(poor) health" in summary
+
+
+@pytest.mark.parametrize(
+    "cell, extra, message",
+    [
+        ("1.5", ["--counts", "c"], "--counts: item c, data row 2: 1.5 is not a count"),
+        ("-1", ["--counts", "c"], "--counts: item c, data row 2: -1.0 is not a count"),
+        ("inf", ["--continuous", "c"], "--continuous: item c, data row 2: inf is not a finite"),
+        (None, ["--continuous", "c"], "--continuous: item c holds text ('x' in data row 1)"),
+    ],
+)
+def test_cells_that_do_not_fit_the_type(tmp_path, capsys, cell, extra, message):
+    text = "a,c\n1,x\n2,y\n1,x\n2,y\n" if cell is None else f"a,c\n1,2\n2,{cell}\n1,3\n2,4\n"
+    (tmp_path / "t.csv").write_text(text)
+    code, stdout, err = _run(
+        capsys,
+        ["--data", str(tmp_path / "t.csv"), "--k", "1", *extra, "--out", str(tmp_path / "o")],
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert stdout == ""
+
+
+def test_bad_type_options(tmp_path, capsys):
+    frame = load_iris(as_frame=True).data
+    frame["w"] = 1.0
+    frame["age"] = np.random.default_rng(0).normal(40, 10, len(frame))
+    frame.to_csv(tmp_path / "iris.csv", index=False)
+    base = ["--data", str(tmp_path / "iris.csv"), "--k", "2", "--out", str(tmp_path / "o")]
+    for extra, message in [
+        (["--continuous", "nope"], "--continuous: no column 'nope'"),
+        (["--weights", "w", "--continuous", "w"], "--continuous: column 'w' is not an item"),
+        (["--covariance", "XYZ"], "--covariance"),
+        (["--covariates", "age"], "--covariates: not available with continuous or count items"),
+    ]:
+        code, _, err = _run(capsys, [*base, *extra])
+        assert code == 2 and message in err, (extra, err)
+
+
+def test_categorical_flag_keeps_non_whole_numbers_as_labels(tmp_path, capsys):
+    """--categorical turns the inference off: the numbers are answer labels (issue 19)."""
+    frame = pd.DataFrame({"a": np.tile(np.arange(12) / 2, 10), "b": np.repeat([1, 2], 60)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    argv = ["--data", str(tmp_path / "t.csv"), "--k", "1", "--categorical"]
+    code, stdout, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert code == 0 and "2 categorical items" in stdout and "is continuous" not in err
