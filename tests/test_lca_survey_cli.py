@@ -263,9 +263,14 @@ def test_non_convergence_is_warned_on_stderr_and_in_summary(tmp_path, capsys):
     argv = ["--data", str(tmp_path / "v.csv"), "--k", "1:2", "--n-init", "2", "--max-iter", "1"]
     code, stdout, err = _run(capsys, [*argv, "--out", str(out)])
     assert code == 0
-    assert "warning: K = 2: the best of the starts did not converge within --max-iter 1" in err
+    assert "warning: K = 2: 2 of 2 starts did not converge within --max-iter 1" in err
+    assert "the best among them" in err
     summary = (out / "summary.txt").read_text()
-    assert "did not converge" in summary
+    assert "did not converge" in summary and "the best did NOT converge" in summary
+    assert "starts run to convergence" not in summary
+    sel = json.loads((out / "selection.json").read_text())
+    assert [row["n_unconverged"] for row in sel["table"]] == [2, 2]  # one step tells nothing
+    assert "warning: K = 1: 2 of 2 starts did not converge" in err
     assert "did not converge" in (out / "report.html").read_text()
 
 

@@ -732,11 +732,14 @@ def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
     out = []
     for row in result.table():
         k = row["k"]
-        if not row.get("converged", True):
+        stopped = row.get("n_unconverged") or 0
+        if not row.get("converged", True) or stopped:
+            best = "" if row.get("converged", True) else ", the best among them"
             out.append(
-                f"K = {k}: the best of the starts did not converge within --max-iter "
-                f"{args.max_iter} EM iterations (tol {args.tol:g}); its numbers are not a "
-                "maximum: raise --max-iter"
+                f"K = {k}: {stopped} of {args.n_init} starts did not converge within "
+                f"--max-iter {args.max_iter} EM iterations (tol {args.tol:g}){best}; "
+                + ("its numbers are not a maximum: " if best else "")
+                + "raise --max-iter"
             )
         df = row.get("df")
         if row.get("identified") is False or (df is not None and df < 0):

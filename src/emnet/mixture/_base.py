@@ -382,6 +382,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self._keep_run(best)
         self.init_lower_bounds_ = np.array([r.lower_bound for r in runs])
         self.init_n_em_steps_ = np.array([r.n_em_steps for r in runs])
+        self.init_converged_ = np.array([bool(r.converged) for r in runs])
         if not best.converged:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations (last objective "

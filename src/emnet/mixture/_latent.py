@@ -346,9 +346,18 @@ class LatentClassModel(BaseEMMixture):
         covariates: Any = None,
         covariate_method: str = "one-step",
     ) -> LatentClassModel:
-        """Fit by EM with ``n_init`` starts, keeping the best proper maximum."""
+        """Fit by EM with ``n_init`` starts, keeping the best proper maximum.
+
+        ``covariates`` (n, q array or DataFrame): latent class (profile) regression,
+        P(class k | z) = softmax_k(β_k · [1, z]) with class 1 the reference, for any
+        measurement (:mod:`emnet.mixture._family_regression`): ``covariate_method``
+        "one-step" (EM over β and every block; standard errors from the information of
+        all parameters), "bch", "ml" or "naive" (three-step). Rows with a missing
+        covariate are left out with a warning."""
         if covariates is not None:
-            raise ValueError("covariates: not supported by LatentClassModel yet")
+            from emnet.mixture._family_regression import fit_latent_regression
+
+            return fit_latent_regression(self, X, covariates, sample_weight, covariate_method)
         self._marks: dict[int, EMRun] | None = {}
         try:
             super().fit(X, sample_weight=sample_weight)
@@ -845,8 +854,10 @@ class LatentClassModel(BaseEMMixture):
         proper-maxima note. ``str()`` prints it; ``.to_frame()`` / ``.tables()``."""
         from emnet.mixture.summary import make_family_summary
 
-        if covariates is not None:
-            raise ValueError("covariates: not supported by LatentClassModel yet")
+        if covariates is not None or hasattr(self, "coef_"):
+            from emnet.mixture._family_regression import covariate_family_summary
+
+            return covariate_family_summary(self, X, feature_names, sample_weight, covariates)
         return make_family_summary(
             self, X, feature_names=feature_names, sample_weight=sample_weight
         )
@@ -905,6 +916,16 @@ class LatentClassModel(BaseEMMixture):
             nk = resp.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
             starts.append(LatentParams(np.log(nk / nk.sum()), blocks))
         return starts
+
+    # -- latent class regression (emnet.mixture._family_regression) ----------------------
+    def _estimate(self, X: Any, covariates: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(log η, log p(x | z)) given the covariates for a model fitted with them."""
+        check_is_fitted(self, "weights_")
+        if hasattr(self, "coef_") or covariates is not None:
+            from emnet.mixture._family_regression import log_resp
+
+            return log_resp(self, X, covariates)
+        return self._log_resp(X)
 
 
 def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:

@@ -64,6 +64,7 @@ class SelectionResult:
     identified: np.ndarray | None = None
     # LatentClassModel: starts that ended in a collapsed class and were set aside, per K
     n_set_aside: np.ndarray | None = None
+    n_unconverged: np.ndarray | None = None  # starts that stopped at max_iter, per K
 
     def table(self) -> list[dict[str, float | int | bool | None]]:
         """The per-K table as a list of plain dicts (JSON-ready; NaN → None)."""
@@ -87,6 +88,7 @@ class SelectionResult:
             "converged": self.converged,
             "n_at_best": self.n_at_best,
             "n_set_aside": self.n_set_aside,
+            "n_unconverged": self.n_unconverged,
             "seconds": self.seconds,
         }
         rows = []
@@ -282,6 +284,11 @@ def select_n_components(
             best[k] = (models[k], float(models[k]._weighted_loglik(X, sample_weight)[0]))
         seconds[k] += time.perf_counter() - t0
         bounds[k].extend(found)
+    unconverged = {  # starts (the separate one-start fits, or one fit's record of them)
+        k: sum(int(np.sum(~np.asarray(getattr(m, "init_converged_", [m.converged_]))))
+               for m in fitted[k])
+        for k in k_values
+    }  # fmt: skip
     for k, model in models.items():  # the kept model records every restart of its K
         if not whole:
             model.init_lower_bounds_ = np.array(bounds[k])
@@ -365,6 +372,7 @@ def select_n_components(
         caic=crit["caic"],
         n_at_best=np.array([models[k].n_starts_at_best() for k in k_values]),
         identified=None if whole else identified,
+        n_unconverged=np.array([unconverged[k] for k in k_values]),
         **extra,
     )
 

@@ -167,10 +167,16 @@ class LCASummary:
             search = (
                 f" (including the search's, which screened {screened} more)" if screened else ""
             )
-            out.append(
-                f"starts run to convergence: {self.n_init}{search}; {self.n_at_best} reached "
-                "the best log-likelihood"
-            )
+            if self.extra.get("converged", True):
+                out.append(
+                    f"starts run to convergence: {self.n_init}{search}; {self.n_at_best} "
+                    "reached the best log-likelihood"
+                )
+            else:
+                out.append(
+                    f"starts: {self.n_init}{search}; the best did NOT converge within "
+                    "max_iter: these numbers are not a maximum (raise max_iter)"
+                )
         coef = self.extra.get("coefficients")
         if coef is not None:
             out += ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
@@ -267,7 +273,11 @@ def make_summary(
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
-        extra={"n_screened": getattr(model, "n_screened_", 0), "n_boundary": se.n_boundary},
+        extra={
+            "n_screened": getattr(model, "n_screened_", 0),
+            "converged": bool(getattr(model, "converged_", True)),
+            "n_boundary": se.n_boundary,
+        },
     )
 
 
@@ -321,7 +331,8 @@ def _covariate_summary(
         n_init=len(model.init_lower_bounds_) if hasattr(model, "init_lower_bounds_") else None,
         n_at_best=model.n_starts_at_best() if hasattr(model, "init_lower_bounds_") else None,
         se_method="observed information",
-        extra={"coefficients": model.coefficients(), "n_screened": getattr(model, "n_screened_", 0)},
+        extra={"coefficients": model.coefficients(), "n_screened": getattr(model, "n_screened_", 0),
+               "converged": bool(getattr(model, "converged_", True))},
     )  # fmt: skip
 
 
@@ -422,12 +433,21 @@ class FamilySummary:
             index=pd.Index(np.arange(1, K + 1), name="modal class"),
             columns=[f"mean P(class {k + 1})" for k in range(K)],
         ).reset_index()
-        return {
+        out = {
             "classes": classes,
             "parameters": self.to_frame(),
             "fit": self.fit_table(),
             "classification": classification,
         }
+        coef = self.coefficient_frame()
+        if coef is not None:
+            out["coefficients"] = coef
+        return out
+
+    def coefficient_frame(self) -> pd.DataFrame | None:
+        """The latent class regression's Wald table (None without covariates)."""
+        coef = self.extra.get("coefficients")
+        return None if coef is None else coef.to_frame()
 
     def __str__(self) -> str:
         K = self.n_components
@@ -472,14 +492,35 @@ class FamilySummary:
                 out.append(f" class {k + 1}: " + " ".join(f"{v:.3f}" for v in row))
             else:
                 out.append(f" class {k + 1}: — (no row has this modal class)")
-        if self.n_init:
+        if self.n_init and self.extra.get("converged", True):
             out.append(
                 f"starts run to convergence: {self.n_init}; {self.n_at_best} reached the best "
                 "log-likelihood"
             )
+        elif self.n_init:
+            out.append(
+                f"starts: {self.n_init}; the best did NOT converge within max_iter: these "
+                "numbers are not a maximum (raise max_iter)"
+            )
         if self.proper_maxima_note:
             out.append(f"note: {self.proper_maxima_note}")
+        out += _coefficient_lines(self.extra.get("coefficients"))
         return "\n".join(out)
+
+
+def _coefficient_lines(coef: Any) -> list[str]:
+    """The printout of a latent class regression's Wald table (none without covariates)."""
+    if coef is None:
+        return []
+    out = ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
+    out.append(f"{'':>8}{'term':>20}{'coef':>11}{'se':>10}{'z':>9}{'p':>11}")
+    for k in range(coef.coef.shape[0]):
+        for j, term in enumerate(coef.names):
+            out.append(
+                f"{f'class {k + 2}':>8}{term[:19]:>20}{coef.coef[k, j]:>11.4g}"
+                f"{coef.se[k, j]:>10.4g}{coef.z[k, j]:>9.2f}{coef.p[k, j]:>11.3g}"
+            )
+    return out
 
 
 def _parameter_lines(rows: list[dict[str, Any]], K: int) -> list[str]:
@@ -549,5 +590,5 @@ def make_family_summary(
         se_method="observed information",
         proper_maxima_note=getattr(model, "proper_maxima_note_", None),
         n_boundary=se.n_boundary,
-        extra={"standard_errors": se},
+        extra={"standard_errors": se, "converged": bool(getattr(model, "converged_", True))},
     )
