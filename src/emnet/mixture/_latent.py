@@ -24,7 +24,10 @@ degenerate, the best of them is reported with a warning.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import warnings
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -42,6 +45,9 @@ from emnet.mixture.measurement.poisson import Poisson, check_counts
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 MAX_CATEGORICAL_VALUES = 10
+SMALL_DATA = 1 << 17
+"""A fit on at most this many entries (rows × columns) runs its EM with BLAS held to one
+thread: on small matrices the threads cost more than they give."""
 """``measurement=None``: whole-number columns with at most this many distinct values are
 read as categorical items."""
 
@@ -377,9 +383,15 @@ class LatentClassModel(BaseEMMixture):
         total = float(n if w is None else w.sum())
 
         def stats(p: LatentParams) -> LatentStats:
-            ll = self._joint_log_lik(p, chunks)
-            log_p = logsumexp(ll, axis=1)
-            resp = np.exp(ll - log_p[:, None])
+            ll = self._joint_log_lik(p, chunks)  # a fresh array: normalised in place
+            top = ll.max(axis=1)
+            if not np.isfinite(top).all():
+                top[~np.isfinite(top)] = 0.0
+            ll -= top[:, None]
+            resp = np.exp(ll, out=ll)
+            mass = resp.sum(axis=1)
+            resp /= mass[:, None]
+            log_p = np.log(mass) + top
             loglik = float(log_p.sum() if w is None else w @ log_p)
             nk = resp.sum(axis=0) if w is None else w @ resp
             blocks = tuple(
@@ -390,14 +402,19 @@ class LatentClassModel(BaseEMMixture):
 
         self._fit_matrix = A
         self._fit_chunks = chunks
+        self._fit_size = A.shape[0] * A.shape[1]
         return FitData(A, w, stats)
 
     def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
-        ll = np.broadcast_to(p.log_weights, (0, len(p.log_weights))).copy()
+        """(n, K): log π_k + Σ_b log f_b(x_ib | k), a fresh array."""
+        ll = None
         for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True):
             term = m.log_likelihood(pb, chunk)
-            ll = term + p.log_weights if ll.shape[0] == 0 else ll + term
-        return ll
+            if ll is None:
+                ll = term + p.log_weights
+            else:
+                ll += term
+        return np.zeros((0, len(p.log_weights))) if ll is None else ll
 
     def _initialize(
         self, A: np.ndarray, sample_weight: np.ndarray | None, rng: np.random.RandomState
@@ -596,13 +613,28 @@ class LatentClassModel(BaseEMMixture):
         return bad
 
     def _run_em(self, stats_fn: Any, params: Any, ops: Any = None, tol: Any = None) -> EMRun:
-        run = super()._run_em(stats_fn, params, ops, tol)
-        marks = getattr(self, "_marks", None)
-        if marks is None or ops is not None or not self.proper_maxima:
-            return run
-        if self._degenerate_classes(run.params, stats_fn(run.params).nk).any():
-            marks[id(run.params)] = run
-            return run._replace(lower_bound=-np.inf)
+        """The base's EM run; then the proper-maxima rule. The E-steps of the last few
+        parameter values are kept (the rule's class sizes are those of the run's end), and
+        on small data the run holds BLAS to one thread (:data:`SMALL_DATA`)."""
+        recent: list[tuple[Any, Any]] = []  # (params, stats): held, so ``is`` is safe
+
+        def memo(p: Any) -> Any:
+            for q, s in recent:
+                if q is p:
+                    return s
+            s = stats_fn(p)
+            recent[:] = [(p, s), *recent[:2]]
+            return s
+
+        small = getattr(self, "_fit_size", SMALL_DATA + 1) <= SMALL_DATA
+        with _blas_threads(1 if small else None):
+            run = super()._run_em(memo, params, ops, tol)
+            marks = getattr(self, "_marks", None)
+            if marks is None or ops is not None or not self.proper_maxima:
+                return run
+            if self._degenerate_classes(run.params, memo(run.params).nk).any():
+                marks[id(run.params)] = run
+                return run._replace(lower_bound=-np.inf)
         return run
 
     def _refine(self, run: EMRun, fit_data: FitData, rng: np.random.RandomState) -> EMRun:
@@ -998,3 +1030,20 @@ def _inferred_type(column: np.ndarray, kind: str) -> str:
         if values[0] >= 0:
             return "poisson"
     return "gaussian"
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def _blas_threads(limit: int | None) -> Iterator[None]:
+    """BLAS held to ``limit`` threads inside the block (None: as it is); restored after."""
+    if limit is None:
+        yield
+        return
+    with _blas_controller().limit(limits=limit, user_api="blas"):
+        yield

@@ -10,6 +10,18 @@ Class k draws x ~ N(μ_k, Σ_k). ``structure`` (mclust's names; scikit-learn's i
 plus K·D means. The stored covariance is in the structure's compact form (VVV (K, D, D),
 VVI (K, D), EEE (D, D), EEI (D,)); :func:`expand` gives (K, D, D) for every structure.
 
+**Computation.** The block works on the rows centred at the column means c (so the sums
+below stay well scaled whatever the columns' offsets). When no entry is missing, a row's
+log-density is linear in its *features* φ(x) = (the products x_a x_b, a ≤ b — for the
+diagonal structures the squares x_a² —, x, 1):
+log f(x | k) = φ(x) · w_k with w_k built from Σ_k⁻¹, Σ_k⁻¹ μ_k and the constant. The
+feature matrix Φ (n, F + D + 1) is built once per fit (when it fits in
+:data:`FEATURE_BUDGET` entries), so an E-step is two matrix products: the
+log-likelihoods Φ W (n, K) and the statistics Rᵀ Φ (K, F + D + 1), which hold N_k,
+Σ r x and Σ r x xᵀ at once. The class factorisations are batched over the classes and
+cached per covariance array, so the log prior and the unconstrained form of the same
+parameters reuse them.
+
 **Missing entries** (NaN) are marginalised: a row contributes the density of its observed
 sub-vector under the observed sub-vector of μ_k and sub-matrix of Σ_k. Rows are grouped
 by missingness pattern, so each pattern costs one Cholesky factorisation per class. The
@@ -53,11 +65,11 @@ sets starts ending in a degenerate class aside and reports the best proper maxim
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from emnet.mixture.measurement.base import (
     Measurement,
@@ -76,7 +88,11 @@ MAX_CONDITION = 1e6
 MIN_CLASS_SIZE = {"VVV": "D + 1", "VVI": "2", "EEE": "none", "EEI": "none"}
 INIT_SHRINK = 1.0
 """Initial covariances are shrunk towards diag(v) with (D + 1) · this many pseudo-rows."""
+FEATURE_BUDGET = 1 << 24
+"""Complete data: the feature matrix Φ is built when it has at most this many entries
+(128 MiB); otherwise the log-likelihoods and statistics are taken class by class."""
 _LOG_2PI = math.log(2.0 * math.pi)
+_CACHE_SIZE = 4
 
 
 class GaussianParams(NamedTuple):
@@ -87,8 +103,8 @@ class GaussianParams(NamedTuple):
 
 
 class GaussianStats(NamedTuple):
-    """Additive E-step statistics: Σ r (K,), Σ r x̂ (K, D), Σ r E[x xᵀ] ((K, D, D) full,
-    (K, D) diagonal)."""
+    """Additive E-step statistics about the column centre c: Σ r (K,), Σ r (x̂ − c)
+    (K, D), Σ r E[(x − c)(x − c)ᵀ] ((K, D, D) full, (K, D) diagonal)."""
 
     nk: np.ndarray
     sum_x: np.ndarray
@@ -96,11 +112,24 @@ class GaussianStats(NamedTuple):
 
 
 class GaussianChunk(NamedTuple):
-    """Rows grouped by missingness pattern: (observed columns, row indices) per group."""
+    """Rows centred at the column means (NaN missing), grouped by missingness pattern:
+    (observed columns, row indices) per group; ``features``: Φ of complete rows (or
+    None: rows with missing entries, or Φ over :data:`FEATURE_BUDGET`)."""
 
     X: np.ndarray
     groups: list[tuple[np.ndarray, np.ndarray]]
     complete: bool
+    features: np.ndarray | None = None
+
+
+class _Factor(NamedTuple):
+    """Cholesky factors L (M, D, D) of the M distinct full covariances, L⁻¹, Σ⁻¹ and
+    log det Σ (M,)."""
+
+    chol: np.ndarray
+    chol_inv: np.ndarray
+    precision: np.ndarray
+    logdet: np.ndarray
 
 
 def is_diagonal(structure: str) -> bool:
@@ -127,13 +156,44 @@ def expand(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
 
 
 def _cholesky(S: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack (..., D, D) of covariances."""
     try:
-        return cholesky(S, lower=True, check_finite=False)
-    except LinAlgError:
+        return np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
         raise ValueError(
             "a class covariance is not positive definite (a class collapsed onto a few "
             "points); use reg_covar > 0"
         ) from None
+
+
+class _Pairs(NamedTuple):
+    """Index arrays of a D × D matrix's pairs: ``a, b`` the upper triangle a ≤ b
+    (row-major, Φ's order), ``weight`` −½ on the diagonal and −1 off it (φ · w = −½ xᵀPx),
+    ``rows, cols`` the lower triangle (the unconstrained form's order), ``diag`` its
+    diagonal entries."""
+
+    a: np.ndarray
+    b: np.ndarray
+    weight: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    diag: np.ndarray
+
+
+@functools.cache
+def _pairs(D: int) -> _Pairs:
+    a, b = np.triu_indices(D)
+    rows, cols = np.tril_indices(D)
+    return _Pairs(a, b, np.where(a == b, -0.5, -1.0), rows, cols, rows == cols)
+
+
+def _factor(S: np.ndarray) -> _Factor:
+    """The factorisation of a stack (M, D, D) of covariances (batched over M)."""
+    L = _cholesky(S)
+    Linv = np.linalg.inv(L)
+    P = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    return _Factor(L, Linv, P, logdet)
 
 
 class Gaussian(Measurement):
@@ -148,6 +208,7 @@ class Gaussian(Measurement):
         self.reg_covar = float(reg_covar)
         self.scale: np.ndarray | None = None  # column variances v (setup)
         self.center: np.ndarray | None = None  # column means (setup)
+        self._factors: list[tuple[np.ndarray, _Factor]] = []
 
     # -- data ------------------------------------------------------------------------------
     def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:
@@ -155,13 +216,29 @@ class Gaussian(Measurement):
         self.center = mean
         self.scale = np.where(var > 0, var, 1.0)
 
+    def _shift(self, D: int) -> np.ndarray:
+        return self.center if self.center is not None else np.zeros(D)
+
     def prepare(self, X: Any) -> GaussianChunk:
         if isinstance(X, GaussianChunk):
             return X
         X = np.asarray(X, dtype=np.float64)
+        n, D = X.shape
+        X = X - self._shift(D)
         observed = ~np.isnan(X)
         if observed.all():
-            return GaussianChunk(X, [(np.arange(X.shape[1]), np.arange(X.shape[0]))], True)
+            F = D if is_diagonal(self.structure) else D * (D + 1) // 2
+            features = None
+            if n * (F + D + 1) <= FEATURE_BUDGET:
+                features = np.empty((n, F + D + 1))
+                if is_diagonal(self.structure):
+                    np.multiply(X, X, out=features[:, :D])
+                else:
+                    pairs = _pairs(D)
+                    np.multiply(X[:, pairs.a], X[:, pairs.b], out=features[:, :F])
+                features[:, F : F + D] = X
+                features[:, -1] = 1.0
+            return GaussianChunk(X, [(np.arange(D), np.arange(n))], True, features)
         patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         order = np.argsort(inverse, kind="stable")
@@ -176,30 +253,77 @@ class Gaussian(Measurement):
         D = len(self.scale)
         return self.reg_covar * (self.scale if self.scale is not None else np.ones(D))
 
+    def _factors_of(self, covariances: np.ndarray) -> _Factor:
+        """The factorisation of a full structure's covariances (cached per array: the
+        E-step, the log prior and the unconstrained form of one parameter value share
+        it)."""
+        cache = getattr(self, "_factors", [])
+        for key, value in cache:
+            if key is covariances:
+                return value
+        mats = covariances if self.structure == "VVV" else covariances[None]
+        value = _factor(mats)
+        self._factors = [(covariances, value), *cache[: _CACHE_SIZE - 1]]
+        return value
+
     # -- likelihood ------------------------------------------------------------------------
+    def _feature_weights(self, params: GaussianParams, K: int) -> np.ndarray:
+        """W (F + D + 1, K): log f(x | k) = φ(x) · W[:, k] on centred rows."""
+        mc = params.means - self._shift(params.means.shape[1])
+        D = mc.shape[1]
+        if is_diagonal(self.structure):
+            var = expand_diag(params.covariances, self.structure, K)
+            inv = 1.0 / var
+            lin = mc * inv
+            quad = -0.5 * inv
+            const = -0.5 * (D * _LOG_2PI + np.log(var).sum(axis=1) + (mc * lin).sum(axis=1))
+        else:
+            f = self._factors_of(params.covariances)
+            pairs = _pairs(D)
+            P = f.precision
+            lin = np.matmul(P, mc[..., None])[..., 0] if len(P) == K else mc @ P[0]
+            quad = P[:, pairs.a, pairs.b] * pairs.weight
+            const = -0.5 * (D * _LOG_2PI + f.logdet + (mc * lin).sum(axis=1))
+        F = quad.shape[1]
+        W = np.empty((F + D + 1, K))
+        W[:F] = quad.T
+        W[F:-1] = lin.T
+        W[-1] = const
+        return W
+
     def log_likelihood(self, params: GaussianParams, X: Any) -> np.ndarray:
         chunk = self.prepare(X)
         K = params.means.shape[0]
+        if chunk.features is not None:
+            return chunk.features @ self._feature_weights(params, K)
+        mc = params.means - self._shift(params.means.shape[1])
         if is_diagonal(self.structure):
             var = expand_diag(params.covariances, self.structure, K)  # (K, D)
             X0, obs = nan_filled(chunk.X)
             inv = 1.0 / var
             # Σ_j obs_ij [log 2πσ² + (x − μ)²/σ²] = obs@(log2πσ² + μ²/σ²) − 2 x@(μ/σ²) + x²@(1/σ²)
-            quad = (X0**2) @ inv.T - 2.0 * X0 @ (params.means * inv).T
-            const = obs @ (_LOG_2PI + np.log(var) + params.means**2 * inv).T
+            quad = (X0**2) @ inv.T - 2.0 * X0 @ (mc * inv).T
+            const = obs @ (_LOG_2PI + np.log(var) + mc**2 * inv).T
             return -0.5 * (quad + const)
+        if chunk.complete:
+            f = self._factors_of(params.covariances)
+            out = np.empty((chunk.X.shape[0], K))
+            for k in range(K):
+                j = k if len(f.logdet) == K else 0
+                z = (chunk.X - mc[k]) @ f.chol_inv[j].T
+                out[:, k] = -0.5 * (len(mc[k]) * _LOG_2PI + f.logdet[j] + (z * z).sum(axis=1))
+            return out
         covs = expand(params.covariances, self.structure, K)
         out = np.empty((chunk.X.shape[0], K))
         for o, rows in chunk.groups:
             if len(o) == 0:
                 out[rows] = 0.0
                 continue
-            Xo = chunk.X[np.ix_(rows, o)]
-            for k in range(K):
-                L = _cholesky(covs[k][np.ix_(o, o)])
-                z = solve_triangular(L, (Xo - params.means[k, o]).T, lower=True)
-                logdet = 2.0 * np.log(np.diag(L)).sum()
-                out[rows, k] = -0.5 * (len(o) * _LOG_2PI + logdet + (z * z).sum(axis=0))
+            f = _factor(covs[:, o[:, None], o])
+            diff = chunk.X[np.ix_(rows, o)][None] - mc[:, None, o]  # (K, n_g, |o|)
+            z = np.matmul(diff, np.swapaxes(f.chol_inv, 1, 2))
+            quad = (z * z).sum(axis=2)  # (K, n_g)
+            out[rows] = -0.5 * (len(o) * _LOG_2PI + f.logdet[None, :] + quad.T)
         return out
 
     def sufficient_stats(
@@ -212,47 +336,58 @@ class Gaussian(Measurement):
         chunk = self.prepare(X)
         r = resp if sample_weight is None else resp * sample_weight[:, None]
         K = resp.shape[1]
+        D = chunk.X.shape[1]
+        if chunk.features is not None:
+            S = r.T @ chunk.features  # (K, F + D + 1)
+            F = S.shape[1] - D - 1
+            if is_diagonal(self.structure):
+                sum_xx = S[:, :F]
+            else:
+                pairs = _pairs(D)
+                sum_xx = np.empty((K, D, D))
+                sum_xx[:, pairs.a, pairs.b] = S[:, :F]
+                sum_xx[:, pairs.b, pairs.a] = S[:, :F]
+            return GaussianStats(S[:, -1].copy(), S[:, F : F + D], sum_xx)
         nk = r.sum(axis=0)
         if is_diagonal(self.structure):
+            mc = params.means - self._shift(D)
             var = expand_diag(params.covariances, self.structure, K)
             X0, obs = nan_filled(chunk.X)
             miss = r.T @ (1.0 - obs)  # (K, D): Σ r over rows missing column j
-            sum_x = r.T @ X0 + params.means * miss
-            sum_xx = r.T @ (X0**2) + (params.means**2 + var) * miss
+            sum_x = r.T @ X0 + mc * miss
+            sum_xx = r.T @ (X0**2) + (mc**2 + var) * miss
             return GaussianStats(nk, sum_x, sum_xx)
-        D = chunk.X.shape[1]
-        sum_x = np.zeros((K, D))
-        sum_xx = np.zeros((K, D, D))
         if chunk.complete:
             sum_x = r.T @ chunk.X
+            sum_xx = np.empty((K, D, D))
             for k in range(K):
                 sum_xx[k] = (chunk.X * r[:, k : k + 1]).T @ chunk.X
             return GaussianStats(nk, sum_x, sum_xx)
+        mc = params.means - self._shift(D)
         covs = expand(params.covariances, self.structure, K)
+        sum_x = np.zeros((K, D))
+        sum_xx = np.zeros((K, D, D))
         for o, rows in chunk.groups:
             m = np.setdiff1d(np.arange(D), o)
             Xo = chunk.X[np.ix_(rows, o)]
-            rg = r[rows]
-            for k in range(K):
-                rk = rg[:, k]
-                Xhat = np.empty((len(rows), D))
-                Xhat[:, o] = Xo
-                if len(m):
-                    S = covs[k]
-                    if len(o):
-                        L = _cholesky(S[np.ix_(o, o)])
-                        # B = Σ_mo Σ_oo⁻¹ through the factor: Bᵀ = Σ_oo⁻¹ Σ_om
-                        Bt = solve_triangular(
-                            L.T, solve_triangular(L, S[np.ix_(o, m)], lower=True), lower=False
-                        )
-                        Xhat[:, m] = params.means[k, m] + (Xo - params.means[k, o]) @ Bt
-                        C = S[np.ix_(m, m)] - S[np.ix_(m, o)] @ Bt
-                    else:
-                        Xhat[:, m] = params.means[k, m]
-                        C = S[np.ix_(m, m)]
-                    sum_xx[k][np.ix_(m, m)] += rk.sum() * C
-                sum_x[k] += rk @ Xhat
-                sum_xx[k] += (Xhat * rk[:, None]).T @ Xhat
+            rg = r[rows]  # (n_g, K)
+            Xhat = np.empty((K, len(rows), D))
+            Xhat[:, :, o] = Xo
+            if len(m):
+                if len(o):
+                    f = _factor(covs[:, o[:, None], o])
+                    S_om = covs[:, o[:, None], m]
+                    # Bᵀ = Σ_oo⁻¹ Σ_om (K, |o|, |m|): E[x_m | x_o] = μ_m + (x_o − μ_o) Bᵀ
+                    Bt = np.matmul(f.precision, S_om)
+                    Xhat[:, :, m] = mc[:, None, m] + np.matmul(Xo[None] - mc[:, None, o], Bt)
+                    C = covs[:, m[:, None], m] - np.matmul(np.swapaxes(S_om, 1, 2), Bt)
+                else:
+                    Xhat[:, :, m] = mc[:, None, m]
+                    C = covs[:, m[:, None], m]
+                sum_xx[:, m[:, None], m] += rg.sum(axis=0)[:, None, None] * C
+            weighted = Xhat * rg.T[:, :, None]  # (K, n_g, D)
+            sum_x += weighted.sum(axis=1)
+            sum_xx += np.matmul(np.swapaxes(weighted, 1, 2), Xhat)
         return GaussianStats(nk, sum_x, sum_xx)
 
     def add_stats(self, a: GaussianStats, b: GaussianStats) -> GaussianStats:
@@ -260,23 +395,26 @@ class Gaussian(Measurement):
 
     def m_step(self, stats: GaussianStats) -> GaussianParams:
         nk = stats.nk + 10.0 * np.finfo(np.float64).eps  # an empty class stays finite
-        means = stats.sum_x / nk[:, None]
+        mc = stats.sum_x / nk[:, None]  # centred means
+        means = mc + self._shift(mc.shape[1])
         reg = self._reg()
         if is_diagonal(self.structure):
-            scatter = stats.sum_xx - nk[:, None] * means**2  # (K, D)
+            scatter = stats.sum_xx - nk[:, None] * mc**2  # (K, D)
             if self.structure == "VVI":
                 cov = (scatter + reg) / nk[:, None]
             else:
                 cov = (scatter.sum(axis=0) + reg) / nk.sum()
             return GaussianParams(means, np.maximum(cov, np.finfo(np.float64).tiny))
-        scatter = stats.sum_xx - nk[:, None, None] * np.einsum("ki,kj->kij", means, means)
+        scatter = stats.sum_xx - nk[:, None, None] * (mc[:, :, None] * mc[:, None, :])
         scatter = 0.5 * (scatter + np.transpose(scatter, (0, 2, 1)))
+        idx = np.arange(len(reg))
         if self.structure == "VVV":
-            cov = scatter.copy()
-            cov[:, np.arange(len(reg)), np.arange(len(reg))] += reg
+            cov = scatter
+            cov[:, idx, idx] += reg
             cov /= nk[:, None, None]
         else:
-            cov = scatter.sum(axis=0) + np.diag(reg)
+            cov = scatter.sum(axis=0)
+            cov[idx, idx] += reg
             cov /= nk.sum()
         return GaussianParams(means, cov)
 
@@ -286,13 +424,8 @@ class Gaussian(Measurement):
         reg = self._reg()
         if is_diagonal(self.structure):
             return -0.5 * float(np.sum(reg / params.covariances))
-        covs = params.covariances if self.structure == "VVV" else params.covariances[None]
-        total = 0.0
-        for S in covs:
-            L = _cholesky(S)
-            Linv = solve_triangular(L, np.eye(len(reg)), lower=True)
-            total += float(np.sum(reg * np.sum(Linv * Linv, axis=0)))  # diag of S⁻¹
-        return -0.5 * total
+        P = self._factors_of(params.covariances).precision
+        return -0.5 * float(np.sum(np.diagonal(P, axis1=1, axis2=2) @ reg))  # tr(Ψ Σ⁻¹)
 
     def n_parameters(self, n_components: int) -> int:
         K, D = n_components, len(self.scale) if self.scale is not None else 0
@@ -303,15 +436,11 @@ class Gaussian(Measurement):
         cov = params.covariances
         if is_diagonal(self.structure):
             return np.concatenate([params.means.ravel(), np.log(cov).ravel()])
-        mats = cov if self.structure == "VVV" else cov[None]
-        D = mats.shape[1]
-        rows, cols = np.tril_indices(D)
-        parts = [params.means.ravel()]
-        for S in mats:
-            L = _cholesky(S)
-            L[np.arange(D), np.arange(D)] = np.log(np.diag(L))
-            parts.append(L[rows, cols])
-        return np.concatenate(parts)
+        L = self._factors_of(cov).chol
+        pairs = _pairs(L.shape[1])
+        packed = L[:, pairs.rows, pairs.cols]  # (M, D(D+1)/2), a copy
+        packed[:, pairs.diag] = np.log(packed[:, pairs.diag])
+        return np.concatenate([params.means.ravel(), packed.ravel()])
 
     def from_unconstrained(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
         K, D = like.means.shape
@@ -320,14 +449,12 @@ class Gaussian(Measurement):
         if is_diagonal(self.structure):
             return GaussianParams(means, np.exp(rest).reshape(like.covariances.shape))
         n_mats = K if self.structure == "VVV" else 1
-        rows, cols = np.tril_indices(D)
-        size = len(rows)
-        mats = np.empty((n_mats, D, D))
-        for k in range(n_mats):
-            L = np.zeros((D, D))
-            L[rows, cols] = rest[k * size : (k + 1) * size]
-            L[np.arange(D), np.arange(D)] = np.exp(np.diag(L))
-            mats[k] = L @ L.T
+        pairs = _pairs(D)
+        packed = rest.reshape(n_mats, len(pairs.rows)).copy()
+        packed[:, pairs.diag] = np.exp(packed[:, pairs.diag])
+        L = np.zeros((n_mats, D, D))
+        L[:, pairs.rows, pairs.cols] = packed
+        mats = np.matmul(L, np.swapaxes(L, 1, 2))
         return GaussianParams(means, mats if self.structure == "VVV" else mats[0])
 
     # -- start, sampling, relabelling, arrays ----------------------------------------------
@@ -338,15 +465,15 @@ class Gaussian(Measurement):
         covariances shrunk towards diag(v) with (D + 1) pseudo-rows (so a small part
         still gives a positive definite start)."""
         chunk = self.prepare(X)
-        Xf = np.where(np.isnan(chunk.X), self.center, chunk.X)
+        Xf = np.where(np.isnan(chunk.X), 0.0, chunk.X)  # centred: the mean is 0
         r = resp if sample_weight is None else resp * sample_weight[:, None]
         K, D = resp.shape[1], Xf.shape[1]
         nk = r.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
-        means = (r.T @ Xf) / nk[:, None]
+        mc = (r.T @ Xf) / nk[:, None]
         lam = INIT_SHRINK * (D + 1)
         covs = np.empty((K, D, D))
         for k in range(K):
-            d = Xf - means[k]
+            d = Xf - mc[k]
             covs[k] = ((d * r[:, k : k + 1]).T @ d + lam * np.diag(self.scale)) / (nk[k] + lam)
         if self.structure == "VVV":
             cov = covs
@@ -355,7 +482,7 @@ class Gaussian(Measurement):
         else:
             pooled = np.einsum("k,kij->ij", nk + lam, covs) / (nk + lam).sum()
             cov = pooled if self.structure == "EEE" else np.diag(pooled).copy()
-        return GaussianParams(means, cov)
+        return GaussianParams(mc + self._shift(D), cov)
 
     def sample(
         self, params: GaussianParams, z: np.ndarray, rng: np.random.RandomState
