@@ -261,3 +261,10 @@ def test_save_and_load(lpa, tmp_path):
     assert not hasattr(plain, "coef_") and not hasattr(plain, "covariate_design_")
     with pytest.raises(ValueError, match="without covariates"):
         plain.predict_proba(X, covariates=z)
+
+
+def test_one_class_is_refused(lpa):
+    X, z, _ = lpa
+    for method in ("one-step", "bch"):
+        with pytest.raises(ValueError, match="n_components >= 2"):
+            LatentClassModel(1).fit(X, covariates=z, covariate_method=method)

@@ -207,6 +207,8 @@ def fit_latent_regression(
         if hasattr(model, name):
             delattr(model, name)
     model._check_parameters()
+    if model.n_components < 2:
+        raise ValueError("covariates: a latent class regression needs n_components >= 2")
     n = model._as_array(X, reset=True).shape[0]  # X checked first, as without covariates
     design, D, keep = learn_design(covariates, n)
     w_all = check_weights(sample_weight, n)
@@ -216,8 +218,6 @@ def fit_latent_regression(
     Ds = D @ A  # unit-free columns; coefficients mapped back by A
     if method != "one-step":
         return _three_step(model, Xk, w, Ds, A, design, method)
-    if model.n_components < 2:
-        raise ValueError("covariates: a latent class regression needs n_components >= 2")
     rng = check_random_state(model.random_state)
     fit_data = model._prepare_fit(Xk, w, reset=True)
     model._marks = {}
