@@ -268,3 +268,18 @@ def test_one_class_is_refused(lpa):
     for method in ("one-step", "bch"):
         with pytest.raises(ValueError, match="n_components >= 2"):
             LatentClassModel(1).fit(X, covariates=z, covariate_method=method)
+
+
+def test_standard_errors_of_a_covariate_model_need_the_covariates(lpa):
+    """standard_errors(X) of a regression model used to treat the shares as fixed (wrong,
+    silently); now it needs Z and gives the summary's numbers."""
+    X, z, model = lpa
+    Z = z
+    with pytest.raises(ValueError, match="pass standard_errors"):
+        model.standard_errors(X)
+    se = model.standard_errors(X, covariates=Z)
+    assert np.all(np.isfinite(se.weights)) and np.all(se.weights > 0)
+    means_se = se.blocks[0]["means"]
+    assert means_se.shape == model.means_.shape and np.all(means_se > 0)
+    summary = model.summary(X, covariates=Z)
+    np.testing.assert_allclose(se.weights, summary.weights_se)

@@ -99,7 +99,6 @@ def test_bad_type_options(tmp_path, capsys):
         (["--continuous", "nope"], "--continuous: no column 'nope'"),
         (["--weights", "w", "--continuous", "w"], "--continuous: column 'w' is not an item"),
         (["--covariance", "XYZ"], "--covariance"),
-        (["--covariates", "age"], "--covariates: not available with continuous or count items"),
     ]:
         code, _, err = _run(capsys, [*base, *extra])
         assert code == 2 and message in err, (extra, err)
@@ -112,3 +111,34 @@ def test_categorical_flag_keeps_non_whole_numbers_as_labels(tmp_path, capsys):
     argv = ["--data", str(tmp_path / "t.csv"), "--k", "1", "--categorical"]
     code, stdout, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
     assert code == 0 and "2 categorical items" in stdout and "is continuous" not in err
+
+
+def test_latent_profile_regression_from_the_command_line(tmp_path, capsys):
+    """--covariates with continuous items: LatentClassModel's one-step regression."""
+    rng = np.random.default_rng(3)
+    n = 900
+    age = rng.normal(40.0, 10.0, n)
+    z = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 0.1 * (age - 40.0))))
+    frame = pd.DataFrame(
+        {
+            "x1": rng.normal(np.where(z, 2.5, 0.0), 1.0),
+            "x2": rng.normal(np.where(z, -2.0, 0.0), 1.0),
+            "x3": rng.normal(np.where(z, 1.5, 0.0), 1.0),
+            "age": np.round(age, 1),
+        }
+    )
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    out = tmp_path / "out"
+    argv = ["--data", str(tmp_path / "p.csv"), "--k", "1:3", "--n-init", "4", "--covariates",
+            "age", "--continuous", "x1", "x2", "x3", "--out", str(out)]  # fmt: skip
+    code, stdout, err = _run(capsys, argv)
+    assert code == 0, err
+    assert "3 continuous (Gaussian, VVI)" in stdout and "age (numeric), one-step" in stdout
+    assert stdout.count("Latent class regression") == 1 and "nan" not in stdout.lower()
+    sel = json.loads((out / "selection.json").read_text())
+    assert sel["best_k"] == 2 and "g2" not in sel["table"][0]
+    coef = pd.read_csv(out / "coefficients.csv").set_index("term")
+    slope = coef.loc["age"]
+    assert abs(abs(slope["coef"]) - 0.1) < 3 * slope["se"]  # the sign follows the labels
+    names = {p.name for p in out.iterdir()}
+    assert {"profile.png", "bic.png", "covariate_effect_age.png", "report.html"} <= names

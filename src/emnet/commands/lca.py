@@ -591,11 +591,6 @@ def prepare(args: argparse.Namespace) -> Prepared:
         X = X[keep].reset_index(drop=True)
         weights = None if weights is None else weights[keep]
         Z = None if Z is None else Z[keep].reset_index(drop=True)
-    if Z is not None and measurement is not None:
-        raise ValueError(
-            "--covariates: not available with continuous or count items yet (latent class "
-            "regression is fitted for binary and categorical items)"
-        )
     return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement)
 
 
@@ -921,28 +916,41 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     from emnet.mixture.selection import SelectionResult, format_selection_table
 
     X, weights, Z = data.X, data.weights, data.covariates
-    cls = BernoulliMixture if data.items == "binary" else CategoricalMixture
+    from emnet.mixture import LatentClassModel
+
+    cls = {"binary": BernoulliMixture, "categorical": CategoricalMixture}.get(
+        data.items, LatentClassModel
+    )
+    family = {}
+    if data.measurement is not None:
+        family = {"measurement": data.measurement, "covariance": args.covariance}
     method = args.covariate_method
     models, summaries, seconds = {}, {}, {}
     for k in args.k:
         t0 = time.perf_counter()
         model = cls(
             k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
-            search_budget=args.search_budget,
+            search_budget=args.search_budget, **family,
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # one class has no regression: LatentClassModel fits it plainly (same rows)
+            cov = None if (k == 1 and family) else Z
             try:
-                model.fit(X, sample_weight=weights, covariates=Z, covariate_method=method)
+                model.fit(X, sample_weight=weights, covariates=cov, covariate_method=method)
             except ValueError as exc:
                 raise ValueError(f"--data {args.data}: {exc}") from None
         seconds[int(k)] = time.perf_counter() - t0
         models[int(k)] = model
-        summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=Z)
+        summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=cov)
     ks = [int(k) for k in args.k]
-    col = lambda attr: np.array([getattr(summaries[k], attr) for k in ks], dtype=np.float64)
+    col = lambda attr: np.array(
+        [getattr(summaries[k], attr, np.nan) for k in ks], dtype=np.float64
+    )  # fmt: skip
     crit = {c: col(c) for c in ("aic", "bic", "sabic", "caic")}
-    df = np.array([np.nan if summaries[k].df is None else summaries[k].df for k in ks])
+    df = np.array([np.nan if getattr(summaries[k], "df", None) is None else summaries[k].df
+                   for k in ks])  # fmt: skip
+    coded = data.measurement is None  # G², X², df need a table of response patterns
     usable = ~(df < 0)
     if not usable.any():
         usable[:] = True
@@ -957,14 +965,20 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         converged=np.array([bool(models[k].converged_) for k in ks]),
         seconds=np.array([seconds[k] for k in ks]), criterion=args.criterion, best_k=best_k,
         best_model=models[best_k], models=models, sabic=crit["sabic"], caic=crit["caic"],
-        entropy=col("entropy"), g2=col("g2"), x2=col("x2"), df=df,
+        entropy=col("entropy"), g2=col("g2") if coded else None,
+        x2=col("x2") if coded else None, df=df if coded else None,
         n_at_best=np.array([models[k].n_starts_at_best() for k in ks]),
+        n_set_aside=None if coded else np.array([models[k].n_degenerate_starts_ for k in ks]),
     )  # fmt: skip
     model = models[best_k].reorder("weight")
-    summary = model.summary(X, sample_weight=weights, covariates=Z)
+    regression = hasattr(model, "coef_")  # a one-class LatentClassModel has none
+    summary = model.summary(X, sample_weight=weights, covariates=Z if regression else None)
     warned = run_warnings(args, result)
     _warn(warned)
-    kinds = dict(zip(model.covariate_design_.columns, model.covariate_design_.kinds, strict=True))
+    from emnet.mixture._covariates import learn_design
+
+    design = model.covariate_design_ if regression else learn_design(Z, len(Z))[0]
+    kinds = dict(zip(design.columns, design.kinds, strict=True))
     print(
         _headline(
             args, data,
@@ -976,10 +990,9 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     print()
     summary_text = str(summary)
     print(summary_text)
-    coef = model.coefficients().to_frame()
     figures = {}
     numeric = [c for c in Z.columns if kinds[c] == "numeric"]
-    if numeric:
+    if numeric and regression:
         name = f"covariate_effect_{_safe_name(numeric[0])}.png"
         figures[name] = plot_covariate_effect(model, numeric[0], data=Z, path=out / name)
     record = {
@@ -991,10 +1004,10 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         "table": result.table(),
         "warnings": warned,
     }
-    se = _covariate_errors(summary)
+    se = summary.extra.get("standard_errors") or _covariate_errors(summary)
     return _write_outputs(
         args, data, out, record, result, model, summary, se, table_text, summary_text, warned,
-        extra_tables={"coefficients": coef}, extra_figures=figures,
+        extra_figures=figures,
     )  # fmt: skip
 
 

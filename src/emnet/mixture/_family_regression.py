@@ -554,8 +554,40 @@ def covariate_family_summary(
         extra={
             "coefficients": model.coefficients(),
             "n_screened": getattr(model, "n_screened_", 0),
+            "converged": bool(getattr(model, "converged_", True)),
+            "standard_errors": _family_errors(model, shares_se, se_blocks),
         },
     )
+
+
+def _family_errors(model: Any, shares_se: np.ndarray, se_blocks: list[dict[str, Any]]) -> Any:
+    """The standard errors of a covariate model as ``standard_errors`` returns them: the
+    shares (mean P(class | z), delta method), every block's arrays, and the coefficients'
+    covariance (``coef_cov_``)."""
+    from emnet.mixture._family_stats import FamilyStandardErrors
+
+    K = len(shares_se)
+    return FamilyStandardErrors(
+        weights=np.asarray(shares_se, dtype=np.float64),
+        blocks=list(se_blocks),
+        block_types=[m.name for m, _ in model._blocks],
+        method="hessian",
+        covariance=np.asarray(model.coef_cov_),
+        free=np.arange(np.asarray(model.coef_cov_).shape[0]),
+        n_free=int(np.asarray(model.coef_cov_).shape[0]),
+        weights_boundary=np.zeros(K, dtype=bool),
+        boundary=[{k: np.zeros(np.shape(v), dtype=bool) for k, v in b.items()} for b in se_blocks],
+        n_boundary=0,
+    )
+
+
+def covariate_standard_errors(
+    model: Any, X: Any, covariates: Any, sample_weight: Any = None
+) -> Any:
+    """``LatentClassModel.standard_errors(X, covariates=Z)`` of a covariate model: the
+    summary's numbers (shares, every block's arrays; ``covariance`` is ``coef_cov_``)."""
+    summary = covariate_family_summary(model, X, None, sample_weight, covariates)
+    return summary.extra["standard_errors"]
 
 
 def _keep_rows(model: Any, X: Any, covariates: Any) -> np.ndarray:

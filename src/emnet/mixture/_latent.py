@@ -847,7 +847,9 @@ class LatentClassModel(BaseEMMixture):
         w = check_weights(sample_weight, eta.shape[0])
         return eta, np.ones(eta.shape[0]) if w is None else w
 
-    def standard_errors(self, X: Any, method: str = "hessian", sample_weight: Any = None) -> Any:
+    def standard_errors(
+        self, X: Any, method: str = "hessian", sample_weight: Any = None, covariates: Any = None
+    ) -> Any:
         """Standard errors of ``weights_`` and of every block's parameters.
 
         ``method="hessian"``: the observed information (of the log-likelihood, in the
@@ -862,6 +864,19 @@ class LatentClassModel(BaseEMMixture):
 
         if method not in ("hessian", "opg"):
             raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
+        if hasattr(self, "coef_"):  # a latent class regression: the shares are β's
+            from emnet.mixture._family_regression import covariate_standard_errors
+
+            if covariates is None:
+                raise ValueError(
+                    "covariates: this model was fitted with covariates; pass "
+                    "standard_errors(X, covariates=Z)"
+                )
+            if method != "hessian":
+                raise ValueError("method: a model with covariates has 'hessian' errors only")
+            return covariate_standard_errors(self, X, covariates, sample_weight)
+        if covariates is not None:
+            raise ValueError("covariates: this model was fitted without covariates")
         return standard_errors(self._family_view(X, sample_weight), method)
 
     def goodness_of_fit(self, X: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
