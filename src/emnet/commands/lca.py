@@ -56,7 +56,7 @@ COVARIATE_METHODS = ("one-step", "bch", "ml")
 CRITERIA = ("bic", "aic", "sabic", "caic")
 MAX_WEIGHT_TOTAL = 1e15  # beyond this, weighted sums lose their digits and overflow
 MAX_CODE = 2**31 - 1  # the largest whole number taken as an answer code
-MIN_CONTINUOUS_VALUES = 10  # a number column with more non-whole values is continuous
+MIN_CONTINUOUS_VALUES = 10  # a number column with more distinct values is continuous
 COVARIANCES = ("EEI", "VVI", "EEE", "VVV")
 
 
@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="COLUMN",
         help="continuous items (Gaussian: latent profile analysis), by name or 1-based "
-        "number (default: a number column with non-whole values and more than "
+        "number (default: a number column with more than "
         f"{MIN_CONTINUOUS_VALUES} distinct values, said in a note)",
     )
     p.add_argument(
@@ -426,9 +426,9 @@ def level_items(
     X: Any, frame: Any, has_header: bool, args: argparse.Namespace
 ) -> tuple[dict[str, str], list[str]]:
     """{item: "continuous" | "counts"} from --continuous/--counts (names or 1-based
-    numbers of the file's columns), else inferred: a number column with non-whole values
-    and more than MIN_CONTINUOUS_VALUES distinct values is continuous (a note says so;
-    not with --categorical or --binary)."""
+    numbers of the file's columns), else inferred: a number column with more than
+    MIN_CONTINUOUS_VALUES distinct values is continuous (one note says which; not with
+    --categorical or --binary). Counts are never inferred: say --counts."""
     import numpy as np
     import pandas as pd
 
@@ -449,22 +449,24 @@ def level_items(
             out[name] = kind
     notes = []
     if args.items is None:
+        found = []
         for name in X.columns:
             col = X[name]
             if name in out or isinstance(col.dtype, pd.CategoricalDtype):
                 continue
             v = col.to_numpy(dtype=np.float64, na_value=np.nan)
             seen = v[~np.isnan(v)]
-            if not np.all(np.isfinite(seen)) or np.all(seen == np.round(seen)):
-                continue
-            distinct = len(np.unique(seen))
-            if distinct > MIN_CONTINUOUS_VALUES:
+            if not np.all(np.isfinite(seen)):
+                continue  # an error naming the cell follows
+            if len(np.unique(seen)) > MIN_CONTINUOUS_VALUES:
                 out[name] = "continuous"
-                notes.append(
-                    f"{_item_label(str(name))} is continuous ({distinct} distinct values, not "
-                    "whole numbers): a Gaussian item (say --continuous, --counts or "
-                    "--categorical to choose)"
-                )
+                found.append(str(name))
+        if found:
+            notes.append(
+                f"{len(found)} item{'s are' if len(found) > 1 else ' is'} continuous (more "
+                f"than {MIN_CONTINUOUS_VALUES} distinct numbers): {', '.join(found)}; fitted "
+                "as Gaussian items (say --continuous, --counts or --categorical to choose)"
+            )
     return out, notes
 
 
