@@ -291,9 +291,11 @@ def fit_latent_regression(
 
 
 def _latent_params(model: Any, shares: np.ndarray, blocks: tuple[Any, ...]) -> Any:
-    from emnet.mixture._latent import LatentParams
-
-    return LatentParams(np.log(np.maximum(shares, 1e-300)), tuple(blocks))
+    """The model's own parameter record (its type, without importing the model's module:
+    the model imports this one) with these shares and blocks."""
+    return model._get_fitted()._replace(
+        log_weights=np.log(np.maximum(shares, 1e-300)), blocks=tuple(blocks)
+    )
 
 
 def _same_maximum(a: EMRun, b: EMRun) -> bool:
