@@ -293,9 +293,7 @@ def fit_latent_regression(
 def _latent_params(model: Any, shares: np.ndarray, blocks: tuple[Any, ...]) -> Any:
     """The model's own parameter record (its type, without importing the model's module:
     the model imports this one) with these shares and blocks."""
-    return model._get_fitted()._replace(
-        log_weights=np.log(np.maximum(shares, 1e-300)), blocks=tuple(blocks)
-    )
+    return model._make_params(np.log(np.maximum(shares, 1e-300)), tuple(blocks))
 
 
 def _same_maximum(a: EMRun, b: EMRun) -> bool:

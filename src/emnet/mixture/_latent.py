@@ -45,9 +45,11 @@ from emnet.mixture.measurement.poisson import Poisson, check_counts
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 MAX_CATEGORICAL_VALUES = 10
-SMALL_DATA = 1 << 17
-"""A fit on at most this many entries (rows × columns) runs its EM with BLAS held to one
-thread: on small matrices the threads cost more than they give."""
+EM_BLAS_THREADS = 1
+"""BLAS threads during an EM run. The E-step's matrix products are thin (K columns out,
+or K rows): memory-bound, so BLAS threads gain little on them (measured: at most 1.25×
+at 20 000 × 10 on an idle 2-core machine, none at 100 000 × 10) and lose up to 10× when
+the cores are busy (threads waiting on each other). None: BLAS's own setting."""
 """``measurement=None``: whole-number columns with at most this many distinct values are
 read as categorical items."""
 
@@ -381,19 +383,25 @@ class LatentClassModel(BaseEMMixture):
             self._make_blocks(A, w, X)
         chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         total = float(n if w is None else w.sum())
+        # sums over the K columns and the n rows as matrix-vector products, and the row
+        # maximum column by column: numpy's reductions along a short axis are slow
+        row_w = np.ones(n) if w is None else w
 
         def stats(p: LatentParams) -> LatentStats:
             ll = self._joint_log_lik(p, chunks)  # a fresh array: normalised in place
-            top = ll.max(axis=1)
+            top = ll[:, 0].copy()
+            for k in range(1, ll.shape[1]):
+                np.maximum(top, ll[:, k], out=top)
             if not np.isfinite(top).all():
                 top[~np.isfinite(top)] = 0.0
             ll -= top[:, None]
             resp = np.exp(ll, out=ll)
-            mass = resp.sum(axis=1)
+            mass = resp @ np.ones(resp.shape[1])
             resp /= mass[:, None]
-            log_p = np.log(mass) + top
+            log_p = np.log(mass)
+            log_p += top
             loglik = float(log_p.sum() if w is None else w @ log_p)
-            nk = resp.sum(axis=0) if w is None else w @ resp
+            nk = row_w @ resp
             blocks = tuple(
                 m.sufficient_stats(pb, chunk, resp, w)
                 for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True)
@@ -402,7 +410,6 @@ class LatentClassModel(BaseEMMixture):
 
         self._fit_matrix = A
         self._fit_chunks = chunks
-        self._fit_size = A.shape[0] * A.shape[1]
         return FitData(A, w, stats)
 
     def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
@@ -615,7 +622,7 @@ class LatentClassModel(BaseEMMixture):
     def _run_em(self, stats_fn: Any, params: Any, ops: Any = None, tol: Any = None) -> EMRun:
         """The base's EM run; then the proper-maxima rule. The E-steps of the last few
         parameter values are kept (the rule's class sizes are those of the run's end), and
-        on small data the run holds BLAS to one thread (:data:`SMALL_DATA`)."""
+        the run holds BLAS to :data:`EM_BLAS_THREADS` threads (restored after)."""
         recent: list[tuple[Any, Any]] = []  # (params, stats): held, so ``is`` is safe
 
         def memo(p: Any) -> Any:
@@ -626,8 +633,7 @@ class LatentClassModel(BaseEMMixture):
             recent[:] = [(p, s), *recent[:2]]
             return s
 
-        small = getattr(self, "_fit_size", SMALL_DATA + 1) <= SMALL_DATA
-        with _blas_threads(1 if small else None):
+        with _blas_threads(EM_BLAS_THREADS):
             run = super()._run_em(memo, params, ops, tol)
             marks = getattr(self, "_marks", None)
             if marks is None or ops is not None or not self.proper_maxima:
@@ -908,6 +914,11 @@ class LatentClassModel(BaseEMMixture):
         return make_family_summary(
             self, X, feature_names=feature_names, sample_weight=sample_weight
         )
+
+    @staticmethod
+    def _make_params(log_weights: np.ndarray, blocks: tuple[Any, ...]) -> LatentParams:
+        """The model's parameter record (for modules the model imports)."""
+        return LatentParams(log_weights, blocks)
 
     def _profile_items(self, standard_errors: Any = None) -> list[Any]:
         """Every column's panel of the profile plot, from its block (the contract's
