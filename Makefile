@@ -38,7 +38,12 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The default suite leaves out the tests marked slow (calibration runs of the bootstrap
+# tests, minutes each); `make test-all` runs every test.
 test: setup lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup lint
 	$(BIN)/python -m pytest -q
 
 report: setup
