@@ -71,7 +71,7 @@ from emnet.mixture._covariates import (
     three_step,
     unstandardize,
 )
-from emnet.mixture._numdiff import covariance
+from emnet.mixture._numdiff import covariance, five_point_jacobian
 from emnet.mixture._validation import check_weights
 
 STEP = 1e-4
@@ -460,16 +460,7 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
             arrays = m.to_arrays(m.from_unconstrained(v, b))
             return np.concatenate([np.ravel(a) for a in arrays.values()])
 
-        base = natural(u[sl])
-        cols = []
-        for a in range(sl.start, sl.stop):
-            vals = {}
-            for c in (-2, -1, 1, 2):
-                v = u[sl].copy()
-                v[a - sl.start] += c * h[a]
-                vals[c] = natural(v) - base
-            cols.append((vals[-2] - 8.0 * vals[-1] + 8.0 * vals[1] - vals[2]) / (12.0 * h[a]))
-        J = np.column_stack(cols)
+        J = five_point_jacobian(natural, u[sl], range(sl.stop - sl.start), h[sl])
         se = np.sqrt(np.maximum(np.einsum("qp,pr,qr->q", J, cov[sl, sl], J), 0.0))
         shaped, at = {}, 0
         for key, value in m.to_arrays(b).items():

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from emnet.mixture._numdiff import covariance
+from emnet.mixture._numdiff import covariance, five_point_jacobian
 from emnet.mixture._stats import BOUNDARY_COUNT, weight_unit
 
 STEP = 1e-4
@@ -240,17 +240,7 @@ def _natural(view: FamilyView, u: np.ndarray) -> np.ndarray:
 
 def _jacobian(view: FamilyView, u: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """∂ natural / ∂u over ``coords`` (Q, len(coords)), five-point central differences."""
-    h = _steps(u)
-    base = _natural(view, u)
-    cols = []
-    for a in coords:
-        vals = {}
-        for c in (-2, -1, 1, 2):
-            us = u.copy()
-            us[a] += c * h[a]
-            vals[c] = _natural(view, us) - base  # exactly 0 where u_a does not enter
-        cols.append((vals[-2] - 8.0 * vals[-1] + 8.0 * vals[1] - vals[2]) / (12.0 * h[a]))
-    return np.column_stack(cols) if cols else np.zeros((len(base), 0))
+    return five_point_jacobian(lambda v: _natural(view, v), u, coords, _steps(u))
 
 
 def _reshape(view: FamilyView, flat: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:

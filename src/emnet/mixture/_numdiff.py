@@ -10,6 +10,7 @@ against second differences of the log-likelihood itself (tests/test_mixture_stat
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,3 +39,21 @@ def covariance(info: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
         return np.linalg.pinv(info)
     return cov
+
+
+def five_point_jacobian(
+    f: Callable[[np.ndarray], np.ndarray], u: np.ndarray, coords: Any, h: np.ndarray
+) -> np.ndarray:
+    """∂f/∂u over the coordinates ``coords`` of u, (len(f(u)), len(coords)), by five-point
+    central differences with steps ``h`` (per coordinate of u): exactly 0 where a
+    coordinate does not enter f."""
+    base = f(u)
+    cols = []
+    for a in coords:
+        vals = {}
+        for c in (-2, -1, 1, 2):
+            us = u.copy()
+            us[a] += c * h[a]
+            vals[c] = f(us) - base
+        cols.append((vals[-2] - 8.0 * vals[-1] + 8.0 * vals[1] - vals[2]) / (12.0 * h[a]))
+    return np.column_stack(cols) if cols else np.zeros((len(base), 0))

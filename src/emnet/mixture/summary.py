@@ -84,30 +84,9 @@ class LCASummary:
         return None if coef is None else coef.to_frame()
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        K = self.n_components
-        classes = pd.DataFrame(
-            {
-                "class": np.arange(1, K + 1),
-                "share": self.weights,
-                "share_se": self.weights_se,
-                "modal_share": self.modal_shares,
-            }
-        )
-        classification = pd.DataFrame(
-            self.classification,
-            index=pd.Index(np.arange(1, K + 1), name="modal class"),
-            columns=[f"mean P(class {k + 1})" for k in range(K)],
-        ).reset_index()
-        out = {
-            "classes": classes,
-            "probabilities": self.to_frame(),
-            "fit": self.fit_table(),
-            "classification": classification,
-        }
-        coef = self.coefficient_frame()
-        if coef is not None:
-            out["coefficients"] = coef
-        return out
+        """The summary as DataFrames: classes, probabilities, fit, classification (and
+        coefficients for a latent class regression)."""
+        return summary_tables(self, "probabilities")
 
     # -- printout --------------------------------------------------------------------
     def __str__(self) -> str:
@@ -419,30 +398,9 @@ class FamilySummary:
         return pd.DataFrame({"statistic": names, "value": values})
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        K = self.n_components
-        classes = pd.DataFrame(
-            {
-                "class": np.arange(1, K + 1),
-                "share": self.weights,
-                "share_se": self.weights_se,
-                "modal_share": self.modal_shares,
-            }
-        )
-        classification = pd.DataFrame(
-            self.classification,
-            index=pd.Index(np.arange(1, K + 1), name="modal class"),
-            columns=[f"mean P(class {k + 1})" for k in range(K)],
-        ).reset_index()
-        out = {
-            "classes": classes,
-            "parameters": self.to_frame(),
-            "fit": self.fit_table(),
-            "classification": classification,
-        }
-        coef = self.coefficient_frame()
-        if coef is not None:
-            out["coefficients"] = coef
-        return out
+        """The summary as DataFrames: classes, parameters, fit, classification (and
+        coefficients for a latent class regression)."""
+        return summary_tables(self, "parameters")
 
     def coefficient_frame(self) -> pd.DataFrame | None:
         """The latent class regression's Wald table (None without covariates)."""
@@ -506,6 +464,36 @@ class FamilySummary:
             out.append(f"note: {self.proper_maxima_note}")
         out += _coefficient_lines(self.extra.get("coefficients"))
         return "\n".join(out)
+
+
+def summary_tables(summary: Any, name: str) -> dict[str, pd.DataFrame]:
+    """Both summaries' tables: classes (shares with SEs, modal shares), the parameters
+    under ``name`` (``summary.to_frame()``), fit, classification, and the coefficients of
+    a latent class regression."""
+    K = summary.n_components
+    classes = pd.DataFrame(
+        {
+            "class": np.arange(1, K + 1),
+            "share": summary.weights,
+            "share_se": summary.weights_se,
+            "modal_share": summary.modal_shares,
+        }
+    )
+    classification = pd.DataFrame(
+        summary.classification,
+        index=pd.Index(np.arange(1, K + 1), name="modal class"),
+        columns=[f"mean P(class {k + 1})" for k in range(K)],
+    ).reset_index()
+    out = {
+        "classes": classes,
+        name: summary.to_frame(),
+        "fit": summary.fit_table(),
+        "classification": classification,
+    }
+    coef = summary.extra.get("coefficients")
+    if coef is not None:
+        out["coefficients"] = coef.to_frame()
+    return out
 
 
 def _coefficient_lines(coef: Any) -> list[str]:
