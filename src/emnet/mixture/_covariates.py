@@ -47,6 +47,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
@@ -280,38 +281,121 @@ def logit_m_step(
     D: np.ndarray, targets: np.ndarray, beta: np.ndarray, max_steps: int = 25, tol: float = 1e-12
 ) -> np.ndarray:
     """Newton–Raphson with backtracking for max_β Σ_i Σ_k targets_ik log P(k | z_i) − ridge,
-    from ``beta``; never returns a β with a lower objective than the start."""
-    p, K1 = beta.shape
-    mass = targets.sum(axis=1)
-    logp = class_log_probs(D, beta)
-    current = float((targets * logp).sum()) - _penalty(beta)
-    ridge = np.full(p, RIDGE)
-    ridge[0] = 0.0
+    from ``beta``; never returns a β with a lower objective than the start. One compiled
+    call (:func:`_logit_newton`): an EM step of a latent class regression makes one."""
+    D = np.ascontiguousarray(D, dtype=np.float64)
+    targets = np.ascontiguousarray(targets, dtype=np.float64)
+    beta = np.ascontiguousarray(beta, dtype=np.float64)
+    return _logit_newton(D, targets, beta.copy(), int(max_steps), float(tol), RIDGE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _class_log_probs_nb(D: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    n, p = D.shape
+    K1 = beta.shape[1]
+    out = np.empty((n, K1 + 1))
+    for i in range(n):
+        m = 0.0
+        for k in range(K1):
+            e = 0.0
+            for a in range(p):
+                e += D[i, a] * beta[a, k]
+            out[i, k + 1] = e
+            if e > m:
+                m = e
+        total = np.exp(-m)
+        for k in range(K1):
+            total += np.exp(out[i, k + 1] - m)
+        lse = m + np.log(total)
+        out[i, 0] = -lse
+        for k in range(K1):
+            out[i, k + 1] -= lse
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _logit_value(targets: np.ndarray, logp: np.ndarray, beta: np.ndarray, ridge: float) -> float:
+    value = 0.0
+    for i in range(targets.shape[0]):
+        for k in range(targets.shape[1]):
+            value += targets[i, k] * logp[i, k]
+    pen = 0.0
+    for a in range(1, beta.shape[0]):
+        for k in range(beta.shape[1]):
+            pen += beta[a, k] * beta[a, k]
+    return value - 0.5 * ridge * pen
+
+
+@numba.njit(cache=True, nogil=True)
+def _logit_newton(
+    D: np.ndarray, targets: np.ndarray, beta: np.ndarray, max_steps: int, tol: float,
+    ridge_value: float,
+) -> np.ndarray:  # fmt: skip
+    """:func:`logit_m_step`'s Newton–Raphson: H[(a, k), (b, m)] = Σ_i D_ia D_ib mass_i
+    π_ik (δ_km − π_im) + ridge, a backtracking line search that never lowers the
+    objective, stop when the gain is below tol · max(1, |objective|)."""
+    n, p = D.shape
+    K1 = beta.shape[1]
+    P = p * K1
+    mass = np.zeros(n)
+    for i in range(n):
+        for k in range(targets.shape[1]):
+            mass[i] += targets[i, k]
+    logp = _class_log_probs_nb(D, beta)
+    current = _logit_value(targets, logp, beta, ridge_value)
     for _ in range(max_steps):
-        pi = np.exp(logp[:, 1:])  # (n, K − 1)
-        grad = D.T @ (targets[:, 1:] - mass[:, None] * pi) - ridge[:, None] * beta
-        # H[(a, k), (b, m)] = Σ_i D_ia D_ib mass_i π_ik (δ_km − π_im), one matrix product
-        c = (mass[:, None, None] * pi[:, :, None]) * (np.eye(K1) - pi[:, None, :])
-        outer = (D[:, :, None] * D[:, None, :]).reshape(len(D), p * p)
-        H = (outer.T @ c.reshape(len(D), K1 * K1)).reshape(p, p, K1, K1)
-        H = H.transpose(0, 2, 1, 3).reshape(p * K1, p * K1)
-        H = H + np.diag(np.repeat(ridge, K1)) + 1e-12 * np.eye(p * K1)
+        grad = np.zeros(P)  # index a * K1 + k
+        H = np.zeros((P, P))
+        for i in range(n):
+            for k in range(K1):
+                pik = np.exp(logp[i, k + 1])
+                r = targets[i, k + 1] - mass[i] * pik
+                for a in range(p):
+                    grad[a * K1 + k] += D[i, a] * r
+                for m in range(K1):
+                    pim = np.exp(logp[i, m + 1])
+                    c = mass[i] * pik * ((1.0 if k == m else 0.0) - pim)
+                    if c == 0.0:
+                        continue
+                    for a in range(p):
+                        da = D[i, a] * c
+                        for b in range(p):
+                            H[a * K1 + k, b * K1 + m] += da * D[i, b]
+        for a in range(1, p):
+            for k in range(K1):
+                grad[a * K1 + k] -= ridge_value * beta[a, k]
+                H[a * K1 + k, a * K1 + k] += ridge_value
+        for q in range(P):
+            H[q, q] += 1e-12
+        ok = True
+        step = np.empty(P)
         try:
-            step = np.linalg.solve(H, grad.ravel()).reshape(p, K1)
-        except np.linalg.LinAlgError:
-            step = grad
+            step[:] = np.linalg.solve(H, grad)
+        except Exception:  # noqa: BLE001 - a singular H: a gradient step
+            ok = False
+        if not ok:
+            step[:] = grad
         t = 1.0
+        accepted = False
+        trial = np.empty_like(beta)
+        trial_logp = logp
+        value = current
         while t > 1e-8:
-            trial = beta + t * step
-            trial_logp = class_log_probs(D, trial)
-            value = float((targets * trial_logp).sum()) - _penalty(trial)
+            for a in range(p):
+                for k in range(K1):
+                    trial[a, k] = beta[a, k] + t * step[a * K1 + k]
+            trial_logp = _class_log_probs_nb(D, trial)
+            value = _logit_value(targets, trial_logp, trial, ridge_value)
             if value >= current:
+                accepted = True
                 break
             t *= 0.5
-        else:
+        if not accepted:
             break
         gain = value - current
-        beta, current, logp = trial, value, trial_logp
+        beta = trial.copy()
+        current = value
+        logp = trial_logp
         if gain < tol * max(1.0, abs(current)):
             break
     return beta

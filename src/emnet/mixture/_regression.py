@@ -92,12 +92,15 @@ def fit_with_covariates(
         return _three_step(model, X, codes, offsets, D, w, keep, design, method, A)
     has_missing = bool((codes < 0).any())
     total = float(w.sum())
+    # identical (answers, covariates) rows enter every sum the same way: fit their distinct
+    # combinations weighted by their total weight (survey covariates are mostly discrete)
+    cc, Dc, wc = _distinct_rows(codes, D, w)
 
     def stats(p: CovParams) -> FusedStep:
-        logw = class_log_probs(D, p.beta)
-        cs, eta = rows_code_stats(codes, w, offsets, logw, p.log_table, has_missing)
+        logw = class_log_probs(Dc, p.beta)
+        cs, eta = rows_code_stats(cc, wc, offsets, logw, p.log_table, has_missing)
         new_t = model._table_m_step(cs, p.log_table)
-        new_b = logit_m_step(D, eta * w[:, None], p.beta, max_steps=3)
+        new_b = logit_m_step(Dc, eta * wc[:, None], p.beta, max_steps=3)
         return FusedStep(total, cs.loglik, CovParams(new_b, new_t))
 
     ops = _ops(model, offsets)
@@ -135,6 +138,21 @@ def fit_with_covariates(
     cov = _one_step_covariance(codes, offsets, D, w, beta, log_t)[0][: beta.size, : beta.size]
     _set_regression(model, *unstandardize(A, beta, cov), design, "one-step")
     return model
+
+
+def _distinct_rows(
+    codes: np.ndarray, D: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(codes, design, weights) of the distinct (answers, covariates) rows, each weighted by
+    the total weight of its copies, in order of first appearance."""
+    joint = np.ascontiguousarray(np.column_stack([codes.astype(np.float64), D]))
+    _, first, inverse = np.unique(joint, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    weights = np.bincount(rank[np.ravel(inverse)], weights=w, minlength=len(order))
+    rows = first[order]
+    return np.ascontiguousarray(codes[rows]), np.ascontiguousarray(D[rows]), weights
 
 
 SCREEN_TOL = 1e-6
