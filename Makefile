@@ -55,6 +55,8 @@ report-quick: setup
 bench: setup
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,bench]"
 	$(BIN)/python benchmarks/bmm.py
+	$(BIN)/python benchmarks/lca.py
+	$(BIN)/python benchmarks/lpa.py
 	$(BIN)/python benchmarks/bmm_peers.py
 	$(BIN)/python benchmarks/bmm_memory.py
 	$(BIN)/python benchmarks/resnet.py
