@@ -40,8 +40,7 @@ from emnet.mixture._base import BaseEMMixture, EMRun, FitData
 from emnet.mixture._validation import check_int, check_real, check_weights
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 from emnet.mixture.measurement.categorical import Categorical
-from emnet.mixture.measurement.gaussian import Gaussian, GaussianParams, expand
-from emnet.mixture.measurement.poisson import Poisson, check_counts
+from emnet.mixture.measurement.gaussian import Gaussian, GaussianParams
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 MAX_CATEGORICAL_VALUES = 10
@@ -233,9 +232,10 @@ class LatentClassModel(BaseEMMixture):
         return A
 
     def _block_input(self, A: np.ndarray, cols: np.ndarray, m: Measurement) -> np.ndarray:
-        """Block m's columns of ``_as_array``'s A: as they are for a categorical or binary
-        block, as floats for the others (text there is an error naming the column)."""
-        if isinstance(m, Categorical) or A.dtype != object:
+        """Block m's columns of ``_as_array``'s A: as they are for a block that takes text
+        (:attr:`Measurement.takes_text`), as floats for the others (text there is an error
+        naming the column)."""
+        if m.takes_text or A.dtype != object:
             return A[:, cols]
         for j in cols:
             try:
@@ -253,7 +253,7 @@ class LatentClassModel(BaseEMMixture):
         """What block m learns its constants from: its columns, with a DataFrame's pandas
         categoricals as they are (their declared order is the answers' order)."""
         data = self._block_input(A, cols, m)
-        if not isinstance(m, Categorical) or not isinstance(X, pd.DataFrame):
+        if not m.takes_text or not isinstance(X, pd.DataFrame):
             return data
         if not any(isinstance(X.dtypes.iloc[j], pd.CategoricalDtype) for j in cols):
             return data
@@ -315,14 +315,10 @@ class LatentClassModel(BaseEMMixture):
         blocks = []
         for kind, cols in self._resolve_blocks(A.shape[1], spec):
             m = self._new_block(kind)
-            if isinstance(m, Categorical):
-                m.labels = [str(self._name(j)) for j in cols]
-                m.setup(self._setup_input(X, A, cols, m), w)
-            else:
-                data = self._block_input(A, cols, m)
-                if isinstance(m, Poisson):
-                    check_counts(data, [self._name(j) for j in cols])
-                m.setup(data, w)
+            m.labels = [str(self._name(j)) for j in cols]
+            data = self._setup_input(X, A, cols, m)
+            m.check_input(data, [self._name(j) for j in cols])
+            m.setup(data, w)
             blocks.append((m, cols))
         self._blocks: list[tuple[Measurement, np.ndarray]] = blocks
         self._describe_blocks()
@@ -437,33 +433,29 @@ class LatentClassModel(BaseEMMixture):
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
             resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng)
-        blocks = tuple(
-            m.random_params(K, rng)  # categorical: θ from a flat Dirichlet (poLCA's start)
-            if random and isinstance(m, Categorical)
-            else m.initialize(chunk, resp, sample_weight)
-            for (m, _), chunk in zip(self._blocks, chunks, strict=True)
-        )
+        blocks = []
+        for (m, _), chunk in zip(self._blocks, chunks, strict=True):
+            # a block's own random start (categorical: θ from a flat Dirichlet, poLCA's)
+            p = m.random_params(K, rng) if random else None
+            blocks.append(m.initialize(chunk, resp, sample_weight) if p is None else p)
+        blocks = tuple(blocks)
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
 
     def _seed_matrix(self, A: np.ndarray, chunks: list[Any]) -> np.ndarray:
-        """A float matrix for the seed partition: the numeric columns of A, and for the
-        categorical and binary blocks the answers as 0/1 indicators (NaN if missing)."""
-        coded = [
-            (m, cols, chunk)
-            for (m, cols), chunk in zip(self._blocks, chunks, strict=True)
-            if isinstance(m, Categorical)
-        ]
-        if not coded:
-            return A
+        """A float matrix for the seed partition: the numeric columns of A, and after them
+        each block's own :meth:`Measurement.seed_features` where it has them (categorical
+        and binary blocks: the answers as 0/1 indicators, NaN if missing)."""
         keep = np.ones(A.shape[1], dtype=bool)
         parts = []
-        for m, cols, chunk in coded:
-            keep[cols] = False
-            onehot = chunk.indicator.toarray()
-            onehot[np.repeat(chunk.codes < 0, m.n_categories, axis=1)] = np.nan
-            parts.append(onehot)
+        for (m, cols), chunk in zip(self._blocks, chunks, strict=True):
+            features = m.seed_features(chunk)
+            if features is not None:
+                keep[cols] = False
+                parts.append(features)
+        if not parts:
+            return A
         return np.hstack([np.asarray(A[:, keep], dtype=np.float64), *parts])
 
     def _seed_partition(
@@ -695,14 +687,12 @@ class LatentClassModel(BaseEMMixture):
         self.categories_, self.probs_ = {}, {}
         for (m, cols), p in zip(self._blocks, params.blocks, strict=True):
             means[:, cols] = m.class_means(p)
-            if isinstance(m, Gaussian):
-                self.covariances_ = expand(p.covariances, m.structure, K)
-            elif isinstance(m, Poisson):
-                self.rates_ = p.rates.copy()
-            elif isinstance(m, Categorical):
-                for j, cats, probs in zip(cols, m.categories, m.probs(p), strict=True):
-                    self.categories_[self._name(int(j))] = cats
-                    self.probs_[self._name(int(j))] = probs
+            names = [self._name(int(j)) for j in cols]
+            for key, value in m.fitted_attributes(p, K, names).items():
+                if isinstance(value, dict) and isinstance(getattr(self, key, None), dict):
+                    getattr(self, key).update(value)
+                else:
+                    setattr(self, key, value)
         self.means_ = means
 
     def _permute(self, perm: np.ndarray) -> None:
@@ -742,18 +732,14 @@ class LatentClassModel(BaseEMMixture):
             for key, value in m.to_arrays(p).items():
                 arrays[f"{m.name}_{key}"] = np.asarray(value, dtype=np.float64)
             arrays[f"{m.name}_columns"] = cols.astype(np.float64)
-            if isinstance(m, Gaussian):
-                arrays["gaussian_scale"], arrays["gaussian_center"] = m.scale, m.center
-            elif isinstance(m, Poisson):
-                arrays["poisson_floor"], arrays["poisson_center"] = m.floor, m.center
+            for key, value in m.state_arrays().items():
+                arrays[f"{m.name}_{key}"] = value
         return arrays
 
     def _state_meta(self) -> dict[str, Any]:
-        from emnet.mixture._encoding import categories_to_json
-
         meta: dict[str, Any] = {"types": [m.name for m, _ in self._blocks]}
-        coded = {m.name: categories_to_json(m.categories) for m, _ in self._blocks
-                 if isinstance(m, Categorical)}  # fmt: skip
+        saved = ((m.name, m.state_json()) for m, _ in self._blocks)
+        coded = {name: value for name, value in saved if value is not None}
         if coded:
             meta["categories"] = coded
         return meta
@@ -784,34 +770,10 @@ class LatentClassModel(BaseEMMixture):
             seen.extend(cols.tolist())
             d = len(cols)
             m = self._new_block(kind)
-            if isinstance(m, Categorical):
-                from emnet.mixture._encoding import categories_from_json
-
-                coded = state.get("categories")
-                if not isinstance(coded, dict):
-                    raise ValueError("the categories of the categorical blocks are missing")
-                m.set_categories(categories_from_json(coded.get(kind)))
-                if len(m.categories) != d:
-                    raise ValueError(f"{kind}: {len(m.categories)} items of categories for "
-                                     f"{d} columns")  # fmt: skip
-                M = int(m.offsets[-1])
-                p = m.from_arrays({"probs": take(f"{kind}_probs", (K, M))})
-            elif isinstance(m, Gaussian):
-                m.scale, m.center = take("gaussian_scale", (d,)), take("gaussian_center", (d,))
-                shape = {"VVV": (K, d, d), "VVI": (K, d), "EEE": (d, d), "EEI": (d,)}
-                cov = take("gaussian_covariances", shape[m.structure])
-                full = expand(cov, m.structure, K)
-                if np.any(np.linalg.eigvalsh(full)[:, 0] <= 0) or np.any(
-                    np.abs(full - np.transpose(full, (0, 2, 1))) > 1e-8 * np.abs(full).max()
-                ):
-                    raise ValueError("gaussian_covariances must be symmetric positive definite")
-                p = GaussianParams(take("gaussian_means", (K, d)), cov)
-            else:
-                m.floor, m.center = take("poisson_floor", (d,)), take("poisson_center", (d,))
-                rates = take("poisson_rates", (K, d))
-                if np.any(rates <= 0):
-                    raise ValueError("poisson_rates must be positive")
-                p = m.from_arrays({"rates": rates})
+            p = m.load_state(
+                lambda key, shape, kind=kind: take(f"{kind}_{key}", shape),
+                K, d, state.get("categories"),
+            )  # fmt: skip
             blocks.append((m, cols))
             params.append(p)
         if sorted(seen) != list(range(D)):
@@ -823,8 +785,7 @@ class LatentClassModel(BaseEMMixture):
         names = getattr(self, "feature_names_in_", None)
         self._columns = None if names is None else [str(c) for c in names]
         for m, cols in blocks:
-            if isinstance(m, Categorical):
-                m.labels = [str(self._name(int(j))) for j in cols]
+            m.labels = [str(self._name(int(j))) for j in cols]
         self._describe_blocks()
         self._set_fitted(LatentParams(np.log(np.maximum(weights, 1e-300)), tuple(params)))
 

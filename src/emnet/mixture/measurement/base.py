@@ -98,6 +98,61 @@ class Measurement(ABC):
     #: the type's name in ``LatentClassModel(measurement=...)``
     name: str = ""
 
+    #: True: the block receives its columns as they are (text answers, a DataFrame's
+    #: pandas categoricals); False: as floats (text there is an error naming the column)
+    takes_text: bool = False
+
+    #: the block's column names (set by the model before :meth:`setup`; for messages)
+    labels: list[str] | None = None
+
+    def check_input(self, X: np.ndarray, names: list[Any]) -> None:  # noqa: B027
+        """Raise ValueError naming the column if the block's data ``X`` (as the model
+        passes it to :meth:`setup`) is not of its type (default: no check)."""
+
+    def random_params(self, n_components: int, rng: np.random.RandomState) -> Any:
+        """Parameters of a random start (``init_params="random"``) drawn without the
+        partition, or None (the default): start from the random partition instead."""
+        return None
+
+    def seed_features(self, chunk: Any) -> np.ndarray | None:
+        """(n, F) float matrix the k-means++ / random-row seed partition sees for this
+        block (NaN: missing), or None (the default): the block's columns as numbers."""
+        return None
+
+    def fitted_attributes(self, params: Any, n_components: int, names: list[Any]) -> dict[str, Any]:
+        """The model's fitted attributes from this block (``covariances_``, ``rates_``,
+        ...); a dict value is merged into the model's dict of that name (per column,
+        keyed by ``names``). Default: none."""
+        return {}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The data constants learned by :meth:`setup` to save with the parameters, as
+        float arrays (the model prefixes the type's name). Default: none."""
+        return {}
+
+    def state_json(self) -> Any:
+        """JSON-ready data constants to save (e.g. the answers' categories), or None
+        (the default: nothing)."""
+        return None
+
+    def load_state(self, take: Any, n_components: int, n_columns: int, saved_json: Any) -> Any:
+        """Restore the saved data constants and return the saved parameters.
+        ``take(key, shape)`` gives the saved float array ``key`` (of :meth:`to_arrays`
+        or :meth:`state_arrays`, unprefixed), checked finite and of that shape;
+        ``saved_json`` is the dict {type name: :meth:`state_json`} (None if absent).
+        Raise ValueError if they are not a valid state."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be restored")
+
+    def init_options(self) -> tuple[str, ...]:
+        """The model's ``*_init`` options this block takes (see :meth:`init_from`)."""
+        return ()
+
+    def init_from(self, params: Any, given: dict[str, Any], where: str) -> Any:
+        """The parameters ``params`` with the given starting values ({option: value}
+        of :meth:`init_options`, checked and per column where so documented) in place.
+        ``where``: the model's wording of the block for messages."""
+        return params
+
     def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:  # noqa: B027
         """Learn the block's data constants from the fitting data (default: none)."""
 

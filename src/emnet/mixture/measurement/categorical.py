@@ -43,7 +43,13 @@ from emnet.mixture._codes import (
     offsets_of,
     to_logodds,
 )
-from emnet.mixture._encoding import Encoding, encode, learn_encoding
+from emnet.mixture._encoding import (
+    Encoding,
+    categories_from_json,
+    categories_to_json,
+    encode,
+    learn_encoding,
+)
 from emnet.mixture.measurement.base import Measurement, ProfileItem, table_rows
 
 
@@ -71,6 +77,7 @@ class Categorical(Measurement):
     """A block of categorical columns (see the module docstring)."""
 
     name = "categorical"
+    takes_text = True
 
     def __init__(self, prob_concentration: float = 1.0) -> None:
         self.prob_concentration = float(prob_concentration)
@@ -226,6 +233,38 @@ class Categorical(Measurement):
         """{"probs": (K, M) answer probabilities} (the natural parameters: standard
         errors and summaries are of these)."""
         return {"probs": np.exp(params.log_table).T}
+
+    def seed_features(self, chunk: CodedChunk) -> np.ndarray:
+        """The answers as 0/1 indicators, one column per answer (NaN if missing)."""
+        onehot = chunk.indicator.toarray()
+        onehot[np.repeat(chunk.codes < 0, self.n_categories, axis=1)] = np.nan
+        return onehot
+
+    def fitted_attributes(
+        self, params: CategoricalParams, n_components: int, names: list[Any]
+    ) -> dict[str, Any]:
+        """``categories_`` and ``probs_``: per column, its answers and (K, R_j) table."""
+        categories, probs = {}, {}
+        for name, cats, table in zip(names, self.categories, self.probs(params), strict=True):
+            categories[name] = cats
+            probs[name] = table
+        return {"categories_": categories, "probs_": probs}
+
+    def state_json(self) -> Any:
+        """The answers' categories."""
+        return categories_to_json(self.categories)
+
+    def load_state(
+        self, take: Any, n_components: int, n_columns: int, saved_json: Any
+    ) -> CategoricalParams:
+        if not isinstance(saved_json, dict):
+            raise ValueError("the categories of the categorical blocks are missing")
+        self.set_categories(categories_from_json(saved_json.get(self.name)))
+        if len(self.categories) != n_columns:
+            raise ValueError(f"{self.name}: {len(self.categories)} items of categories for "
+                             f"{n_columns} columns")  # fmt: skip
+        M = int(self.offsets[-1])
+        return self.from_arrays({"probs": take("probs", (n_components, M))})
 
     def from_arrays(self, arrays: dict[str, np.ndarray]) -> CategoricalParams:
         """The parameters back, checked: positive probabilities summing to 1 per item."""

@@ -512,6 +512,30 @@ class Gaussian(Measurement):
     def class_means(self, params: GaussianParams) -> np.ndarray:
         return params.means
 
+    def fitted_attributes(
+        self, params: GaussianParams, n_components: int, names: list[Any]
+    ) -> dict[str, Any]:
+        """``covariances_``: (K, D, D) for every structure."""
+        return {"covariances_": expand(params.covariances, self.structure, n_components)}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The columns' scale and center (learned by :meth:`setup`)."""
+        return {"scale": self.scale, "center": self.center}
+
+    def load_state(
+        self, take: Any, n_components: int, n_columns: int, saved_json: Any
+    ) -> GaussianParams:
+        K, d = n_components, n_columns
+        self.scale, self.center = take("scale", (d,)), take("center", (d,))
+        shape = {"VVV": (K, d, d), "VVI": (K, d), "EEE": (d, d), "EEI": (d,)}
+        cov = take("covariances", shape[self.structure])
+        full = expand(cov, self.structure, K)
+        if np.any(np.linalg.eigvalsh(full)[:, 0] <= 0) or np.any(
+            np.abs(full - np.transpose(full, (0, 2, 1))) > 1e-8 * np.abs(full).max()
+        ):
+            raise ValueError("gaussian_covariances must be symmetric positive definite")
+        return GaussianParams(take("means", (K, d)), cov)
+
     # -- the proper-maxima rule ------------------------------------------------------------
     def standardized_eigenvalues(self, params: GaussianParams) -> np.ndarray:
         """(K, D) eigenvalues of V^{-1/2} Σ_k V^{-1/2}, ascending."""

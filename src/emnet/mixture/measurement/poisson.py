@@ -136,6 +136,29 @@ class Poisson(Measurement):
     def class_means(self, params: PoissonParams) -> np.ndarray:
         return params.rates
 
+    def check_input(self, X: np.ndarray, names: list[Any]) -> None:
+        """Every observed entry must be a non-negative integer."""
+        check_counts(X, names)
+
+    def fitted_attributes(
+        self, params: PoissonParams, n_components: int, names: list[Any]
+    ) -> dict[str, Any]:
+        """``rates_``: (K, D)."""
+        return {"rates_": params.rates.copy()}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The columns' floor and center (learned by :meth:`setup`)."""
+        return {"floor": self.floor, "center": self.center}
+
+    def load_state(
+        self, take: Any, n_components: int, n_columns: int, saved_json: Any
+    ) -> PoissonParams:
+        self.floor, self.center = take("floor", (n_columns,)), take("center", (n_columns,))
+        rates = take("rates", (n_components, n_columns))
+        if np.any(rates <= 0):
+            raise ValueError("poisson_rates must be positive")
+        return self.from_arrays({"rates": rates})
+
     def summary_rows(
         self, params: PoissonParams, se: dict[str, np.ndarray] | None, names: list[str]
     ) -> list[dict[str, Any]]:
