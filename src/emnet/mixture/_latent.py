@@ -39,8 +39,6 @@ from sklearn.utils.validation import check_is_fitted
 from emnet.mixture._base import BaseEMMixture, EMRun, FitData
 from emnet.mixture._validation import check_int, check_real, check_weights
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
-from emnet.mixture.measurement.categorical import Categorical
-from emnet.mixture.measurement.gaussian import Gaussian, GaussianParams
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
 MAX_CATEGORICAL_VALUES = 10
@@ -496,29 +494,17 @@ class LatentClassModel(BaseEMMixture):
             log_w = np.log(wi / wi.sum())
         blocks = list(params.blocks)
         if self.means_init is not None or self.covariances_init is not None:
-            g = [i for i, (m, _) in enumerate(self._blocks) if isinstance(m, Gaussian)]
+            g = [i for i, (m, _) in enumerate(self._blocks) if "means_init" in m.init_options]
             if len(g) != 1:
                 raise ValueError("means_init / covariances_init need one Gaussian block")
-            old = blocks[g[0]]
-            means, cov = old.means, old.covariances
-            if self.means_init is not None:
-                means = np.asarray(self.means_init, dtype=np.float64)
-                if means.shape != old.means.shape:
-                    raise ValueError(f"means_init: expected shape {old.means.shape}, "
-                                     f"got {means.shape}")  # fmt: skip
-            if self.covariances_init is not None:
-                cov = np.asarray(self.covariances_init, dtype=np.float64)
-                if cov.shape != old.covariances.shape:
-                    raise ValueError(
-                        f"covariances_init: expected shape {old.covariances.shape} for "
-                        f"{self.covariance}, got {cov.shape}"
-                    )
-            blocks[g[0]] = GaussianParams(means.copy(), cov.copy())
+            given = {"means_init": self.means_init, "covariances_init": self.covariances_init}
+            blocks[g[0]] = self._blocks[g[0]][0].init_from(blocks[g[0]], given)
         if self.probs_init is not None:
             given = self._probs_init_by_column()
             for b, (m, cols) in enumerate(self._blocks):
-                if isinstance(m, Categorical):
-                    blocks[b] = m.from_probs([given[int(j)] for j in cols])
+                if "probs_init" in m.init_options:
+                    probs = [given[int(j)] for j in cols]
+                    blocks[b] = m.init_from(blocks[b], {"probs_init": probs})
         return LatentParams(log_w, tuple(blocks))
 
     def _column_index(self, c: Any, where: str) -> int:
@@ -536,10 +522,10 @@ class LatentClassModel(BaseEMMixture):
         """``probs_init`` checked: {column position: (K, R_j) probabilities}."""
         K = self.n_components
         coded = {
-            int(j): m.n_categories[i]
+            int(j): r
             for m, cols in self._blocks
-            if isinstance(m, Categorical)
-            for i, j in enumerate(cols)
+            if (counts := m.answer_counts()) is not None
+            for j, r in zip(cols, counts, strict=True)
         }
         if not coded:
             raise ValueError("probs_init: the model has no categorical or binary column")

@@ -143,14 +143,19 @@ class Measurement(ABC):
         Raise ValueError if they are not a valid state."""
         raise NotImplementedError(f"{type(self).__name__} cannot be restored")
 
-    def init_options(self) -> tuple[str, ...]:
-        """The model's ``*_init`` options this block takes (see :meth:`init_from`)."""
-        return ()
+    #: the model's ``*_init`` options this block takes (see :meth:`init_from`)
+    init_options: tuple[str, ...] = ()
 
-    def init_from(self, params: Any, given: dict[str, Any], where: str) -> Any:
-        """The parameters ``params`` with the given starting values ({option: value}
-        of :meth:`init_options`, checked and per column where so documented) in place.
-        ``where``: the model's wording of the block for messages."""
+    def answer_counts(self) -> list[int] | None:
+        """Per column, its number of answers (``probs_init`` gives a (K, R_j) array per
+        column), or None (the default): the block has no answer probabilities."""
+        return None
+
+    def init_from(self, params: Any, given: dict[str, Any]) -> Any:
+        """``params`` with the given starting values in place. ``given`` maps each of
+        :attr:`init_options` to its value (None: not given; ``probs_init``: one checked
+        (K, R_j) array per column). Raise ValueError naming the option if a value does
+        not fit. Default: ``params`` unchanged."""
         return params
 
     def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:  # noqa: B027

@@ -78,6 +78,7 @@ class Categorical(Measurement):
 
     name = "categorical"
     takes_text = True
+    init_options = ("probs_init",)
 
     def __init__(self, prob_concentration: float = 1.0) -> None:
         self.prob_concentration = float(prob_concentration)
@@ -180,6 +181,14 @@ class Categorical(Measurement):
         """Parameters from one (K, R_j) array of probabilities per column (floored)."""
         table = floor_probs(np.concatenate(probs, axis=1), self.offsets)
         return CategoricalParams(np.ascontiguousarray(np.log(table).T))
+
+    def answer_counts(self) -> list[int]:
+        return list(self.n_categories)
+
+    def init_from(self, params: CategoricalParams, given: dict[str, Any]) -> CategoricalParams:
+        """``probs_init``: one (K, R_j) array of probabilities per column (floored)."""
+        probs = given.get("probs_init")
+        return params if probs is None else self.from_probs(probs)
 
     def probs(self, params: CategoricalParams) -> list[np.ndarray]:
         """One (K, R_j) array of answer probabilities per column."""

@@ -200,6 +200,7 @@ class Gaussian(Measurement):
     """A block of Gaussian columns (see the module docstring)."""
 
     name = "gaussian"
+    init_options = ("means_init", "covariances_init")
 
     def __init__(self, structure: str = "VVI", reg_covar: float = 1e-6) -> None:
         if structure not in STRUCTURES:
@@ -511,6 +512,23 @@ class Gaussian(Measurement):
 
     def class_means(self, params: GaussianParams) -> np.ndarray:
         return params.means
+
+    def init_from(self, params: GaussianParams, given: dict[str, Any]) -> GaussianParams:
+        """``means_init`` (K, D) and ``covariances_init`` (the structure's compact form)."""
+        means, cov = params.means, params.covariances
+        if given.get("means_init") is not None:
+            means = np.asarray(given["means_init"], dtype=np.float64)
+            if means.shape != params.means.shape:
+                raise ValueError(f"means_init: expected shape {params.means.shape}, "
+                                 f"got {means.shape}")  # fmt: skip
+        if given.get("covariances_init") is not None:
+            cov = np.asarray(given["covariances_init"], dtype=np.float64)
+            if cov.shape != params.covariances.shape:
+                raise ValueError(
+                    f"covariances_init: expected shape {params.covariances.shape} for "
+                    f"{self.structure}, got {cov.shape}"
+                )
+        return GaussianParams(means.copy(), cov.copy())
 
     def fitted_attributes(
         self, params: GaussianParams, n_components: int, names: list[Any]
