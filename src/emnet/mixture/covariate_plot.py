@@ -22,10 +22,11 @@ and pyplot state are never touched. Files are written atomically (:func:`emnet._
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from emnet.mixture.plotting import figure_result
 
 __all__ = ["plot_covariate_effect", "predicted_prevalence"]
 
@@ -256,10 +257,4 @@ def plot_covariate_effect(
         title_fontsize=8,
         loc="best",
     )
-    if fig is None:
-        return ax
-    if path is None:
-        return fig
-    from emnet._io import savefig
-
-    return Path(savefig(fig, path, dpi=120))
+    return figure_result(fig, ax, path)

@@ -9,11 +9,23 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emnet._io import savefig
+
+
+def figure_result(fig: Any, ax: Any, path: Any, dpi: int = 120) -> Any:
+    """The one ax=/path= rule of emnet's plotting functions: what was drawn on a caller's
+    ``ax`` returns that ``ax``; a new figure is written to ``path`` (atomically, the written
+    Path returned) or, without a path, returned."""
+    if fig is None:
+        return ax
+    if path is None:
+        return fig
+    return Path(savefig(fig, path, dpi=dpi))
 
 
 def _target(path: object, ax: object, name: str) -> None:

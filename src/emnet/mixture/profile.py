@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emnet.mixture._validation import item_names
+from emnet.mixture.plotting import figure_result
 
 __all__ = ["plot_profile"]
 
@@ -424,13 +424,7 @@ def plot_profile(
             title_fontsize=7,
             loc="upper right",
         )
-    if fig is None:
-        return ax
-    if path is None:
-        return fig
-    from emnet._io import savefig
-
-    return Path(savefig(fig, path, dpi=120))
+    return figure_result(fig, ax, path)
 
 
 # -- LatentClassModel: panels from its blocks (the contract's ``profile_items``) ---------
@@ -530,10 +524,4 @@ def _plot_family(
             if not levels:
                 axes[i].legend(handles, labels, fontsize=7, title="class (share)",
                                title_fontsize=7, loc="upper right")  # fmt: skip
-    if fig is None:
-        return ax
-    if path is None:
-        return fig
-    from emnet._io import savefig
-
-    return Path(savefig(fig, path, dpi=120))
+    return figure_result(fig, ax, path)
