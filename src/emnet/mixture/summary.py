@@ -118,13 +118,7 @@ class LCASummary:
             ]
         out += [
             "",
-            "Estimated class population shares",
-            " "
-            + " ".join(
-                f"{w:.4f} ({_se(s)})" for w, s in zip(self.weights, self.weights_se, strict=True)
-            ),
-            "Predicted class memberships (by modal posterior prob.)",
-            " " + " ".join(f"{w:.4f}" for w in self.modal_shares),
+            *_share_lines(self),
             "=" * 57,
             f"Fit for {K} latent classes:",
             "=" * 57,
@@ -413,13 +407,7 @@ class FamilySummary:
             f"{self.model_name}: {K} latent classes; standard errors ({self.se_method}) in "
             "parentheses",
             "",
-            "Estimated class population shares",
-            " "
-            + " ".join(
-                f"{w:.4f} ({_se(s)})" for w, s in zip(self.weights, self.weights_se, strict=True)
-            ),
-            "Predicted class memberships (by modal posterior prob.)",
-            " " + " ".join(f"{w:.4f}" for w in self.modal_shares),
+            *_share_lines(self),
         ]
         for b, (title, rows) in enumerate(zip(self.blocks, self.rows, strict=True)):
             out += ["", f"Block {b + 1}: {title}"]
@@ -464,6 +452,17 @@ class FamilySummary:
             out.append(f"note: {self.proper_maxima_note}")
         out += _coefficient_lines(self.extra.get("coefficients"))
         return "\n".join(out)
+
+
+def _share_lines(summary: Any) -> list[str]:
+    """Both printouts' class shares (with standard errors) and modal shares, as poLCA."""
+    shares = zip(summary.weights, summary.weights_se, strict=True)
+    return [
+        "Estimated class population shares",
+        " " + " ".join(f"{w:.4f} ({_se(s)})" for w, s in shares),
+        "Predicted class memberships (by modal posterior prob.)",
+        " " + " ".join(f"{w:.4f}" for w in summary.modal_shares),
+    ]
 
 
 def summary_tables(summary: Any, name: str) -> dict[str, pd.DataFrame]:
