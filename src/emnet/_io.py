@@ -208,7 +208,7 @@ def read_marker(directory: str | os.PathLike[str], arg: str = "--out") -> dict[s
         marker = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(
-            f"{arg}: {path} cannot be read ({_reason(exc)}); emnet does not know which files "
+            f"{arg}: {path} cannot be read ({error_reason(exc)}); emnet does not know which files "
             "in it are its own: remove the directory or choose another one"
         ) from None
     files = marker.get("files") if isinstance(marker, dict) else None
@@ -226,7 +226,9 @@ def read_marker(directory: str | os.PathLike[str], arg: str = "--out") -> dict[s
     return marker
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """An exception in one short phrase: an OSError's strerror, else its message's first
+    line, else its type's name."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -272,7 +274,7 @@ def check_output_dir(
         if not exists and (target.exists() or target.is_symlink()):
             raise ValueError(f"{arg}: {shown} exists and is not a directory")
     except OSError as exc:  # e.g. a name too long, a parent that is a file
-        raise ValueError(f"{arg}: cannot use {shown} ({_reason(exc)})") from None
+        raise ValueError(f"{arg}: cannot use {shown} ({error_reason(exc)})") from None
     clean_stale(target)
     if not exists:
         _check_creatable(target, shown, arg)
@@ -572,7 +574,7 @@ def owned_output(
     except OSError as exc:
         _remove_created(created)
         where = shown if exists else shown.parent
-        raise ValueError(f"{arg}: cannot write to {where} ({_reason(exc)})") from None
+        raise ValueError(f"{arg}: cannot write to {where} ({error_reason(exc)})") from None
     committing = False
     try:
         yield stage
@@ -643,7 +645,7 @@ def claim_dir(
         write_json(target / MARKER, _marker(command, config, sorted({*files, *old_files})))
     except OSError as exc:
         _remove_created(created)
-        raise ValueError(f"{arg}: cannot write to {shown} ({_reason(exc)})") from None
+        raise ValueError(f"{arg}: cannot write to {shown} ({error_reason(exc)})") from None
     return target
 
 

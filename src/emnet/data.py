@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from emnet._checks import check_number
+from emnet._io import error_reason
 
 N_TEST = 180
 NORMALIZATIONS = (False, "unit", "standard")
@@ -191,8 +192,7 @@ def _read_npy(p: Path) -> np.ndarray:
     except OSError:
         raise
     except Exception as exc:  # object arrays, a truncated or garbled file, a broken zip
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{p}: not a readable .npy file ({reason})") from None
+        raise ValueError(f"{p}: not a readable .npy file ({error_reason(exc)})") from None
     if not isinstance(X, np.ndarray):  # an .npz archive under a .npy name
         with contextlib.suppress(Exception):
             X.close()
@@ -543,7 +543,7 @@ def _survey_text(
                 f"line {m[2]} has {m[3]} columns, expected {m[1]} (is the delimiter "
                 f"{sep!r} right? say it with sep= / --sep)"
             ) from None
-        raise ValueError(f"not a readable table ({str(exc).strip().splitlines()[0]})") from None
+        raise ValueError(f"not a readable table ({error_reason(exc)})") from None
     except pd.errors.EmptyDataError:
         raise ValueError("holds no data") from None
     width = raw.shape[1]
@@ -611,8 +611,7 @@ def _survey_parquet(p: Path) -> Any:
     except ImportError:
         raise ValueError("reading .parquet needs pyarrow (pip install pyarrow)") from None
     except Exception as exc:  # pyarrow's own error types for a corrupt file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"not a readable .parquet file ({reason})") from None
+        raise ValueError(f"not a readable .parquet file ({error_reason(exc)})") from None
     names = _unique_names(list(raw.columns))
     return _frame_of_cells(names, raw)
 
@@ -632,8 +631,7 @@ def _survey_labelled(p: Path, suffix: str, notes: list[str]) -> Any:
             raw, meta = pyreadstat.read_sav(str(p), apply_value_formats=False, user_missing=True)
     except Exception as exc:  # pyreadstat.ReadstatError and friends
         kind = "Stata" if suffix == ".dta" else "SPSS"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"not a readable {kind} file ({reason})") from None
+        raise ValueError(f"not a readable {kind} file ({error_reason(exc)})") from None
     names = _unique_names(list(raw.columns))
     raw.columns = names
     ranges = getattr(meta, "missing_ranges", None) or {}

@@ -357,7 +357,6 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
 
     notes: list[str] = []
     out = {}
-    numeric_01 = True
     for name in X.columns:
         col = X[name]
         label = _item_label(str(name))
@@ -368,7 +367,6 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
                     f"--binary: {label} has the answer {col.iloc[i]!r} (data row {i + 1}); "
                     "binary items are 0/1 (use --categorical)"
                 )
-            numeric_01 = False
             out[name] = col
             seen = col.dropna().unique().tolist()
         else:
@@ -393,11 +391,8 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
                     f"{label}: answers that are not whole numbers ({_number_text(v[bad[0]])}) "
                     "are taken as labels (--categorical)"
                 )
-                numeric_01 = False
             else:
                 out[name] = pd.array([pd.NA if np.isnan(x) else int(x) for x in v], dtype="Int64")
-                if set(seen) != {0.0, 1.0}:
-                    numeric_01 = False
         if not seen:
             raise ValueError(f"--data: {label} has no answers (every row is missing); leave it out")
         if len(seen) == 1:
@@ -405,7 +400,7 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
                 f"{label} has a single answer ({_number_text(seen[0]) if not isinstance(seen[0], str) else seen[0]}); "
                 "it carries no information about the classes"
             )
-    items = kind or ("binary" if numeric_01 else "categorical")
+    items = kind or ("binary" if all(_zero_one(col) for col in out.values()) else "categorical")
     if items == "binary":
         for name in X.columns:
             v = X[name].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -499,14 +494,30 @@ def _level_values(col: Any, name: str, kind: str) -> Any:
 
 
 def _zero_one(col: Any) -> bool:
+    """Whether a prepared item is a 0/1 item (:func:`detect_items`' rule)."""
     import numpy as np
     import pandas as pd
 
     if isinstance(col.dtype, pd.CategoricalDtype):
         return False
-    v = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    seen = set(np.unique(v[~np.isnan(v)]).tolist())
-    return seen == {0.0, 1.0}
+    return detect_items(col.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]) == "binary"
+
+
+def _mixed_measurement(levels: dict[str, str], coded: Any) -> dict[str, list[str]]:
+    """LatentClassModel's {type: items}: the continuous and count items, then the coded
+    ones (0/1 items binary, the others categorical)."""
+    out: dict[str, list[str]] = {}
+    for kind, block in (("continuous", "gaussian"), ("counts", "poisson")):
+        cols = [c for c, k in levels.items() if k == kind]
+        if cols:
+            out[block] = cols
+    binary = [c for c in coded.columns if _zero_one(coded[c])]
+    other = [c for c in coded.columns if c not in binary]
+    if binary:
+        out["binary"] = binary
+    if other:
+        out["categorical"] = other
+    return out
 
 
 def _number_text(x: float) -> str:
@@ -529,6 +540,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     """Read ``--data`` and make it ready to fit: every check on the user's table, before
     any fitting (a user error costs nothing)."""
     import numpy as np
+    import pandas as pd
 
     frame, has_header, notes = read_survey(args)
     n_read = len(frame)
@@ -547,20 +559,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
         coded, items, item_notes = prepare_items(coded, args.items)
         notes += item_notes
     if levels:
-        measurement = {}
-        for kind in ("continuous", "counts"):
-            cols = [c for c, k in levels.items() if k == kind]
-            if cols:
-                measurement["gaussian" if kind == "continuous" else "poisson"] = cols
-        if coded.shape[1]:
-            binary = [c for c in coded.columns if _zero_one(coded[c])]
-            if binary:
-                measurement["binary"] = binary
-            other = [c for c in coded.columns if c not in binary]
-            if other:
-                measurement["categorical"] = other
-        import pandas as pd
-
+        measurement = _mixed_measurement(levels, coded)
         parts = {c: coded[c] if c in coded.columns else _level_values(X[c], c, levels[c])
                  for c in X.columns}  # fmt: skip
         X = pd.DataFrame(parts)
