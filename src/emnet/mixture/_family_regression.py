@@ -484,19 +484,15 @@ def covariate_family_summary(
     model alone), LL / AIC / BIC with the β parameters counted, entropy R² and the
     classification table from P(class | x_i, z_i), and the coefficient table."""
     from emnet.mixture._family_stats import standard_errors
-    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
-    from emnet.mixture.summary import FamilySummary, share_errors
+    from emnet.mixture.summary import block_names, family_summary, share_errors
 
     check_covariate_model(model, covariates)
     problem = _problem(model, X, covariates, sample_weight)
-    names = [[str(model._name(int(j))) for j in cols] for _, cols in model._blocks]
-    if feature_names is not None:
-        given = [str(c) for c in feature_names]
-        if len(given) != model.n_features_in_:
-            raise ValueError(
-                f"feature_names: expected {model.n_features_in_} names, got {len(given)}"
-            )
-        names = [[given[j] for j in cols] for cols in model.block_columns_]
+    names = block_names(
+        model,
+        feature_names,
+        [[str(model._name(int(j))) for j in cols] for _, cols in model._blocks],
+    )
     params = model._get_fitted().blocks
     ll = joint_log_lik(problem, RegParams(model.coef_.T, params))
     log_p = logsumexp(ll, axis=1)
@@ -516,39 +512,16 @@ def covariate_family_summary(
     shares, shares_se = share_errors(
         np.exp(class_log_probs(problem.D, model.coef_.T)), problem.D, w, model.coef_cov_
     )
-    table = classification_of(eta, w)
-    p = model._n_free()
-    rows = [
-        m.summary_rows(b, s, nm)
-        for m, b, s, nm in zip(problem.measurements, params, se_blocks, names, strict=True)
-    ]
-    fitted = hasattr(model, "init_lower_bounds_")
-    return FamilySummary(
-        model_name=type(model).__name__,
-        n_components=len(model.weights_),
-        n_observations=n,
-        blocks=[m.describe() for m in problem.measurements],
-        rows=rows,
-        weights=shares,
-        weights_se=shares_se,
-        modal_shares=table.sizes / table.sizes.sum(),
-        loglik=loglik,
-        n_parameters=p,
-        **information_criteria(loglik, p, n),
-        entropy=entropy_of(eta, w),
-        classification=table.mean_posterior,
-        n_init=len(model.init_lower_bounds_) if fitted else None,
-        n_at_best=model.n_starts_at_best() if fitted else None,
-        se_method="observed information",
-        proper_maxima_note=getattr(model, "proper_maxima_note_", None),
-        n_boundary=n_boundary,
-        extra={
-            "coefficients": model.coefficients(),
-            "n_screened": getattr(model, "n_screened_", 0),
-            "converged": bool(getattr(model, "converged_", True)),
-            "standard_errors": _family_errors(model, shares_se, se_blocks),
-        },
-    )
+    extra = {
+        "coefficients": model.coefficients(),
+        "n_screened": getattr(model, "n_screened_", 0),
+        "converged": bool(getattr(model, "converged_", True)),
+        "standard_errors": _family_errors(model, shares_se, se_blocks),
+    }
+    return family_summary(
+        model, problem.measurements, params, names, shares, shares_se, se_blocks, eta, w,
+        loglik, n, n_boundary, extra,
+    )  # fmt: skip
 
 
 def _family_errors(model: Any, shares_se: np.ndarray, se_blocks: list[dict[str, Any]]) -> Any:

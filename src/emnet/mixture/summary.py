@@ -536,36 +536,64 @@ def make_family_summary(
     """Everything :class:`FamilySummary` holds, from a fitted ``LatentClassModel`` and X,
     through the measurement contract (:mod:`emnet.mixture._family_stats`)."""
     from emnet.mixture._family_stats import log_likelihood, standard_errors
-    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
 
     view = model._family_view(X, sample_weight)
-    names = view.names
-    if feature_names is not None:
-        given = [str(c) for c in feature_names]
-        if len(given) != model.n_features_in_:
-            raise ValueError(
-                f"feature_names: expected {model.n_features_in_} names, got {len(given)}"
-            )
-        names = [[given[j] for j in cols] for cols in model.block_columns_]
+    names = block_names(model, feature_names, view.names)
     se = standard_errors(view, "hessian")
     eta, w = model._posterior(X, sample_weight)
-    table = classification_of(eta, w)
     loglik, n = log_likelihood(view)
-    p = model._n_parameters()
+    return family_summary(
+        model, view.measurements, view.params, names, np.asarray(model.weights_, np.float64),
+        se.weights, se.blocks, eta, w, loglik, n, se.n_boundary,
+        {"standard_errors": se, "converged": bool(getattr(model, "converged_", True))},
+    )  # fmt: skip
+
+
+def block_names(model: Any, feature_names: Any, default: list[list[str]]) -> list[list[str]]:
+    """Each block's column names: ``feature_names`` (one per column) or ``default``."""
+    if feature_names is None:
+        return default
+    given = [str(c) for c in feature_names]
+    if len(given) != model.n_features_in_:
+        raise ValueError(f"feature_names: expected {model.n_features_in_} names, got {len(given)}")
+    return [[given[j] for j in cols] for cols in model.block_columns_]
+
+
+def family_summary(
+    model: Any,
+    measurements: list[Any],
+    params: Any,
+    names: list[list[str]],
+    weights: np.ndarray,
+    weights_se: np.ndarray,
+    se_blocks: list[Any],
+    eta: np.ndarray,
+    w: np.ndarray,
+    loglik: float,
+    n: float,
+    n_boundary: int,
+    extra: dict[str, Any],
+) -> FamilySummary:
+    """The :class:`FamilySummary` of a LatentClassModel from what its caller computed
+    (posteriors ``eta`` with row weights ``w``; each block's standard errors): the rows
+    come from the blocks, the criteria count every free parameter of the model."""
+    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
+
+    table = classification_of(eta, w)
+    p = model._n_free()  # the regression's coefficients included
     rows = [
-        m.summary_rows(params, s, nm)
-        for m, params, s, nm in zip(view.measurements, view.params, se.blocks, names,
-                                    strict=True)
-    ]  # fmt: skip
+        m.summary_rows(b, s, nm)
+        for m, b, s, nm in zip(measurements, params, se_blocks, names, strict=True)
+    ]
     fitted = hasattr(model, "init_lower_bounds_")
     return FamilySummary(
         model_name=type(model).__name__,
         n_components=len(model.weights_),
         n_observations=n,
-        blocks=[m.describe() for m in view.measurements],
+        blocks=[m.describe() for m in measurements],
         rows=rows,
-        weights=np.asarray(model.weights_, dtype=np.float64),
-        weights_se=se.weights,
+        weights=weights,
+        weights_se=weights_se,
         modal_shares=table.sizes / table.sizes.sum(),
         loglik=loglik,
         n_parameters=p,
@@ -576,6 +604,6 @@ def make_family_summary(
         n_at_best=model.n_starts_at_best() if fitted else None,
         se_method="observed information",
         proper_maxima_note=getattr(model, "proper_maxima_note_", None),
-        n_boundary=se.n_boundary,
-        extra={"standard_errors": se, "converged": bool(getattr(model, "converged_", True))},
+        n_boundary=n_boundary,
+        extra=extra,
     )
