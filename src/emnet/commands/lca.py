@@ -783,7 +783,7 @@ def _fit_and_write(
         raise ValueError(f"--data {args.data}: {exc}") from None
     model = result.best_model.reorder("weight")
     summary = model.summary(X, sample_weight=weights)
-    se = model.standard_errors(X, sample_weight=weights)
+    se = _summary_errors(summary)  # the summary's (model.standard_errors' numbers)
     warned = run_warnings(args, result)
     _warn(warned)
     print(_headline(args, data))
@@ -942,7 +942,7 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
             except ValueError as exc:
                 raise ValueError(f"--data {args.data}: {exc}") from None
         seconds[int(k)] = time.perf_counter() - t0
-        models[int(k)] = model
+        models[int(k)] = model.reorder("weight")  # classes by size, as printed
         summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=cov)
     ks = [int(k) for k in args.k]
     col = lambda attr: np.array(
@@ -971,9 +971,8 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         n_at_best=np.array([models[k].n_starts_at_best() for k in ks]),
         n_set_aside=None if coded else np.array([models[k].n_degenerate_starts_ for k in ks]),
     )  # fmt: skip
-    model = models[best_k].reorder("weight")
+    model, summary = models[best_k], summaries[best_k]
     regression = hasattr(model, "coef_")  # a one-class LatentClassModel has none
-    summary = model.summary(X, sample_weight=weights, covariates=Z if regression else None)
     warned = run_warnings(args, result)
     _warn(warned)
     from emnet.mixture._covariates import learn_design
@@ -1005,15 +1004,20 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         "table": result.table(),
         "warnings": warned,
     }
-    se = summary.extra.get("standard_errors") or _covariate_errors(summary)
+    se = _summary_errors(summary)
     return _write_outputs(
         args, data, out, record, result, model, summary, se, table_text, summary_text, warned,
         extra_figures=figures,
     )  # fmt: skip
 
 
-def _covariate_errors(summary: Any) -> Any:
-    """The summary's standard errors in the shape plot_profile takes."""
+def _summary_errors(summary: Any) -> Any:
+    """The standard errors a summary computed, in the shape plot_profile takes (a
+    LatentClassModel's summary keeps its own; the others' are the shares and item
+    probabilities), so that they are not computed a second time."""
     from types import SimpleNamespace
 
+    kept = summary.extra.get("standard_errors")
+    if kept is not None:
+        return kept
     return SimpleNamespace(weights=summary.weights_se, probs=summary.probs_se)
