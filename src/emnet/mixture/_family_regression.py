@@ -71,11 +71,9 @@ from emnet.mixture._covariates import (
     three_step,
     unstandardize,
 )
-from emnet.mixture._numdiff import covariance, five_point_jacobian
+from emnet.mixture._numdiff import covariance, difference_steps, five_point_jacobian
 from emnet.mixture._validation import check_weights
 
-STEP = 1e-4
-"""Relative step of the central differences (times max(1, |u_a|)), as ``_family_stats``."""
 SAME_MAXIMUM_TOL = 1e-9
 """Plain runs whose objectives differ by less (per unit of weight), with the same sorted
 class shares to 1e-6, reached the same maximum: one regression run serves them all."""
@@ -375,50 +373,15 @@ def _term(problem: Problem, p: RegParams, s: int, u_seg: np.ndarray) -> np.ndarr
 
 
 def information(problem: Problem, p: RegParams) -> np.ndarray:
-    """−∂² Σ_i w_i log p(x_i | z_i) in (β, the blocks' unconstrained coordinates)."""
+    """−∂² Σ_i w_i log p(x_i | z_i) in (β, the blocks' unconstrained coordinates): the
+    family's derivatives by segment (:func:`~emnet.mixture._family_stats.segment_information`)
+    with log π(z) in place of the log shares."""
+    from emnet.mixture._family_stats import segment_derivatives, segment_information
+
     u = _ops(problem).to_unconstrained(p)
-    segs = _segments(problem, p)
-    owner = np.concatenate([np.full(sl.stop - sl.start, s) for s, sl in enumerate(segs)])
-    base = [_term(problem, p, s, u[sl]) for s, sl in enumerate(segs)]
-    ell = sum(base[1:], base[0])
-    eta = np.exp(ell - logsumexp(ell, axis=1, keepdims=True))
-    w = problem.w
-    weta = eta * w[:, None]
-    P = len(u)
-    h = STEP * np.maximum(1.0, np.abs(u))
-    first = np.empty((P,) + eta.shape)
-    second = np.zeros((P, P))
-    for a in range(P):
-        s, sl = owner[a], segs[owner[a]]
-        f = {}
-        for c in (-2, -1, 1, 2):
-            us = u[sl].copy()
-            us[a - sl.start] += c * h[a]
-            f[c] = _term(problem, p, s, us) - base[s]
-        first[a] = (f[-2] - 8.0 * f[-1] + 8.0 * f[1] - f[2]) / (12.0 * h[a])
-        d2 = (-f[2] + 16.0 * f[1] + 16.0 * f[-1] - f[-2]) / (12.0 * h[a] ** 2)
-        second[a, a] = float(np.sum(d2 * weta))
-    scale = np.abs(first).max(axis=1)  # (P, K)
-    moves = scale > 1e-9 * np.maximum(scale.max(axis=1, keepdims=True), 1e-300)
-    for a in range(P):
-        for b in range(a):
-            s = owner[a]
-            if owner[b] != s or not (moves[a] & moves[b]).any():
-                continue
-            sl = segs[s]
-            f = []
-            for ca, cb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                us = u[sl].copy()
-                us[a - sl.start] += ca * h[a]
-                us[b - sl.start] += cb * h[b]
-                f.append(_term(problem, p, s, us))
-            d2 = (f[0] - f[1] - f[2] + f[3]) / (4.0 * h[a] * h[b])
-            second[a, b] = second[b, a] = float(np.sum(d2 * weta))
-    S = np.einsum("ank,nk->na", first, eta)  # per-row scores (n, P)
-    opg = (S * w[:, None]).T @ S
-    outer = np.einsum("ank,nk,bnk->ab", first, weta, first)
-    info = opg - outer - second
-    return (info + info.T) / 2.0
+    term = lambda s, us: _term(problem, p, s, us)  # noqa: E731
+    der = segment_derivatives(term, u, _segments(problem, p), problem.w)
+    return segment_information(term, der, problem.w, np.arange(len(u)))
 
 
 def _problem(model: Any, X: Any, covariates: Any, sample_weight: Any) -> Problem:
@@ -451,7 +414,7 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
     _, coef_cov = unstandardize(A, beta, cov[:nb, :nb])
     u = _ops(problem).to_unconstrained(p)
     segs = _segments(problem, p)
-    h = STEP * np.maximum(1.0, np.abs(u))
+    h = difference_steps(u)
     out = []
     for s, (m, b) in enumerate(zip(problem.measurements, p.blocks, strict=True), start=1):
         sl = segs[s]

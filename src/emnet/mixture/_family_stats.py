@@ -47,11 +47,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from emnet.mixture._numdiff import covariance, five_point_jacobian
+from emnet.mixture._numdiff import covariance, difference_steps, five_point_jacobian
 from emnet.mixture._stats import BOUNDARY_COUNT, weight_unit
-
-STEP = 1e-4
-"""Relative step of the central differences (times max(1, |u_a|))."""
 
 
 class FamilyView(NamedTuple):
@@ -123,10 +120,6 @@ def _term(view: FamilyView, s: int, u_seg: np.ndarray) -> np.ndarray:
     return m.log_likelihood(m.from_unconstrained(u_seg, view.params[s - 1]), view.chunks[s - 1])
 
 
-def _steps(u: np.ndarray) -> np.ndarray:
-    return STEP * np.maximum(1.0, np.abs(u))
-
-
 class _Derivatives(NamedTuple):
     u: np.ndarray
     segments: list[slice]
@@ -140,20 +133,28 @@ class _Derivatives(NamedTuple):
 
 def _derivatives(view: FamilyView) -> _Derivatives:
     u = np.asarray(view.to_unconstrained(view.like), dtype=np.float64)
-    segs = _segments(view, u)
+    return segment_derivatives(
+        lambda s, us: _term(view, s, us), u, _segments(view, u), view.sample_weight
+    )
+
+
+def segment_derivatives(term: Any, u: np.ndarray, segs: list[slice], w: np.ndarray) -> _Derivatives:
+    """The derivatives of ℓ_ik = Σ_s term(s, u[segs[s]]) (each (n, K) or (1, K)) in every
+    coordinate of u: first (P, n, K) and the weighted second diagonal by five-point central
+    differences, η from ℓ, and which classes each coordinate moves. ``term(s, u_seg)`` is
+    the additive part of segment s (the family's log shares or β, then each block)."""
     owner = np.concatenate([np.full(sl.stop - sl.start, s) for s, sl in enumerate(segs)])
-    base = [_term(view, s, u[sl]) for s, sl in enumerate(segs)]
-    n = len(view.sample_weight)
+    base = [term(s, u[sl]) for s, sl in enumerate(segs)]
+    n = len(w)
     ell = np.broadcast_to(base[0], (n, base[0].shape[1])).copy()
-    for term in base[1:]:
-        ell += term
+    for part in base[1:]:
+        ell += part
     eta = np.exp(ell - logsumexp(ell, axis=1, keepdims=True))
-    w = view.sample_weight
     weta = eta * w[:, None]
     P, K = len(u), eta.shape[1]
     first = np.zeros((P, n, K))
     second = np.zeros(P)
-    h = _steps(u)
+    h = difference_steps(u)
     for a in range(P):
         s = owner[a]
         sl = segs[s]
@@ -161,7 +162,7 @@ def _derivatives(view: FamilyView) -> _Derivatives:
         for c in (-2, -1, 1, 2):
             us = u[sl].copy()
             us[a - sl.start] += c * h[a]
-            f[c] = _term(view, s, us) - base[s]
+            f[c] = term(s, us) - base[s]
         first[a] = (f[-2] - 8.0 * f[-1] + 8.0 * f[1] - f[2]) / (12.0 * h[a])
         d2 = (-f[2] + 16.0 * f[1] + 16.0 * f[-1] - f[-2]) / (12.0 * h[a] ** 2)
         second[a] = float(np.sum(np.broadcast_to(d2, (n, K)) * weta))
@@ -197,18 +198,28 @@ def information(
     der = _derivatives(view)
     held_class, held = _held(view, der)
     free = np.flatnonzero(~held)
-    w = view.sample_weight
+    term = lambda s, us: _term(view, s, us)  # noqa: E731
+    return segment_information(term, der, view.sample_weight, free, method), free, held_class, der
+
+
+def segment_information(
+    term: Any, der: _Derivatives, w: np.ndarray, free: np.ndarray, method: str = "hessian"
+) -> np.ndarray:
+    """The information of the coordinates ``free`` of a :func:`segment_derivatives`
+    expansion: the outer product of the per-row scores (``"opg"``), or the observed
+    information Σ w s sᵀ − Σ w Σ_k η ∂ℓ ∂ℓᵀ − Σ w Σ_k η ∂²ℓ (``"hessian"``; the mixed second
+    differences only within a segment and where two coordinates move a common class)."""
     n = len(w)
     first = np.broadcast_to(der.first, (len(der.u), n, der.eta.shape[1]))
     S = np.einsum("ank,nk->na", first[free], der.eta)  # per-row scores (n, F)
     opg = (S * w[:, None]).T @ S
     if method == "opg":
-        return opg, free, held_class, der
+        return opg
     weta = der.eta * w[:, None]
     # Σ_i w_i Σ_k η_ik ∂ℓ_ik/∂a ∂ℓ_ik/∂b
     outer = np.einsum("ank,nk,bnk->ab", first[free], weta, first[free])
     second = np.zeros((len(free), len(free)))
-    h = _steps(der.u)
+    h = difference_steps(der.u)
     for i, a in enumerate(free):
         second[i, i] = der.second_diag[a]
         for j in range(i):
@@ -222,11 +233,11 @@ def information(
                 us = der.u[sl].copy()
                 us[a - sl.start] += ca * h[a]
                 us[b - sl.start] += cb * h[b]
-                f.append(_term(view, s, us) - der.base[s])
+                f.append(term(s, us) - der.base[s])
             d2 = (f[0] - f[1] - f[2] + f[3]) / (4.0 * h[a] * h[b])
             second[i, j] = second[j, i] = float(np.sum(np.broadcast_to(d2, weta.shape) * weta))
     info = opg - outer - second
-    return (info + info.T) / 2.0, free, held_class, der
+    return (info + info.T) / 2.0
 
 
 def _natural(view: FamilyView, u: np.ndarray) -> np.ndarray:
@@ -240,7 +251,7 @@ def _natural(view: FamilyView, u: np.ndarray) -> np.ndarray:
 
 def _jacobian(view: FamilyView, u: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """∂ natural / ∂u over ``coords`` (Q, len(coords)), five-point central differences."""
-    return five_point_jacobian(lambda v: _natural(view, v), u, coords, _steps(u))
+    return five_point_jacobian(lambda v: _natural(view, v), u, coords, difference_steps(u))
 
 
 def _reshape(view: FamilyView, flat: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:

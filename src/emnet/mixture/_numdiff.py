@@ -41,6 +41,15 @@ def covariance(info: np.ndarray) -> np.ndarray:
     return cov
 
 
+STEP = 1e-4
+"""Relative step of the family's central differences (times max(1, |u_a|))."""
+
+
+def difference_steps(u: np.ndarray) -> np.ndarray:
+    """The central-difference step of every coordinate of u: STEP · max(1, |u_a|)."""
+    return STEP * np.maximum(1.0, np.abs(u))
+
+
 def five_point_jacobian(
     f: Callable[[np.ndarray], np.ndarray], u: np.ndarray, coords: Any, h: np.ndarray
 ) -> np.ndarray:
