@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import best_of, machine_line, markdown_table, write_section  # noqa: E402
 
-from emnet.mixture import BernoulliMixture, NumpyBackend  # noqa: E402
-from emnet.mixture._bernoulli import BernoulliParams  # noqa: E402
-from emnet.mixture._init import initialize  # noqa: E402
-from emnet.mixture._math import _log_normalizer  # noqa: E402
+from emnet.mixture import BernoulliMixture  # noqa: E402
+from emnet.mixture.backends.numpy_backend import NumpyBackend  # noqa: E402
+from emnet.mixture.core.starts import initialize  # noqa: E402
+from emnet.mixture.estimators.bernoulli import BernoulliParams  # noqa: E402
+from emnet.mixture.kernels.bernoulli_math import _log_normalizer  # noqa: E402
 
 N, D, KS, DTYPES = 70_000, 784, (10, 50), (np.float64, np.float32)
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         f"shapes and dtype, same run; each timed back to back in 2 alternating rounds of "
         f"{args.repeat} runs, median reported. The matrix-product iteration (`bitpack=False`) is the one "
         f"the floor bounds; the bit-packed one (the default for complete binary data, "
-        f"`emnet.mixture._bitpack`) replaces both products by table lookups and runs below "
+        f"`emnet.mixture.kernels.bitpack`) replaces both products by table lookups and runs below "
         f"the floor.\n\n{table}\n\n"
         f"Worst ratio of the matrix-product iteration to the floor: **{worst:.2f}x** "
         f"(target ≤ 1.5x). "

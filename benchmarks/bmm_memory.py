@@ -54,7 +54,7 @@ def child(path: str, backend: str, batch_size: int, k: int, iters: int) -> dict:
     from emnet.mixture import BernoulliMixture
 
     if backend == "torch":  # import before measuring: library code is not fit memory
-        import emnet.mixture._torch  # noqa: F401
+        import emnet.mixture.backends.torch_backend  # noqa: F401
 
     X = np.load(path)  # uint8, fully in RAM
     rss_before = _rss_now()

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, markdown_table, write_section  # noqa: E402
 
 from emnet.mixture import BernoulliMixture  # noqa: E402
-from emnet.mixture._bernoulli import BernoulliParams  # noqa: E402
-from emnet.mixture._math import chunk_stats  # noqa: E402
+from emnet.mixture.estimators.bernoulli import BernoulliParams  # noqa: E402
+from emnet.mixture.kernels.bernoulli_math import chunk_stats  # noqa: E402
 
 
 def planted(n: int, d: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "same float64 formula; `Δ loglik` is against emnet numpy float64. `x emnet` is "
         "seconds per iteration over emnet numpy float64's (higher = slower). emnet numpy "
         "is the default estimator: complete binary data runs through the bit-packed table "
-        "kernels (`emnet.mixture._bitpack`); `bitpack=False` is the same backend with the "
+        "kernels (`emnet.mixture.kernels.bitpack`); `bitpack=False` is the same backend with the "
         "two matrix products instead.",
         "",
         markdown_table(

@@ -111,9 +111,9 @@ def planted_shares(X: np.ndarray, n_init: int) -> dict[str, float]:
     from unittest import mock
 
     out = {}
-    with mock.patch("emnet.mixture._base._n_cores", lambda: 1):
+    with mock.patch("emnet.mixture.core.em._n_cores", lambda: 1):
         out["serial"] = sum(run_emnet(X, k, n_init)[2] for k in KS)
-        with mock.patch("emnet.mixture._categorical.maybe_blocks", lambda *a: None):
+        with mock.patch("emnet.mixture.estimators.categorical.maybe_blocks", lambda *a: None):
             out["unblocked"] = sum(run_emnet(X, k, n_init)[2] for k in KS)
     return out
 

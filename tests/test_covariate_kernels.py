@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from emnet.mixture._covariates import RIDGE, class_log_probs, logit_m_step
-from emnet.mixture._regression import _distinct_rows
+from emnet.mixture.covariates.logit import RIDGE, class_log_probs, logit_m_step
+from emnet.mixture.covariates.regression import _distinct_rows
 
 
 @pytest.mark.parametrize("K, q, seed", [(2, 1, 0), (3, 2, 1), (4, 3, 2)])

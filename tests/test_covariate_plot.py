@@ -18,7 +18,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from emnet.mixture import BernoulliMixture, CategoricalMixture, plot_covariate_effect
-from emnet.mixture.covariate_plot import N_GRID, _delta_se, predicted_prevalence
+from emnet.mixture.plots.covariate_effect import N_GRID, _delta_se, predicted_prevalence
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -80,7 +80,7 @@ def test_bands_lie_in_unit_interval_and_contain_the_curve(fitted):
 def test_delta_method_matches_numerical_jacobian(fitted):
     model, _, Z = fitted
     prev = predicted_prevalence(model, "age", data=Z, at={"group": "c"})
-    from emnet.mixture._covariates import apply_design, class_log_probs
+    from emnet.mixture.covariates.logit import apply_design, class_log_probs
 
     D, _ = apply_design(prev.frame, model.covariate_design_, len(prev.grid))
     beta = model.coef_.T.copy()  # (1 + q, K - 1): coef_cov_ is of beta.ravel()

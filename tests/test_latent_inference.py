@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from emnet.mixture import LatentClassModel, select_n_components
-from emnet.mixture.selection import format_selection_table
+from emnet.mixture.inference.selection import format_selection_table
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -13,8 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emnet.datasets import values
 from emnet.mixture import CategoricalMixture, select_n_components
-from emnet.mixture._blrt import bootstrap_lrt
-from emnet.mixture.selection import format_selection_table
+from emnet.mixture.inference.blrt import bootstrap_lrt
+from emnet.mixture.inference.selection import format_selection_table
 
 
 def planted(n, K, seed, D=5):
@@ -79,7 +79,7 @@ def test_underfitted_bootstrap_fits_are_refitted_from_split_starts():
 
 
 def test_bootstrap_fits_use_at_least_the_data_fits_starts(monkeypatch):
-    import emnet.mixture._blrt as blrt_module
+    import emnet.mixture.inference.blrt as blrt_module
 
     seen = []
     real = blrt_module._one

@@ -13,8 +13,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from emnet.mixture import BernoulliMixture
-from emnet.mixture._covariates import class_log_probs
-from emnet.mixture._regression import covariate_rows
+from emnet.mixture.covariates.logit import class_log_probs
+from emnet.mixture.covariates.regression import covariate_rows
 
 
 @pytest.fixture(scope="module")

@@ -281,7 +281,7 @@ def test_backend_and_pyplot_untouched(tmp_path):
 
 
 def test_grid_columns_follow_the_panel_count_and_width():
-    from emnet.mixture.profile import _grid_columns
+    from emnet.mixture.plots.profile import _grid_columns
 
     narrow = [_grid_columns(n, 3.0) for n in (1, 2, 3, 4, 5, 9, 10, 16, 17, 20)]
     assert narrow == [1, 2, 3, 2, 3, 3, 4, 4, 5, 5]

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import ConvergenceWarning
 
-from emnet.mixture import (
+from emnet.mixture import BernoulliMixture
+from emnet.mixture.kernels.bernoulli_math import (
     MEAN_CLAMP,
-    BernoulliMixture,
     SuffStats,
     add_stats,
     chunk_stats,
@@ -295,7 +295,11 @@ def test_subnormal_responsibilities_are_flushed():
     means = np.vstack([np.full(784, 0.5), np.full(784, 0.5005)])
     # log-likelihood gaps of ~700 nats put many responsibilities in the subnormal range
     means[1, :400] = np.where(X[0, :400] == 1, 0.9, 0.1)
-    from emnet.mixture._math import _joint_log_prob, _log_params, _responsibilities_inplace
+    from emnet.mixture.kernels.bernoulli_math import (
+        _joint_log_prob,
+        _log_params,
+        _responsibilities_inplace,
+    )
 
     A, _, _ = _joint_log_prob(X, _log_params(np.array([0.5, 0.5]), means, np.dtype(np.float64)))
     _responsibilities_inplace(A)
@@ -369,7 +373,7 @@ def test_sparse_input_is_never_densified(monkeypatch):
     monkeypatch.setattr(sp.csr_matrix, "toarray", guarded)
     monkeypatch.setattr(sp.csr_matrix, "todense", guarded)
     for batch_size in (None, 300):
-        # the EM steps themselves (the split-merge refinement is emnet.mixture._refine's)
+        # the EM steps themselves (the split-merge refinement is emnet.mixture.core.refine's)
         model = BernoulliMixture(
             4, random_state=0, max_iter=500, batch_size=batch_size, split_merge=False
         ).fit(X)

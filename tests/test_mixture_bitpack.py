@@ -1,4 +1,4 @@
-"""The bit-packed kernels (emnet.mixture._bitpack) against the matrix-product math."""
+"""The bit-packed kernels (emnet.mixture.kernels.bitpack) against the matrix-product math."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emnet.mixture import BernoulliMixture
-from emnet.mixture._backend import NumpyBackend, make_backend
-from emnet.mixture._bitpack import PackedBinary, pack_binary, packed_log_resp, packed_stats
-from emnet.mixture._math import chunk_stats, e_step
+from emnet.mixture.backends.numpy_backend import NumpyBackend, make_backend
+from emnet.mixture.kernels.bernoulli_math import chunk_stats, e_step
+from emnet.mixture.kernels.bitpack import PackedBinary, pack_binary, packed_log_resp, packed_stats
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=2e-4, atol=2e-4)}
 

@@ -1,4 +1,4 @@
-"""The blocked E-step (``emnet.mixture._blocked``) and restarts on threads: same numbers.
+"""The blocked E-step (``emnet.mixture.kernels.blocked``) and restarts on threads: same numbers.
 
 The blocked pass reads several items as one code and works in probabilities with a
 log-domain fallback per row; these tests hold it to ``_codes``'s log-domain pass (and to
@@ -13,8 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emnet.mixture import BernoulliMixture, CategoricalMixture, _base, _blocked
-from emnet.mixture._codes import _parallel_stats_kernel, compress_rows, offsets_of
+from emnet.mixture import BernoulliMixture, CategoricalMixture
+from emnet.mixture.core import em as _base
+from emnet.mixture.kernels import blocked as _blocked
+from emnet.mixture.kernels.codes import _parallel_stats_kernel, compress_rows, offsets_of
 
 
 def random_codes(rng, n, R, missing):
@@ -138,7 +140,7 @@ def test_categorical_fit_on_many_patterns_equals_the_unblocked_fit(monkeypatch, 
     calls = []
     real = _blocked.maybe_blocks
     monkeypatch.setattr(
-        "emnet.mixture._categorical.maybe_blocks", lambda *a: calls.append(1) or None
+        "emnet.mixture.estimators.categorical.maybe_blocks", lambda *a: calls.append(1) or None
     )
     plain = CategoricalMixture(3, **kw).fit(X)
     assert calls and real(codes, np.array(R)) is not None
@@ -156,7 +158,7 @@ def test_bernoulli_pattern_fit_on_many_patterns_equals_the_unblocked_fit(monkeyp
     X[rng.uniform(size=X.shape) < 0.05] = np.nan
     kw = dict(n_init=2, random_state=0, tol=1e-10, max_iter=300, split_merge=False)
     blocked = BernoulliMixture(3, **kw).fit(X)
-    monkeypatch.setattr("emnet.mixture._bernoulli.maybe_blocks", lambda *a: None)
+    monkeypatch.setattr("emnet.mixture.estimators.bernoulli.maybe_blocks", lambda *a: None)
     plain = BernoulliMixture(3, **kw).fit(X)
     np.testing.assert_allclose(blocked.history_, plain.history_, rtol=1e-10)
     np.testing.assert_allclose(blocked.means_, plain.means_, atol=1e-7)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from emnet.mixture import BernoulliMixture, CategoricalMixture, _codes
+from emnet.mixture import BernoulliMixture, CategoricalMixture
+from emnet.mixture.kernels import codes as _codes
 
 
 def _categorical_problem(n=3000, seed=0):

@@ -11,9 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emnet.mixture import BernoulliMixture, chunk_stats, plot_bic, select_n_components
-from emnet.mixture._online import OnlineState, online_m_step, step_size, stepwise_update
-from emnet.mixture._torch import TorchBackend, resolve_device, resolve_dtype
+from emnet.mixture import BernoulliMixture, plot_bic, select_n_components
+from emnet.mixture.backends.online import OnlineState, online_m_step, step_size, stepwise_update
+from emnet.mixture.backends.torch_backend import TorchBackend, resolve_device, resolve_dtype
+from emnet.mixture.kernels.bernoulli_math import chunk_stats
 
 
 def planted(n: int, d: int, k: int, seed: int = 0, a: float = 0.5):
@@ -183,7 +184,7 @@ def test_stepwise_with_decay_one_is_the_running_average(seed, n_batches):
     assert state.n_seen == full.n
     np.testing.assert_allclose(state.resp_x * full.n, full.resp_x, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(state.resp_obs * full.n, full.resp_obs, rtol=1e-10, atol=1e-10)
-    from emnet.mixture import m_step_from_stats
+    from emnet.mixture.kernels.bernoulli_math import m_step_from_stats
 
     w1, m1 = online_m_step(state)
     w2, m2 = m_step_from_stats(full)

@@ -11,8 +11,8 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 from emnet.mixture import BernoulliMixture, select_n_components  # noqa: E402
-from emnet.mixture._dask import dask_stats, is_dask_array, prepare_dask_array  # noqa: E402
-from emnet.mixture._math import chunk_stats  # noqa: E402
+from emnet.mixture.backends.dask_backend import dask_stats, is_dask_array, prepare_dask_array  # noqa: E402
+from emnet.mixture.kernels.bernoulli_math import chunk_stats  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The start search after the n_init starts (``search_budget``, ``emnet.mixture._base``).
+"""The start search after the n_init starts (``search_budget``, ``emnet.mixture.core.em``).
 
 On flat, multi-modal likelihoods (K = 4 latent classes on five binary items) a random start
 finds the best maximum only 6–13% of the time, so 20 starts miss it often. The search

@@ -14,8 +14,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emnet.datasets import values
 from emnet.mixture import BernoulliMixture, CategoricalMixture, select_n_components
-from emnet.mixture._stats import _layout, _pack, _unpack, coded_view, information
-from emnet.mixture.selection import format_selection_table
+from emnet.mixture.inference.selection import format_selection_table
+from emnet.mixture.inference.stats import _layout, _pack, _unpack, coded_view, information
 
 
 def quiet(model, X, **kw):

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent(
 
     from matplotlib.figure import Figure
 
-    from emnet.mixture.plotting import plot_history, plot_means
+    from emnet.mixture.plots.common import plot_history, plot_means
 
     rng = np.random.default_rng(0)
     means = rng.uniform(size=(3, 4))
@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent(
     plot_history([-3.0, -2.0, -1.5], out / "l.png")
     plot_history([-3.0, -2.0, -1.5], ax=Figure().add_subplot())
 
-    from emnet.mixture.selection import plot_bic, select_n_components
+    from emnet.mixture.inference.selection import plot_bic, select_n_components
 
     X = (rng.uniform(size=(60, 5)) < 0.4).astype(float)
     sel = select_n_components(X, [1, 2], n_init=1, random_state=0)

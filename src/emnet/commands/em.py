@@ -218,7 +218,7 @@ def run_selection(args: argparse.Namespace, X: Any, source: str, out: Path) -> l
     """Model selection over ``args.k`` (a list) on X; files into ``out``; returns them."""
     from emnet._io import write_json
     from emnet.mixture import plot_bic, select_n_components
-    from emnet.mixture.selection import format_selection_table
+    from emnet.mixture.inference.selection import format_selection_table
 
     ks = args.k  # run() has checked that every K fits the number of rows
     client = None
@@ -272,7 +272,7 @@ def write_model_files(
     model: Any, out: Path, image_shape: tuple[int, int] | None, title: str
 ) -> list[Path]:
     """The files every fit writes, atomically: means.png, loglik.png and model.npz."""
-    from emnet.mixture.plotting import plot_history, plot_means
+    from emnet.mixture.plots.common import plot_history, plot_means
 
     means_png = plot_means(
         model.means_,

@@ -600,7 +600,7 @@ def _check_design(Z: Any) -> None:
     constant or collinear column), so that the error comes before any fitting."""
     import warnings
 
-    from emnet.mixture._covariates import learn_design
+    from emnet.mixture.covariates.logit import learn_design
 
     try:
         with warnings.catch_warnings():
@@ -755,7 +755,7 @@ def _fit_and_write(
     args: argparse.Namespace, data: Prepared, progress: bool, out: Path
 ) -> list[Path]:
     from emnet.mixture import select_n_components
-    from emnet.mixture.selection import format_selection_table
+    from emnet.mixture.inference.selection import format_selection_table
 
     estimator = _estimator_name(data)
     X, weights = data.X, data.weights
@@ -914,7 +914,7 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     from sklearn.exceptions import ConvergenceWarning
 
     from emnet.mixture import BernoulliMixture, CategoricalMixture, plot_covariate_effect
-    from emnet.mixture.selection import SelectionResult, format_selection_table
+    from emnet.mixture.inference.selection import SelectionResult, format_selection_table
 
     X, weights, Z = data.X, data.weights, data.covariates
     from emnet.mixture import LatentClassModel
@@ -975,7 +975,7 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     regression = hasattr(model, "coef_")  # a one-class LatentClassModel has none
     warned = run_warnings(args, result)
     _warn(warned)
-    from emnet.mixture._covariates import learn_design
+    from emnet.mixture.covariates.logit import learn_design
 
     design = model.covariate_design_ if regression else learn_design(Z, len(Z))[0]
     kinds = dict(zip(design.columns, design.kinds, strict=True))

@@ -1,48 +1,37 @@
-"""Mixtures of multivariate Bernoullis fitted by EM (SPEC §1).
+"""Latent class models by EM (SPEC §1, §1b, §1c): the public names.
 
-Pure log-domain functions (:func:`log_bernoulli`, :func:`e_step`, :func:`m_step`,
-:func:`expected_complete_loglik`), the sufficient-statistics interface the EM loop runs on
-(:class:`SuffStats`, :func:`chunk_stats`, :func:`add_stats`, :func:`m_step_from_stats`), and
-the scikit-learn style estimator :class:`BernoulliMixture`.
+Estimators: :class:`BernoulliMixture` (binary items), :class:`CategoricalMixture`
+(polytomous items) and :class:`LatentClassModel` (any declared measurement: binary,
+categorical, Gaussian — latent profile analysis — Poisson, or a mix). Choosing K:
+:func:`select_n_components` (:class:`SelectionResult`, :func:`plot_bic`). Results:
+:class:`LCASummary`. Figures: :func:`plot_profile`, :func:`plot_covariate_effect`,
+:func:`plot_means`, :func:`plot_history`.
+
+The layout by role (docs/ARCHITECTURE.md): ``core/`` the one EM loop, ``measurement/``
+the contract and one module per item type, ``estimators/``, ``kernels/`` (compiled and
+pure log-domain math), ``backends/`` (numpy, torch, Dask, online), ``inference/``
+(statistics, selection, summary), ``covariates/``, ``plots/``, ``persistence.py``.
 """
 
-from emnet.mixture._backend import NumpyBackend
-from emnet.mixture._bernoulli import BernoulliMixture
-from emnet.mixture._categorical import CategoricalMixture
-from emnet.mixture._latent import LatentClassModel as LatentClassModel
-from emnet.mixture._math import (
-    MEAN_CLAMP,
-    SuffStats,
-    add_stats,
-    chunk_stats,
-    e_step,
-    expected_complete_loglik,
-    log_bernoulli,
-    log_prior,
-    m_step,
-    m_step_from_stats,
-)
-from emnet.mixture.covariate_plot import plot_covariate_effect
-from emnet.mixture.profile import plot_profile
-from emnet.mixture.selection import SelectionResult, plot_bic, select_n_components
+from emnet.mixture.estimators.bernoulli import BernoulliMixture
+from emnet.mixture.estimators.categorical import CategoricalMixture
+from emnet.mixture.estimators.latent import LatentClassModel
+from emnet.mixture.inference.selection import SelectionResult, plot_bic, select_n_components
+from emnet.mixture.inference.summary import LCASummary
+from emnet.mixture.plots.common import plot_history, plot_means
+from emnet.mixture.plots.covariate_effect import plot_covariate_effect
+from emnet.mixture.plots.profile import plot_profile
 
 __all__ = [
-    "MEAN_CLAMP",
     "BernoulliMixture",
     "CategoricalMixture",
-    "NumpyBackend",
-    "SuffStats",
-    "add_stats",
-    "chunk_stats",
-    "e_step",
-    "expected_complete_loglik",
-    "log_bernoulli",
-    "log_prior",
-    "m_step",
-    "m_step_from_stats",
+    "LCASummary",
+    "LatentClassModel",
     "SelectionResult",
     "plot_bic",
     "plot_covariate_effect",
+    "plot_history",
+    "plot_means",
     "plot_profile",
     "select_n_components",
 ]

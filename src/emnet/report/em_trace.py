@@ -35,7 +35,7 @@ def initial_parameters(
 
 def em_trace(X: np.ndarray, n_components: int, n_iter: int, seed: int) -> Trace:
     """Run ``n_iter`` EM iterations with the pure functions of :mod:`emnet.mixture`."""
-    from emnet.mixture import e_step, expected_complete_loglik, m_step
+    from emnet.mixture.kernels.bernoulli_math import e_step, expected_complete_loglik, m_step
 
     n = X.shape[0]
     weights, means = initial_parameters(X, n_components, seed)

@@ -291,7 +291,7 @@ def _estimator_matches_trace(X: np.ndarray, trace: Trace, s: EMSettings) -> floa
 
 
 def _bic_section(ctx: Context, X: np.ndarray, s: EMSettings) -> Markup:
-    from emnet.mixture.selection import plot_bic, select_n_components
+    from emnet.mixture.inference.selection import plot_bic, select_n_components
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -338,7 +338,7 @@ def _bic_section(ctx: Context, X: np.ndarray, s: EMSettings) -> Markup:
 def _plot_means(means: np.ndarray, weights: np.ndarray, majority: np.ndarray, purity: np.ndarray):
     from matplotlib.figure import Figure
 
-    from emnet.mixture.plotting import plot_means
+    from emnet.mixture.plots.common import plot_means
 
     k = means.shape[0]
     cols = min(k, 5)
@@ -357,7 +357,7 @@ def _plot_means(means: np.ndarray, weights: np.ndarray, majority: np.ndarray, pu
 def _plot_history(history: np.ndarray):
     from matplotlib.figure import Figure
 
-    from emnet.mixture.plotting import plot_history
+    from emnet.mixture.plots.common import plot_history
 
     fig = Figure(figsize=(6.4, 3.6))
     plot_history(history, ax=fig.add_subplot(), title="EM log-likelihood (never decreases)")

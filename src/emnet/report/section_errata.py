@@ -76,7 +76,7 @@ def _deepnet_errata(res: dict) -> Markup:
 
 def _mixture_parameters(X: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """K = 10 parameters after a few EM iterations from random rows (pure functions)."""
-    from emnet.mixture import e_step, m_step
+    from emnet.mixture.kernels.bernoulli_math import e_step, m_step
 
     ctx.seeds["Errata: EM parameters (random rows)"] = SEED
     weights, means = initial_parameters(X, 10, SEED)
@@ -104,8 +104,8 @@ def _erratum(title: str, wrong: str, right: str, body: Markup, ok: bool | None) 
 
 
 def _log_joint(X: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """log π_k + log P(x⁽ⁱ⁾ | p⁽ᵏ⁾), n × K, from emnet.mixture.log_bernoulli."""
-    from emnet.mixture import log_bernoulli
+    """log π_k + log P(x⁽ⁱ⁾ | p⁽ᵏ⁾), n × K, from emnet.mixture.kernels.bernoulli_math.log_bernoulli."""
+    from emnet.mixture.kernels.bernoulli_math import log_bernoulli
 
     return np.log(weights)[None, :] + np.asarray(log_bernoulli(X, means), dtype=float)
 
@@ -113,7 +113,7 @@ def _log_joint(X: np.ndarray, weights: np.ndarray, means: np.ndarray) -> np.ndar
 def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res: dict) -> Markup:
     from scipy.special import logsumexp
 
-    from emnet.mixture import e_step
+    from emnet.mixture.kernels.bernoulli_math import e_step
 
     log_joint = _log_joint(X, weights, means)
     # The write-up's eq. 6: the denominator sums over samples j = 1..n.
@@ -156,7 +156,7 @@ def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res:
                         literal_err,
                     ),
                     (
-                        "corrected: denominator Σₖ̂₌₁ᴷ (emnet.mixture.e_step)",
+                        "corrected: denominator Σₖ̂₌₁ᴷ (emnet.mixture.kernels.bernoulli_math.e_step)",
                         float(right_rows.min()),
                         float(right_rows.max()),
                         right_err,
@@ -195,7 +195,7 @@ def _eq6_denominator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res:
 def _eq5_numerator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res: dict) -> Markup:
     from scipy.special import logsumexp
 
-    from emnet.mixture import e_step
+    from emnet.mixture.kernels.bernoulli_math import e_step
 
     log_joint = _log_joint(X, weights, means)
     log_px = logsumexp(log_joint, axis=1)
@@ -238,7 +238,7 @@ def _eq5_numerator(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res: d
                     check(
                         sum_err < 1e-9,
                         "Σₖ πₖ P(x⁽ⁱ⁾ | p⁽ᵏ⁾) equals the mixture likelihood P(x⁽ⁱ⁾ | π, p) of "
-                        f"emnet.mixture.e_step on every sample (largest difference {fmt(sum_err)} "
+                        f"emnet.mixture.kernels.bernoulli_math.e_step on every sample (largest difference {fmt(sum_err)} "
                         "in log space).",
                     ),
                 ]
@@ -262,7 +262,7 @@ def _label(i: int) -> int:
 
 
 def _eq14_index(X: np.ndarray, weights: np.ndarray, means: np.ndarray, res: dict) -> Markup:
-    from emnet.mixture import MEAN_CLAMP, e_step, m_step
+    from emnet.mixture.kernels.bernoulli_math import MEAN_CLAMP, e_step, m_step
 
     log_resp, _ = e_step(X, weights, means)
     resp = np.exp(np.asarray(log_resp, dtype=float))

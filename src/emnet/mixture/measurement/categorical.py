@@ -1,7 +1,7 @@
 """Categorical items: answer probabilities θ_kjr per class, item and answer (SPEC §1b).
 
 The answers of each column are coded once per fit as 0..R_j − 1
-(:func:`emnet.mixture._encoding.learn_encoding`: numbers and bools sorted, strings sorted,
+(:func:`emnet.mixture.core.encoding.learn_encoding`: numbers and bools sorted, strings sorted,
 pandas categoricals in their declared order, only answers that occur); a missing answer
 (NaN, None, pd.NA) is the code −1 and drops out of the block's factor.
 
@@ -23,7 +23,7 @@ pandas categoricals in their declared order, only answers that occur); a missing
 
 The block's data constants are its ``categories`` (one array per column), learned by
 :meth:`Categorical.setup`; they are saved as JSON
-(:func:`~emnet.mixture._encoding.categories_to_json`), never pickled.
+(:func:`~emnet.mixture.core.encoding.categories_to_json`), never pickled.
 """
 
 from __future__ import annotations
@@ -34,7 +34,14 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from emnet.mixture._codes import (
+from emnet.mixture.core.encoding import (
+    Encoding,
+    categories_from_json,
+    categories_to_json,
+    encode,
+    learn_encoding,
+)
+from emnet.mixture.kernels.codes import (
     PROB_FLOOR,
     CodeStats,
     categorical_m_step,
@@ -42,13 +49,6 @@ from emnet.mixture._codes import (
     from_logodds,
     offsets_of,
     to_logodds,
-)
-from emnet.mixture._encoding import (
-    Encoding,
-    categories_from_json,
-    categories_to_json,
-    encode,
-    learn_encoding,
 )
 from emnet.mixture.measurement.base import Measurement, ProfileItem, table_rows
 

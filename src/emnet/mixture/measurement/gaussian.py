@@ -65,10 +65,10 @@ sets starts ending in a degenerate class aside and reports the best proper maxim
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 
 from emnet.mixture.measurement.base import (
@@ -155,44 +155,17 @@ def expand(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
     return out
 
 
-def _cholesky(S: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack (..., D, D) of covariances."""
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "a class covariance is not positive definite (a class collapsed onto a few "
-            "points); use reg_covar > 0"
-        ) from None
-
-
-class _Pairs(NamedTuple):
-    """Index arrays of a D × D matrix's pairs: ``a, b`` the upper triangle a ≤ b
-    (row-major, Φ's order), ``weight`` −½ on the diagonal and −1 off it (φ · w = −½ xᵀPx),
-    ``rows, cols`` the lower triangle (the unconstrained form's order), ``diag`` its
-    diagonal entries."""
-
-    a: np.ndarray
-    b: np.ndarray
-    weight: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
-    diag: np.ndarray
-
-
-@functools.cache
-def _pairs(D: int) -> _Pairs:
-    a, b = np.triu_indices(D)
-    rows, cols = np.tril_indices(D)
-    return _Pairs(a, b, np.where(a == b, -0.5, -1.0), rows, cols, rows == cols)
+NOT_POSITIVE_DEFINITE = (
+    "a class covariance is not positive definite (a class collapsed onto a few points); "
+    "use reg_covar > 0"
+)
 
 
 def _factor(S: np.ndarray) -> _Factor:
     """The factorisation of a stack (M, D, D) of covariances (batched over M)."""
-    L = _cholesky(S)
-    Linv = np.linalg.inv(L)
-    P = np.matmul(np.swapaxes(Linv, 1, 2), Linv)
-    logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    L, Linv, P, logdet, ok = _factor_kernel(np.ascontiguousarray(S, dtype=np.float64))
+    if not ok:
+        raise ValueError(NOT_POSITIVE_DEFINITE)
     return _Factor(L, Linv, P, logdet)
 
 
@@ -235,8 +208,8 @@ class Gaussian(Measurement):
                 if is_diagonal(self.structure):
                     np.multiply(X, X, out=features[:, :D])
                 else:
-                    pairs = _pairs(D)
-                    np.multiply(X[:, pairs.a], X[:, pairs.b], out=features[:, :F])
+                    a, b = np.triu_indices(D)  # row by row: the kernels' pair order
+                    np.multiply(X[:, a], X[:, b], out=features[:, :F])
                 features[:, F : F + D] = X
                 features[:, -1] = 1.0
             return GaussianChunk(X, [(np.arange(D), np.arange(n))], True, features)
@@ -271,26 +244,11 @@ class Gaussian(Measurement):
     def _feature_weights(self, params: GaussianParams, K: int) -> np.ndarray:
         """W (F + D + 1, K): log f(x | k) = φ(x) · W[:, k] on centred rows."""
         mc = params.means - self._shift(params.means.shape[1])
-        D = mc.shape[1]
         if is_diagonal(self.structure):
-            var = expand_diag(params.covariances, self.structure, K)
-            inv = 1.0 / var
-            lin = mc * inv
-            quad = -0.5 * inv
-            const = -0.5 * (D * _LOG_2PI + np.log(var).sum(axis=1) + (mc * lin).sum(axis=1))
-        else:
-            f = self._factors_of(params.covariances)
-            pairs = _pairs(D)
-            P = f.precision
-            lin = np.matmul(P, mc[..., None])[..., 0] if len(P) == K else mc @ P[0]
-            quad = P[:, pairs.a, pairs.b] * pairs.weight
-            const = -0.5 * (D * _LOG_2PI + f.logdet + (mc * lin).sum(axis=1))
-        F = quad.shape[1]
-        W = np.empty((F + D + 1, K))
-        W[:F] = quad.T
-        W[F:-1] = lin.T
-        W[-1] = const
-        return W
+            var = np.asarray(params.covariances, dtype=np.float64)
+            return _diag_weights(var.reshape(-1, mc.shape[1]), mc)
+        f = self._factors_of(params.covariances)
+        return _full_weights(f.precision, f.logdet, mc)
 
     def log_likelihood(self, params: GaussianParams, X: Any) -> np.ndarray:
         chunk = self.prepare(X)
@@ -341,13 +299,7 @@ class Gaussian(Measurement):
         if chunk.features is not None:
             S = r.T @ chunk.features  # (K, F + D + 1)
             F = S.shape[1] - D - 1
-            if is_diagonal(self.structure):
-                sum_xx = S[:, :F]
-            else:
-                pairs = _pairs(D)
-                sum_xx = np.empty((K, D, D))
-                sum_xx[:, pairs.a, pairs.b] = S[:, :F]
-                sum_xx[:, pairs.b, pairs.a] = S[:, :F]
+            sum_xx = S[:, :F] if is_diagonal(self.structure) else _unpack_pairs(S, D)
             return GaussianStats(S[:, -1].copy(), S[:, F : F + D], sum_xx)
         nk = r.sum(axis=0)
         if is_diagonal(self.structure):
@@ -395,29 +347,14 @@ class Gaussian(Measurement):
         return GaussianStats(a.nk + b.nk, a.sum_x + b.sum_x, a.sum_xx + b.sum_xx)
 
     def m_step(self, stats: GaussianStats) -> GaussianParams:
+        """Σ_k = (W_k + Ψ) / N_k (shared: (Σ_k W_k + Ψ) / N) with W_k the symmetrised
+        scatter about the class mean (diagonal structures: floored at the smallest
+        normal float), in one compiled pass."""
         nk = stats.nk + 10.0 * np.finfo(np.float64).eps  # an empty class stays finite
-        mc = stats.sum_x / nk[:, None]  # centred means
-        means = mc + self._shift(mc.shape[1])
-        reg = self._reg()
-        if is_diagonal(self.structure):
-            scatter = stats.sum_xx - nk[:, None] * mc**2  # (K, D)
-            if self.structure == "VVI":
-                cov = (scatter + reg) / nk[:, None]
-            else:
-                cov = (scatter.sum(axis=0) + reg) / nk.sum()
-            return GaussianParams(means, np.maximum(cov, np.finfo(np.float64).tiny))
-        scatter = stats.sum_xx - nk[:, None, None] * (mc[:, :, None] * mc[:, None, :])
-        scatter = 0.5 * (scatter + np.transpose(scatter, (0, 2, 1)))
-        idx = np.arange(len(reg))
-        if self.structure == "VVV":
-            cov = scatter
-            cov[:, idx, idx] += reg
-            cov /= nk[:, None, None]
-        else:
-            cov = scatter.sum(axis=0)
-            cov[idx, idx] += reg
-            cov /= nk.sum()
-        return GaussianParams(means, cov)
+        step = _diag_m_step if is_diagonal(self.structure) else _full_m_step
+        shared = is_shared(self.structure)
+        mc, cov = step(nk, stats.sum_x, stats.sum_xx, self._reg(), shared)
+        return GaussianParams(mc + self._shift(mc.shape[1]), cov[0] if shared else cov)
 
     def log_prior(self, params: GaussianParams) -> float:
         if self.reg_covar == 0.0:
@@ -437,11 +374,7 @@ class Gaussian(Measurement):
         cov = params.covariances
         if is_diagonal(self.structure):
             return np.concatenate([params.means.ravel(), np.log(cov).ravel()])
-        L = self._factors_of(cov).chol
-        pairs = _pairs(L.shape[1])
-        packed = L[:, pairs.rows, pairs.cols]  # (M, D(D+1)/2), a copy
-        packed[:, pairs.diag] = np.log(packed[:, pairs.diag])
-        return np.concatenate([params.means.ravel(), packed.ravel()])
+        return _chol_to_vector(params.means, self._factors_of(cov).chol)
 
     def from_unconstrained(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
         K, D = like.means.shape
@@ -449,13 +382,7 @@ class Gaussian(Measurement):
         rest = vector[K * D :]
         if is_diagonal(self.structure):
             return GaussianParams(means, np.exp(rest).reshape(like.covariances.shape))
-        n_mats = K if self.structure == "VVV" else 1
-        pairs = _pairs(D)
-        packed = rest.reshape(n_mats, len(pairs.rows)).copy()
-        packed[:, pairs.diag] = np.exp(packed[:, pairs.diag])
-        L = np.zeros((n_mats, D, D))
-        L[:, pairs.rows, pairs.cols] = packed
-        mats = np.matmul(L, np.swapaxes(L, 1, 2))
+        mats = _vector_to_covariances(rest, K if self.structure == "VVV" else 1, D)
         return GaussianParams(means, mats if self.structure == "VVV" else mats[0])
 
     # -- start, sampling, relabelling, arrays ----------------------------------------------
@@ -626,3 +553,199 @@ def covariance_parameters(structure: str, K: int, D: int) -> int:
     """Free covariance parameters (mclust's counts)."""
     full = D * (D + 1) // 2
     return {"EEI": D, "VVI": K * D, "EEE": full, "VVV": K * full}[structure]
+
+
+# -- compiled kernels: the per-iteration pieces of a few numpy calls each, fused -------------
+# (small data is bound by the calls, not the arithmetic; each kernel follows the numpy
+# expression it replaced, in the same order of operations)
+@numba.njit(cache=True, nogil=True)
+def _factor_kernel(S):  # pragma: no cover - compiled
+    """(L, L⁻¹, Σ⁻¹, log det Σ, ok) of a stack (M, D, D); ok False: a matrix is not
+    positive definite (LAPACK's test: a pivot ≤ 0 or NaN)."""
+    M, D = S.shape[0], S.shape[1]
+    L = np.zeros((M, D, D))
+    Linv = np.zeros((M, D, D))
+    P = np.empty((M, D, D))
+    logdet = np.zeros(M)
+    for m in range(M):
+        for j in range(D):
+            s = S[m, j, j]
+            for p in range(j):
+                s -= L[m, j, p] * L[m, j, p]
+            if not s > 0.0:
+                return L, Linv, P, logdet, False
+            d = math.sqrt(s)
+            L[m, j, j] = d
+            logdet[m] += 2.0 * math.log(d)
+            for i in range(j + 1, D):
+                t = S[m, i, j]
+                for p in range(j):
+                    t -= L[m, i, p] * L[m, j, p]
+                L[m, i, j] = t / d
+        for j in range(D):
+            Linv[m, j, j] = 1.0 / L[m, j, j]
+            for i in range(j + 1, D):
+                t = 0.0
+                for p in range(j, i):
+                    t -= L[m, i, p] * Linv[m, p, j]
+                Linv[m, i, j] = t / L[m, i, i]
+        for a in range(D):
+            for b in range(a, D):
+                t = 0.0
+                for p in range(b, D):
+                    t += Linv[m, p, a] * Linv[m, p, b]
+                P[m, a, b] = t
+                P[m, b, a] = t
+    return L, Linv, P, logdet, True
+
+
+@numba.njit(cache=True, nogil=True)
+def _full_weights(P, logdet, mc):  # pragma: no cover - compiled
+    """W (F + D + 1, K) of full covariances: the precisions P (M, D, D) and log
+    determinants (M,) (M = K, or 1 shared) and the centred means mc (K, D)."""
+    K, D = mc.shape
+    F = D * (D + 1) // 2
+    W = np.empty((F + D + 1, K))
+    for k in range(K):
+        j = k if P.shape[0] == K else 0
+        q = 0
+        for a in range(D):
+            for b in range(a, D):
+                W[q, k] = P[j, a, b] * (-0.5 if a == b else -1.0)
+                q += 1
+        dot = 0.0
+        for a in range(D):
+            t = 0.0
+            for b in range(D):
+                t += P[j, a, b] * mc[k, b]
+            W[F + a, k] = t
+            dot += mc[k, a] * t
+        W[F + D, k] = -0.5 * (D * _LOG_2PI + logdet[j] + dot)
+    return W
+
+
+@numba.njit(cache=True, nogil=True)
+def _diag_weights(var, mc):  # pragma: no cover - compiled
+    """W (2D + 1, K) of diagonal covariances: the variances var (M, D) (M = K, or 1
+    shared) and the centred means mc (K, D)."""
+    K, D = mc.shape
+    W = np.empty((2 * D + 1, K))
+    for k in range(K):
+        j = k if var.shape[0] == K else 0
+        logdet = 0.0
+        dot = 0.0
+        for a in range(D):
+            inv = 1.0 / var[j, a]
+            lin = mc[k, a] * inv
+            W[a, k] = -0.5 * inv
+            W[D + a, k] = lin
+            logdet += math.log(var[j, a])
+            dot += mc[k, a] * lin
+        W[2 * D, k] = -0.5 * (D * _LOG_2PI + logdet + dot)
+    return W
+
+
+@numba.njit(cache=True, nogil=True)
+def _full_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
+    """(centred means (K, D), covariances (M, D, D)) of the full M-step (M = 1 shared);
+    ``nk`` already carries the empty-class guard."""
+    K, D = sum_x.shape
+    mc = np.empty((K, D))
+    for k in range(K):
+        for a in range(D):
+            mc[k, a] = sum_x[k, a] / nk[k]
+    cov = np.zeros((1 if shared else K, D, D))
+    total = 0.0
+    for k in range(K):
+        j = 0 if shared else k
+        total += nk[k]
+        for a in range(D):
+            for b in range(a, D):
+                s_ab = sum_xx[k, a, b] - nk[k] * (mc[k, a] * mc[k, b])
+                s_ba = sum_xx[k, b, a] - nk[k] * (mc[k, b] * mc[k, a])
+                cov[j, a, b] += 0.5 * (s_ab + s_ba)
+    for j in range(cov.shape[0]):
+        div = total if shared else nk[j]
+        for a in range(D):
+            cov[j, a, a] += reg[a]
+            for b in range(a, D):
+                cov[j, a, b] /= div
+                cov[j, b, a] = cov[j, a, b]
+    return mc, cov
+
+
+@numba.njit(cache=True, nogil=True)
+def _diag_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
+    """(centred means (K, D), variances (M, D)) of the diagonal M-step (M = 1 shared)."""
+    K, D = sum_x.shape
+    tiny = np.finfo(np.float64).tiny
+    mc = np.empty((K, D))
+    var = np.zeros((1 if shared else K, D))
+    total = 0.0
+    for k in range(K):
+        j = 0 if shared else k
+        total += nk[k]
+        for a in range(D):
+            mc[k, a] = sum_x[k, a] / nk[k]
+            var[j, a] += sum_xx[k, a] - nk[k] * mc[k, a] ** 2
+    for j in range(var.shape[0]):
+        div = total if shared else nk[j]
+        for a in range(D):
+            var[j, a] = max((var[j, a] + reg[a]) / div, tiny)
+    return mc, var
+
+
+@numba.njit(cache=True, nogil=True)
+def _chol_to_vector(means, L):  # pragma: no cover - compiled
+    """[means, the lower triangles of L (M, D, D) row by row with log diagonals]."""
+    K, D = means.shape
+    out = np.empty(K * D + L.shape[0] * (D * (D + 1) // 2))
+    q = 0
+    for k in range(K):
+        for a in range(D):
+            out[q] = means[k, a]
+            q += 1
+    for m in range(L.shape[0]):
+        for a in range(D):
+            for b in range(a + 1):
+                out[q] = math.log(L[m, a, a]) if a == b else L[m, a, b]
+                q += 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _vector_to_covariances(rest, M, D):  # pragma: no cover - compiled
+    """L Lᵀ (M, D, D) of :func:`_chol_to_vector`'s triangles (diagonals exponentiated)."""
+    L = np.zeros((M, D, D))
+    q = 0
+    for m in range(M):
+        for a in range(D):
+            for b in range(a + 1):
+                L[m, a, b] = math.exp(rest[q]) if a == b else rest[q]
+                q += 1
+    out = np.empty((M, D, D))
+    for m in range(M):
+        for a in range(D):
+            for b in range(a + 1):
+                t = 0.0
+                for p in range(D):
+                    t += L[m, a, p] * L[m, b, p]
+                out[m, a, b] = t
+                out[m, b, a] = t
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack_pairs(S, D):  # pragma: no cover - compiled
+    """(K, D, D) symmetric matrices from the first D(D+1)/2 columns of S (K, ·), the
+    upper triangles row by row (Φ's order)."""
+    K = S.shape[0]
+    out = np.empty((K, D, D))
+    for k in range(K):
+        q = 0
+        for a in range(D):
+            for b in range(a, D):
+                out[k, a, b] = S[k, q]
+                out[k, b, a] = S[k, q]
+                q += 1
+    return out

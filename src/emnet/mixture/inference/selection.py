@@ -9,7 +9,7 @@ can set collapsed starts aside (``n_set_aside``); its table has no G², X² or d
 restart with the highest log-likelihood is kept, and the table reports what LCA papers
 report: log-likelihood, parameters, AIC, BIC, SABIC, CAIC, entropy R², G², X², residual df
 and, with ``blrt=B``, the bootstrap likelihood-ratio test of K against K − 1
-(:mod:`emnet.mixture._blrt`). The best K minimises ``criterion``. ``plot_bic`` draws the
+(:mod:`emnet.mixture.inference.blrt`). The best K minimises ``criterion``. ``plot_bic`` draws the
 information criteria against K.
 """
 
@@ -136,9 +136,9 @@ def _estimator_class(estimator: Any) -> tuple[type, dict[str, Any]]:
     """(the estimator class, its default parameters) from ``estimator``: a name of
     :data:`ESTIMATORS`, one of the classes, or an unfitted LatentClassModel instance
     (its parameters, but K, starts and seed, become the defaults)."""
-    from emnet.mixture._bernoulli import BernoulliMixture
-    from emnet.mixture._categorical import CategoricalMixture
-    from emnet.mixture._latent import LatentClassModel
+    from emnet.mixture.estimators.bernoulli import BernoulliMixture
+    from emnet.mixture.estimators.categorical import CategoricalMixture
+    from emnet.mixture.estimators.latent import LatentClassModel
 
     if isinstance(estimator, str):
         if estimator not in ESTIMATORS:
@@ -162,7 +162,7 @@ def _estimator_class(estimator: Any) -> tuple[type, dict[str, Any]]:
 def _whole_fits(cls: type) -> bool:
     """Whether each K is one fit with all its starts (LatentClassModel: its proper-maxima
     rule compares the starts, so they cannot run as separate one-start fits)."""
-    from emnet.mixture._latent import LatentClassModel
+    from emnet.mixture.estimators.latent import LatentClassModel
 
     return issubclass(cls, LatentClassModel)
 
@@ -171,7 +171,7 @@ def _fit_one(
     X: Any, k: int, seed: int, params: dict[str, Any], cls: Any = None, sample_weight: Any = None
 ) -> tuple[int, Any, float, float]:
     """Fit one restart; returns (k, model, total log-likelihood, seconds)."""
-    from emnet.mixture._bernoulli import BernoulliMixture
+    from emnet.mixture.estimators.bernoulli import BernoulliMixture
 
     cls = BernoulliMixture if cls is None else cls
     t0 = time.perf_counter()
@@ -220,7 +220,7 @@ def select_n_components(
     criterion : 'bic' (default), 'aic', 'sabic' or 'caic'; the best K minimises it.
     sample_weight : per-row weights (survey weights), used in every fit and statistic.
     blrt : bootstrap samples of the likelihood-ratio test of K vs K − 1 for every K >= 2
-        in ``ks`` (0: no test; :mod:`emnet.mixture._blrt`). Each sample fits K − 1 and K
+        in ``ks`` (0: no test; :mod:`emnet.mixture.inference.blrt`). Each sample fits K − 1 and K
         with max(``n_init``, ``blrt_n_init``) random starts each, plus the generating
         parameters (K − 1), the data's K fit and a split of every class of the bootstrap
         K − 1 fit (K). The ratios are ``blrt_ratios`` (K -> LR_b, all >= 0), and
@@ -295,7 +295,7 @@ def select_n_components(
     n = float(models[k_values[0]]._weighted_loglik(X, sample_weight)[1])
     loglik = np.array([best[k][1] for k in k_values])
     n_params = np.array([models[k]._n_parameters() for k in k_values])
-    from emnet.mixture._stats import information_criteria
+    from emnet.mixture.inference.stats import information_criteria
 
     crit = information_criteria(loglik, n_params, n)
     extra: dict[str, Any] = {}
@@ -311,7 +311,7 @@ def select_n_components(
     if whole:
         extra["n_set_aside"] = np.array([models[k].n_degenerate_starts_ for k in k_values])
     if blrt:
-        from emnet.mixture._blrt import bootstrap_lrt
+        from emnet.mixture.inference.blrt import bootstrap_lrt
 
         p_values, n_below, ratios = [], [], {}
         boot_n_init = max(int(n_init), int(blrt_n_init or 0))

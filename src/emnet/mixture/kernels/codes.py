@@ -533,7 +533,7 @@ def _parallel_parts(n: int) -> int:
 
 
 def _parallel_stats(codes, w, offsets, log_w, log_t, want_obs, parts):  # noqa: ANN001
-    from emnet.mixture._numba_threads import LOCK
+    from emnet.mixture.kernels.threads import LOCK
 
     with LOCK:
         return _parallel_stats_kernel(codes, w, offsets, log_w, log_t, want_obs, parts)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from emnet.mixture._math import SuffStats, clamp_means
+from emnet.mixture.kernels.bernoulli_math import SuffStats, clamp_means
 
 __all__ = ["TorchBackend", "resolve_device", "resolve_dtype"]
 

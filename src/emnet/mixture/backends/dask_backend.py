@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture._backend import prepared_stats
-from emnet.mixture._math import SuffStats, add_stats, chunk_stats
+from emnet.mixture.backends.numpy_backend import prepared_stats
+from emnet.mixture.kernels.bernoulli_math import SuffStats, add_stats, chunk_stats
 
 __all__ = [
     "is_dask_array",
@@ -121,7 +121,7 @@ def dask_stats(X: Any, chunk_fn: StatsFn | None = None) -> Callable[..., SuffSta
     """Return ``stats(weights, means) -> SuffStats`` over all of X, computed on the workers.
 
     ``chunk_fn(X_chunk, weights, means)`` defaults to the numpy kernel
-    :func:`emnet.mixture._math.chunk_stats`; a backend's bound ``chunk_stats`` (picklable)
+    :func:`emnet.mixture.kernels.bernoulli_math.chunk_stats`; a backend's bound ``chunk_stats`` (picklable)
     may be passed instead.
     """
     import dask

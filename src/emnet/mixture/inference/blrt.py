@@ -66,7 +66,7 @@ class BLRTResult(NamedTuple):
 
 
 def _sample(null_model: Any, n: int, seed: int) -> np.ndarray:
-    from emnet.mixture._stats import CodedView, simulate_codes
+    from emnet.mixture.inference.stats import CodedView, simulate_codes
 
     table = null_model._table_of(null_model._get_fitted())
     offsets = null_model._item_offsets
@@ -141,7 +141,7 @@ def _one(
 ) -> tuple[float, bool]:
     """(LR, whether the random-start K fit ended below the K − 1 fit) of one bootstrap
     sample: simulate from the null, fit K − 1 and K (see the module docstring)."""
-    from emnet.mixture._latent import LatentClassModel
+    from emnet.mixture.estimators.latent import LatentClassModel
 
     if isinstance(null_model, LatentClassModel):
         return _one_family(null_model, n, seed, n_init, params, alt)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from emnet.mixture._validation import item_names
-from emnet.mixture.plotting import figure_result
+from emnet.mixture.core.validation import item_names
+from emnet.mixture.plots.common import figure_result
 
 __all__ = ["plot_profile"]
 

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from emnet.mixture._numdiff import covariance, observed_information
+from emnet.mixture.inference.numdiff import covariance, observed_information
 
 RIDGE = 1e-6
 METHODS = ("one-step", "bch", "ml", "naive")

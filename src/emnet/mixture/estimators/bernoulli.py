@@ -9,20 +9,17 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from emnet.mixture._backend import Backend, make_backend, prepared_stats
-from emnet.mixture._base import BaseEMMixture, EMRun, FitData
-from emnet.mixture._blocked import bernoulli_blocked_step, maybe_blocks
-from emnet.mixture._codes import (
-    FusedStep,
-    bernoulli_em_step,
-    bernoulli_log_table,
-    binary_codes,
-    binary_offsets,
-    compress_rows,
+from emnet.mixture.backends.dask_backend import is_dask_array
+from emnet.mixture.backends.numpy_backend import Backend, make_backend, prepared_stats
+from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
+from emnet.mixture.core.starts import INIT_PARAMS, initialize
+from emnet.mixture.core.validation import (
+    check_binary,
+    check_int,
+    check_weights,
+    iter_chunks,
 )
-from emnet.mixture._dask import is_dask_array
-from emnet.mixture._init import INIT_PARAMS, initialize
-from emnet.mixture._math import (
+from emnet.mixture.kernels.bernoulli_math import (
     MEAN_CLAMP,
     SuffStats,
     clamp_means,
@@ -31,11 +28,14 @@ from emnet.mixture._math import (
     sum_stats,
     work_dtype,
 )
-from emnet.mixture._validation import (
-    check_binary,
-    check_int,
-    check_weights,
-    iter_chunks,
+from emnet.mixture.kernels.blocked import bernoulli_blocked_step, maybe_blocks
+from emnet.mixture.kernels.codes import (
+    FusedStep,
+    bernoulli_em_step,
+    bernoulli_log_table,
+    binary_codes,
+    binary_offsets,
+    compress_rows,
 )
 
 PATTERN_MAX_FEATURES = 32
@@ -80,20 +80,20 @@ class BernoulliMixture(BaseEMMixture):
     batch_size : rows per chunk of the E and M steps (None: all rows at once). Working
         memory is O(batch_size·K + K·D) beyond X; uint8/bool X is converted per chunk.
     bitpack : numpy backend only: run complete dense 0/1 data (no NaN) through the
-        bit-packed table kernels of ``emnet.mixture._bitpack`` instead of matrix products
+        bit-packed table kernels of ``emnet.mixture.kernels.bitpack`` instead of matrix products
         — the same numbers to rounding, about twice as fast; X is packed once per fit
         (n·D/4 bytes) or per chunk with ``batch_size``. Other input uses the products.
         The kernels compile on first use (about 12 s, once: numba caches them on disk).
-    accelerate : SQUAREM acceleration of EM (``emnet.mixture._base``); the objective still
+    accelerate : SQUAREM acceleration of EM (``emnet.mixture.core.em``); the objective still
         never decreases (an extrapolation that does not improve on plain EM is dropped).
     split_merge : after EM converges, try split-and-merge moves (merge two components that
         share a cluster, split one that covers two, re-run EM) and keep them only when the
-        objective rises (``emnet.mixture._refine``). Escapes the stalls of k-means++
+        objective rises (``emnet.mixture.core.refine``). Escapes the stalls of k-means++
         seeding; skipped for K < 3 and for dask input.
     search_budget : extra random starts after the ``n_init``, screened at a loose
         tolerance and finished only when they can reach the best, spending at most this
         share of the starts' E-steps (scaled by the share of starts that missed the best;
-        ``emnet.mixture._base``). 0 (default) turns it off; ``CategoricalMixture``
+        ``emnet.mixture.core.em``). 0 (default) turns it off; ``CategoricalMixture``
         defaults to 0.5.
 
     Attributes
@@ -291,8 +291,8 @@ class BernoulliMixture(BaseEMMixture):
 
     def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
         backend = self._backend()
-        if is_dask_array(X):  # EM on the cluster: emnet.mixture._dask
-            from emnet.mixture._dask import prepare_fit
+        if is_dask_array(X):  # EM on the cluster: emnet.mixture.backends.dask_backend
+            from emnet.mixture.backends.dask_backend import prepare_fit
 
             if sample_weight is not None:
                 raise ValueError("sample_weight: not supported for dask arrays (pass None)")
@@ -309,7 +309,7 @@ class BernoulliMixture(BaseEMMixture):
         self.n_split_merge_ = 0
         if not self.split_merge or fit_data.context is None:
             return run
-        from emnet.mixture._refine import refine_run  # fit-quality remedy
+        from emnet.mixture.core.refine import refine_run  # fit-quality remedy
 
         data, backend = fit_data.context
         return refine_run(self, run, data, backend, fit_data.stats, rng)
@@ -376,7 +376,7 @@ class BernoulliMixture(BaseEMMixture):
     def _fit_attribute(self) -> str:
         return "means_"
 
-    # -- coded form, for covariates (emnet.mixture._regression) --------------------------
+    # -- coded form, for covariates (emnet.mixture.covariates.regression) --------------------------
     @property
     def _item_offsets(self) -> np.ndarray:
         """Each feature is a two-answer item: offsets 0, 2, 4, ... of the fitted log θ rows."""
@@ -411,7 +411,7 @@ class BernoulliMixture(BaseEMMixture):
 
     def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         if is_dask_array(X):  # lazy dask arrays, computed chunk by chunk on the cluster
-            from emnet.mixture._dask import estimate_dask
+            from emnet.mixture.backends.dask_backend import estimate_dask
 
             return estimate_dask(self, X, self._backend())
         X = self._validate_X(X, reset=False)
@@ -424,14 +424,14 @@ class BernoulliMixture(BaseEMMixture):
         return log_resp, log_prob
 
     def partial_fit(self, X: Any, y: Any = None) -> BernoulliMixture:
-        """One stepwise (online) EM update on the batch X (see emnet.mixture._online).
+        """One stepwise (online) EM update on the batch X (see emnet.mixture.backends.online).
 
         Running per-row statistics move towards the batch's, s ← (1 − γ_t)·s + γ_t·s_batch
         with γ_t = (t + 2)^−0.6, then the M-step runs on them. The first call initialises
         from this batch (or continues from ``fit``'s parameters). Batches can be read from
         anywhere, e.g. slices of ``np.load(path, mmap_mode="r")``.
         """
-        from emnet.mixture._online import partial_fit_step
+        from emnet.mixture.backends.online import partial_fit_step
 
         return partial_fit_step(self, X)
 
@@ -444,7 +444,7 @@ class BernoulliMixture(BaseEMMixture):
 
     def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         """Set the fitted arrays of a loaded model after checking them (``_persist``)."""
-        from emnet.mixture._persist import check_probability_table, check_weights_array
+        from emnet.mixture.persistence import check_probability_table, check_weights_array
 
         K = self.n_components
         means = check_probability_table("means_", arrays.pop("means_", None), K)

@@ -7,10 +7,10 @@ A backend offers three methods on one chunk of rows (dense array of any real dty
 - ``chunk_stats(prepared, weights, means) -> SuffStats``;
 - ``log_resp(X_chunk, weights, means) -> (log_resp (n, K), log_prob (n,))`` as numpy arrays.
 
-:class:`NumpyBackend` runs :mod:`emnet.mixture._math` (matrix products) or, for complete
-dense 0/1 data, the bit-packed kernels of :mod:`emnet.mixture._bitpack` (``bitpack=True``,
+:class:`NumpyBackend` runs :mod:`emnet.mixture.kernels.bernoulli_math` (matrix products) or, for complete
+dense 0/1 data, the bit-packed kernels of :mod:`emnet.mixture.kernels.bitpack` (``bitpack=True``,
 the default: about twice as fast). ``backend="torch"`` loads
-``emnet.mixture._torch.TorchBackend`` lazily.
+``emnet.mixture.backends.torch_backend.TorchBackend`` lazily.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from emnet.mixture._math import SuffStats, chunk_stats, e_step, work_dtype
-from emnet.mixture._packed import PackedBinary
+from emnet.mixture.kernels.bernoulli_math import SuffStats, chunk_stats, e_step, work_dtype
+from emnet.mixture.kernels.packed import PackedBinary
 
 BACKENDS = ("numpy", "torch")
 DEVICES = ("cpu", "cuda", "auto")
@@ -56,8 +56,8 @@ class NumpyBackend:
 
     With ``bitpack=True`` a chunk that is a dense matrix of exactly 0s and 1s (no NaN) is
     packed 8 entries to a byte by :meth:`prepare` and runs through the table kernels of
-    :mod:`emnet.mixture._bitpack`; anything else (sparse, missing values) runs through the
-    matrix products of :mod:`emnet.mixture._math`. Both give the same numbers to rounding.
+    :mod:`emnet.mixture.kernels.bitpack`; anything else (sparse, missing values) runs through the
+    matrix products of :mod:`emnet.mixture.kernels.bernoulli_math`. Both give the same numbers to rounding.
     """
 
     def __init__(self, dtype: object = np.float64, *, bitpack: bool = True) -> None:
@@ -75,7 +75,7 @@ class NumpyBackend:
     def prepare(self, X_chunk: object) -> object:
         if not self.bitpack:
             return X_chunk
-        from emnet.mixture._bitpack import pack_binary
+        from emnet.mixture.kernels.bitpack import pack_binary
 
         packed = pack_binary(X_chunk)
         return X_chunk if packed is None else packed
@@ -88,7 +88,7 @@ class NumpyBackend:
         sample_weight: np.ndarray | None = None,
     ) -> SuffStats:
         if isinstance(X_chunk, PackedBinary):
-            from emnet.mixture._bitpack import packed_stats
+            from emnet.mixture.kernels.bitpack import packed_stats
 
             return packed_stats(
                 X_chunk, weights, means, dtype=self.dtype, sample_weight=sample_weight
@@ -100,7 +100,7 @@ class NumpyBackend:
     ) -> tuple[np.ndarray, np.ndarray]:
         prepared = self.prepare(X_chunk)
         if isinstance(prepared, PackedBinary):
-            from emnet.mixture._bitpack import packed_log_resp
+            from emnet.mixture.kernels.bitpack import packed_log_resp
 
             return packed_log_resp(prepared, weights, means, dtype=self.dtype)
         return e_step(X_chunk, weights, means, dtype=self.dtype)
@@ -133,7 +133,7 @@ def make_backend(backend: str, device: str, dtype: object, *, bitpack: bool = Tr
             raise ValueError("device='cuda' needs backend='torch' (the numpy backend is CPU only)")
         return NumpyBackend(dtype, bitpack=bitpack)
     try:
-        from emnet.mixture._torch import TorchBackend
+        from emnet.mixture.backends.torch_backend import TorchBackend
     except ImportError as exc:
         raise ImportError(f"backend='torch' is not available: {exc}") from exc
     return TorchBackend(device=device, dtype=dtype)

@@ -32,8 +32,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from emnet.mixture._math import chunk_stats, clamp_means, log_bernoulli, m_step_from_stats
-from emnet.mixture._validation import iter_chunks
+from emnet.mixture.core.validation import iter_chunks
+from emnet.mixture.kernels.bernoulli_math import (
+    chunk_stats,
+    clamp_means,
+    log_bernoulli,
+    m_step_from_stats,
+)
 
 __all__ = ["RefineResult", "split_merge_refine"]
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from emnet.mixture._codes import (
+from emnet.mixture.kernels.codes import (
     _bernoulli_tables,
     bernoulli_m_from,
     categorical_m_from,

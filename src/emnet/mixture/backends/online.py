@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture._math import SuffStats, m_step_from_stats
+from emnet.mixture.kernels.bernoulli_math import SuffStats, m_step_from_stats
 
 __all__ = ["OnlineState", "step_size", "stepwise_update", "online_m_step", "partial_fit_step"]
 

@@ -164,7 +164,7 @@ def design_to_json(design: Any) -> dict[str, Any]:
 
 
 def _restore_covariates(model: Any, meta: Any, arrays: dict[str, np.ndarray]) -> None:
-    from emnet.mixture._covariates import Design
+    from emnet.mixture.covariates.logit import Design
 
     if not isinstance(meta, dict) or not isinstance(meta.get("design"), dict):
         raise ValueError("the covariate metadata is malformed")

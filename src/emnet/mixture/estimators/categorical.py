@@ -1,11 +1,11 @@
 """CategoricalMixture: latent class analysis with polytomous items, by (MAP-)EM (SPEC §1b).
 
-The data are coded once per fit (``emnet.mixture._encoding``): each item's categories are
+The data are coded once per fit (``emnet.mixture.core.encoding``): each item's categories are
 learned from the data, answers become small integer codes (−1 for missing), and the rows
 are compressed to their distinct response patterns with summed weights. Every EM step is
-then one compiled pass over the patterns (``emnet.mixture._codes``; on many distinct
-patterns, over blocks of items read as one code: ``emnet.mixture._blocked``). The loop, restarts,
-SQUAREM acceleration and convergence are the shared ones of ``emnet.mixture._base``.
+then one compiled pass over the patterns (``emnet.mixture.kernels.codes``; on many distinct
+patterns, over blocks of items read as one code: ``emnet.mixture.kernels.blocked``). The loop, restarts,
+SQUAREM acceleration and convergence are the shared ones of ``emnet.mixture.core.em``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture._base import BaseEMMixture, FitData
-from emnet.mixture._blocked import categorical_blocked_step, maybe_blocks
-from emnet.mixture._codes import (
+from emnet.mixture.core.em import BaseEMMixture, FitData
+from emnet.mixture.core.encoding import Encoding, encode, learn_encoding
+from emnet.mixture.core.validation import check_int, check_weights
+from emnet.mixture.kernels.blocked import categorical_blocked_step, maybe_blocks
+from emnet.mixture.kernels.codes import (
     FusedStep,
     categorical_em_step,
     categorical_m_step,
@@ -29,8 +31,6 @@ from emnet.mixture._codes import (
     offsets_of,
     to_unconstrained,
 )
-from emnet.mixture._encoding import Encoding, encode, learn_encoding
-from emnet.mixture._validation import check_int, check_weights
 
 INIT_PARAMS = ("random", "random_from_data")
 
@@ -66,7 +66,7 @@ class CategoricalMixture(BaseEMMixture):
     accelerate : SQUAREM acceleration (the objective still never decreases).
     search_budget : after the ``n_init`` starts, more random starts are screened at a
         loose tolerance (1e-6) and only those that can still reach the best objective are
-        run to convergence (``emnet.mixture._base``). They may spend up to this share of
+        run to convergence (``emnet.mixture.core.em``). They may spend up to this share of
         the E-steps the ``n_init`` starts took, times the share of those starts that
         missed the best objective: data whose starts agree cost nothing extra, flat
         multi-modal likelihoods (K = 4 on five binary items) get up to 5·n_init more
@@ -307,7 +307,7 @@ class CategoricalMixture(BaseEMMixture):
         self.weights_ = w / w.sum()
         self.log_table_ = params.log_table
 
-    # -- coded form, for covariates (emnet.mixture._regression) --------------------------
+    # -- coded form, for covariates (emnet.mixture.covariates.regression) --------------------------
     def _codes_for(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         return self._coded(X, reset=False), self._item_offsets
 
@@ -375,13 +375,13 @@ class CategoricalMixture(BaseEMMixture):
         return arrays
 
     def _state_meta(self) -> dict[str, Any]:
-        from emnet.mixture._encoding import categories_to_json
+        from emnet.mixture.core.encoding import categories_to_json
 
         return {"categories": categories_to_json(self.categories_)}
 
     def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        from emnet.mixture._encoding import categories_from_json
-        from emnet.mixture._persist import check_weights_array
+        from emnet.mixture.core.encoding import categories_from_json
+        from emnet.mixture.persistence import check_weights_array
 
         categories = categories_from_json(state.get("categories"))
         if len(categories) != self.n_features_in_:

@@ -12,7 +12,7 @@ method on the softmax:
 
 with Σ = ``model.coef_cov_``, the covariance of β = ``coef_.T`` (shape (1 + q, K − 1))
 flattened row-major (term-major, class-minor: the order of ``coef_.T.ravel()``, which is
-how ``emnet.mixture._regression`` computes it and ``reorder`` transforms it). The band is
+how ``emnet.mixture.covariates.regression`` computes it and ``reorder`` transforms it). The band is
 clipped to [0, 1]. This is poLCA's "predicted prevalence" figure, with its uncertainty.
 
 matplotlib's object-oriented API only (``matplotlib.figure.Figure``): the caller's backend
@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from emnet.mixture.plotting import figure_result
+from emnet.mixture.plots.common import figure_result
 
 __all__ = ["plot_covariate_effect", "predicted_prevalence"]
 
@@ -93,7 +93,7 @@ def predicted_prevalence(
     """The numbers :func:`plot_covariate_effect` draws (see there for the arguments)."""
     import pandas as pd
 
-    from emnet.mixture._covariates import apply_design
+    from emnet.mixture.covariates.logit import apply_design
 
     design = _design_of(model)
     covariate = str(covariate)

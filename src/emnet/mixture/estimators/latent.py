@@ -4,7 +4,7 @@ P(x_i) = Σ_k π_k Π_b f_b(x_ib | θ_kb): the columns are split into blocks of 
 measurement type each (:mod:`emnet.mixture.measurement`: Gaussian with mclust's EEI, VVI,
 EEE, VVV covariances — latent profile analysis — and Poisson); the per-class
 log-likelihoods of the blocks add. The EM loop, restarts, SQUAREM, weights, criteria and
-prediction are :class:`~emnet.mixture._base.BaseEMMixture`'s; this module only joins the
+prediction are :class:`~emnet.mixture.core.em.BaseEMMixture`'s; this module only joins the
 blocks' pieces (E-step: sum of block log-likelihoods; M-step: each block's from its own
 additive statistics).
 
@@ -36,8 +36,8 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture._base import BaseEMMixture, EMRun, FitData
-from emnet.mixture._validation import check_int, check_real, check_weights
+from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
+from emnet.mixture.core.validation import check_int, check_real, check_weights
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -352,12 +352,12 @@ class LatentClassModel(BaseEMMixture):
 
         ``covariates`` (n, q array or DataFrame): latent class (profile) regression,
         P(class k | z) = softmax_k(β_k · [1, z]) with class 1 the reference, for any
-        measurement (:mod:`emnet.mixture._family_regression`): ``covariate_method``
+        measurement (:mod:`emnet.mixture.covariates.family_regression`): ``covariate_method``
         "one-step" (EM over β and every block; standard errors from the information of
         all parameters), "bch", "ml" or "naive" (three-step). Rows with a missing
         covariate are left out with a warning."""
         if covariates is not None:
-            from emnet.mixture._family_regression import fit_latent_regression
+            from emnet.mixture.covariates.family_regression import fit_latent_regression
 
             return fit_latent_regression(self, X, covariates, sample_weight, covariate_method)
         self._marks: dict[int, EMRun] | None = {}
@@ -731,7 +731,7 @@ class LatentClassModel(BaseEMMixture):
         return meta
 
     def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        from emnet.mixture._persist import check_weights_array
+        from emnet.mixture.persistence import check_weights_array
 
         K, D = self.n_components, self.n_features_in_
         weights = check_weights_array(arrays.pop("weights_", None), K)
@@ -775,10 +775,10 @@ class LatentClassModel(BaseEMMixture):
         self._describe_blocks()
         self._set_fitted(LatentParams(np.log(np.maximum(weights, 1e-300)), tuple(params)))
 
-    # -- latent class statistics through the contract (emnet.mixture._family_stats) ------
+    # -- latent class statistics through the contract (emnet.mixture.inference.family_stats) ------
     def _family_view(self, X: Any, sample_weight: Any = None) -> Any:
-        """The fitted model and data X as :mod:`emnet.mixture._family_stats` takes them."""
-        from emnet.mixture._family_stats import FamilyView
+        """The fitted model and data X as :mod:`emnet.mixture.inference.family_stats` takes them."""
+        from emnet.mixture.inference.family_stats import FamilyView
 
         check_is_fitted(self, "weights_")
         A = self._as_array(X, reset=False)
@@ -810,15 +810,15 @@ class LatentClassModel(BaseEMMixture):
         scores. Mapped to the natural parameters (shares; Gaussian means and covariances
         in the structure's compact form; Poisson rates) by the delta method. A class
         share on the boundary (under 0.1 rows) is held with its class's parameters:
-        standard error 0, flagged; none is NaN (:mod:`emnet.mixture._family_stats`).
+        standard error 0, flagged; none is NaN (:mod:`emnet.mixture.inference.family_stats`).
         Returns a ``FamilyStandardErrors``: ``.weights``, ``.blocks[b]`` keyed as the
         block's arrays (``.block("gaussian")["means"]``), ``.boundary``."""
-        from emnet.mixture._family_stats import standard_errors
+        from emnet.mixture.inference.family_stats import standard_errors
 
         if method not in ("hessian", "opg"):
             raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
         if hasattr(self, "coef_"):  # a latent class regression: the shares are β's
-            from emnet.mixture._family_regression import covariate_standard_errors
+            from emnet.mixture.covariates.family_regression import covariate_standard_errors
 
             if covariates is None:
                 raise ValueError(
@@ -848,14 +848,14 @@ class LatentClassModel(BaseEMMixture):
         covariates: Any = None,
     ) -> Any:
         """The numbers a latent class / profile paper reports
-        (``emnet.mixture.summary.FamilySummary``): class shares, each block's
+        (``emnet.mixture.inference.summary.FamilySummary``): class shares, each block's
         class-specific parameters with standard errors, LL, parameters, AIC, BIC, SABIC,
         CAIC, entropy R², the classification table, starts at the best, and the
         proper-maxima note. ``str()`` prints it; ``.to_frame()`` / ``.tables()``."""
-        from emnet.mixture.summary import make_family_summary
+        from emnet.mixture.inference.summary import make_family_summary
 
         if covariates is not None or hasattr(self, "coef_"):
-            from emnet.mixture._family_regression import covariate_family_summary
+            from emnet.mixture.covariates.family_regression import covariate_family_summary
 
             return covariate_family_summary(self, X, feature_names, sample_weight, covariates)
         return make_family_summary(
@@ -922,12 +922,12 @@ class LatentClassModel(BaseEMMixture):
             starts.append(LatentParams(np.log(nk / nk.sum()), blocks))
         return starts
 
-    # -- latent class regression (emnet.mixture._family_regression) ----------------------
+    # -- latent class regression (emnet.mixture.covariates.family_regression) ----------------------
     def _estimate(self, X: Any, covariates: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(log η, log p(x | z)) given the covariates for a model fitted with them."""
         check_is_fitted(self, "weights_")
         if hasattr(self, "coef_") or covariates is not None:
-            from emnet.mixture._family_regression import log_resp
+            from emnet.mixture.covariates.family_regression import log_resp
 
             return log_resp(self, X, covariates)
         return self._log_resp(X)

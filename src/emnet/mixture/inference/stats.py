@@ -53,9 +53,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import stats as sps
 
-from emnet.mixture._codes import code_log_resp, compress_rows
-from emnet.mixture._numdiff import covariance, observed_information
-from emnet.mixture._validation import check_weights
+from emnet.mixture.core.validation import check_weights
+from emnet.mixture.inference.numdiff import covariance, observed_information
+from emnet.mixture.kernels.codes import code_log_resp, compress_rows
 
 BOUNDARY = 1e-7
 BOUNDARY_COUNT = 0.1

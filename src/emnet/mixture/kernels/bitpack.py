@@ -30,12 +30,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from emnet.mixture._math import SuffStats, _check_shapes, _flush_threshold, _log_params
-from emnet.mixture._packed import PackedBinary
+from emnet.mixture.kernels.bernoulli_math import (
+    SuffStats,
+    _check_shapes,
+    _flush_threshold,
+    _log_params,
+)
+from emnet.mixture.kernels.packed import PackedBinary
 
 __all__ = ["PackedBinary", "pack_binary", "packed_log_resp", "packed_stats"]
 
-from emnet.mixture._numba_threads import LOCK as _LOCK  # noqa: E402 - layer set first
+from emnet.mixture.kernels.threads import LOCK as _LOCK  # noqa: E402 - layer set first
 
 _KERNEL_DTYPES = tuple(
     np.dtype(t)
@@ -295,7 +300,7 @@ def packed_stats(
     dtype: object = np.float64,
     sample_weight: np.ndarray | None = None,
 ) -> SuffStats:
-    """Same as :func:`emnet.mixture._math.chunk_stats` on the unpacked matrix."""
+    """Same as :func:`emnet.mixture.kernels.bernoulli_math.chunk_stats` on the unpacked matrix."""
     tables, bias, cut, flush = _setup(packed, weights, means, dtype)
     n, d = packed.shape
     k = bias.shape[0]
@@ -326,7 +331,7 @@ def packed_stats(
 def packed_log_resp(
     packed: PackedBinary, weights: np.ndarray, means: np.ndarray, *, dtype: object = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Same as :func:`emnet.mixture._math.e_step` on the unpacked matrix."""
+    """Same as :func:`emnet.mixture.kernels.bernoulli_math.e_step` on the unpacked matrix."""
     tables, bias, cut, flush = _setup(packed, weights, means, dtype)
     n = packed.shape[0]
     log_resp = np.empty((n, bias.shape[0]), dtype=tables.dtype)

@@ -21,8 +21,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from emnet.mixture._math import SuffStats, as_float, m_step_from_stats, resp_stats, sum_stats
-from emnet.mixture._validation import iter_chunks
+from emnet.mixture.core.validation import iter_chunks
+from emnet.mixture.kernels.bernoulli_math import (
+    SuffStats,
+    as_float,
+    m_step_from_stats,
+    resp_stats,
+    sum_stats,
+)
 
 INIT_PARAMS = ("kmeans++", "random", "random_from_data")
 

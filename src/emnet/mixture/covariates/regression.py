@@ -22,15 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture._codes import (
-    FusedStep,
-    code_log_resp,
-    from_logodds,
-    rows_code_log_resp,
-    rows_code_stats,
-    to_logodds,
-)
-from emnet.mixture._covariates import (
+from emnet.mixture.core.validation import check_weights
+from emnet.mixture.covariates.logit import (
     METHODS,
     CovParams,
     _penalty,
@@ -43,8 +36,15 @@ from emnet.mixture._covariates import (
     three_step,
     unstandardize,
 )
-from emnet.mixture._numdiff import covariance, observed_information
-from emnet.mixture._validation import check_weights
+from emnet.mixture.inference.numdiff import covariance, observed_information
+from emnet.mixture.kernels.codes import (
+    FusedStep,
+    code_log_resp,
+    from_logodds,
+    rows_code_log_resp,
+    rows_code_stats,
+    to_logodds,
+)
 
 
 class _Ops(NamedTuple):
@@ -245,7 +245,7 @@ def _one_step_covariance(
     observed information of all parameters, by central differences of the exact gradient.
     The θ parametrisation is ``_stats``' (log-odds against each item's most likely answer,
     boundary entries held: ``_stats.boundary_masks`` with the rows' posteriors given z)."""
-    from emnet.mixture._stats import CodedView, _pack, _unpack, theta_layout
+    from emnet.mixture.inference.stats import CodedView, _pack, _unpack, theta_layout
 
     K = log_t.shape[1]
     view = CodedView(codes, w, np.full(K, 1.0 / K), log_t, offsets)
@@ -299,7 +299,7 @@ def coefficients(model: Any) -> Any:
     """The Wald table of ``coef_`` (coef, se, z, p per class and term)."""
     from scipy import stats as sps
 
-    from emnet.mixture._covariates import CoefTable
+    from emnet.mixture.covariates.logit import CoefTable
 
     with np.errstate(divide="ignore", invalid="ignore"):
         z = model.coef_ / model.coef_se_
@@ -313,7 +313,7 @@ def theta_standard_errors(
     """Standard errors of the item-response probabilities of a covariate model, per item
     (K, R_j); 0 on the boundary. One-step: from the information of all parameters
     (β and θ together); three-step: from the measurement model alone (step 1)."""
-    from emnet.mixture._stats import CodedView, item_errors, standard_errors
+    from emnet.mixture.inference.stats import CodedView, item_errors, standard_errors
 
     log_t = model._table_of(model._get_fitted())
     if model.covariate_method_ != "one-step":

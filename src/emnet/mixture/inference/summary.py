@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emnet.mixture._validation import item_names
+from emnet.mixture.core.validation import item_names
 
 
 @dataclass
@@ -200,7 +200,7 @@ def make_summary(
         return _covariate_summary(model, X, feature_names, sample_weight, covariates)
     if covariates is not None:
         raise ValueError("covariates: this model was fitted without covariates")
-    from emnet.mixture._stats import (
+    from emnet.mixture.inference.stats import (
         classification_table,
         coded_view,
         goodness_of_fit,
@@ -267,16 +267,16 @@ def _covariate_summary(
     G², X² and df against the response-pattern table with the class shares at their mean
     over the rows (poLCA's ``P``, the mean of the class priors), the shares with delta-method
     standard errors from the coefficients' covariance, and the coefficient table."""
-    from emnet.mixture._codes import rows_code_log_resp
-    from emnet.mixture._covariates import class_log_probs
-    from emnet.mixture._regression import covariate_rows, theta_standard_errors
-    from emnet.mixture._stats import (
+    from emnet.mixture.covariates.logit import class_log_probs
+    from emnet.mixture.covariates.regression import covariate_rows, theta_standard_errors
+    from emnet.mixture.inference.stats import (
         CodedView,
         classification_of,
         entropy_of,
         goodness_of_fit,
         information_criteria,
     )
+    from emnet.mixture.kernels.codes import rows_code_log_resp
 
     codes, offsets, D, w = covariate_rows(model, X, covariates, sample_weight)
     log_t = model._table_of(model._get_fitted())
@@ -332,7 +332,7 @@ def share_errors(
 
 
 def _log_prob(view: Any) -> np.ndarray:
-    from emnet.mixture._stats import log_resp
+    from emnet.mixture.inference.stats import log_resp
 
     return log_resp(view)[1]
 
@@ -534,8 +534,8 @@ def make_family_summary(
     model: Any, X: Any, *, feature_names: Any = None, sample_weight: Any = None
 ) -> FamilySummary:
     """Everything :class:`FamilySummary` holds, from a fitted ``LatentClassModel`` and X,
-    through the measurement contract (:mod:`emnet.mixture._family_stats`)."""
-    from emnet.mixture._family_stats import log_likelihood, standard_errors
+    through the measurement contract (:mod:`emnet.mixture.inference.family_stats`)."""
+    from emnet.mixture.inference.family_stats import log_likelihood, standard_errors
 
     view = model._family_view(X, sample_weight)
     names = block_names(model, feature_names, view.names)
@@ -577,7 +577,7 @@ def family_summary(
     """The :class:`FamilySummary` of a LatentClassModel from what its caller computed
     (posteriors ``eta`` with row weights ``w``; each block's standard errors): the rows
     come from the blocks, the criteria count every free parameter of the model."""
-    from emnet.mixture._stats import classification_of, entropy_of, information_criteria
+    from emnet.mixture.inference.stats import classification_of, entropy_of, information_criteria
 
     table = classification_of(eta, w)
     p = model._n_free()  # the regression's coefficients included

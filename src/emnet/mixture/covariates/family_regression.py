@@ -1,7 +1,7 @@
 """Latent class (profile) regression for the whole family, through the measurement contract.
 
 P(x_i | z_i) = Σ_k π_k(z_i) Π_b f_b(x_ib | θ_kb) with π_k(z_i) = softmax_k(β_k · d_i),
-d_i = [1, z_i] (the design of :mod:`emnet.mixture._covariates`: numeric columns as they
+d_i = [1, z_i] (the design of :mod:`emnet.mixture.covariates.logit`: numeric columns as they
 are, categorical ones one-hot against their first level) and β_1 = 0 (class 1 is the
 reference). Nothing here looks at a block's type: the blocks enter only through the
 contract (``log_likelihood``, ``sufficient_stats``, ``m_step``, ``log_prior``,
@@ -9,16 +9,16 @@ contract (``log_likelihood``, ``sufficient_stats``, ``m_step``, ``log_prior``,
 measurement (Gaussian EEI/VVI/EEE/VVV, Poisson, binary, categorical, and mixtures of them)
 gets covariates the same way (SPEC §1b, §1c; issues 20 and 21).
 
-**Units.** As in :mod:`emnet.mixture._covariates`, the fit runs on the design centred and
-scaled (:func:`~emnet.mixture._covariates.standardizer`) and maps β and its covariance
-back (:func:`~emnet.mixture._covariates.unstandardize`): coefficients, standard errors and
+**Units.** As in :mod:`emnet.mixture.covariates.logit`, the fit runs on the design centred and
+scaled (:func:`~emnet.mixture.covariates.logit.standardizer`) and maps β and its covariance
+back (:func:`~emnet.mixture.covariates.logit.unstandardize`): coefficients, standard errors and
 z-values do not depend on the covariates' units.
 
 **One-step** (``covariate_method="one-step"``). EM over (β, θ): the E-step's per-row log
 class priors are log π_ik(β), to which every block adds its (n, K) log-likelihood; the
 M-step updates each block from its additive statistics (the contract's ``m_step``) and β
 by the weighted multinomial logistic regression on the responsibilities
-(:func:`~emnet.mixture._covariates.logit_m_step`, three Newton steps from the current β:
+(:func:`~emnet.mixture.covariates.logit.logit_m_step`, three Newton steps from the current β:
 a generalised EM step, so the objective never decreases). The objective is the
 log-likelihood plus the blocks' log priors minus the ridge on the standardised slopes.
 The loop, with its SQUAREM acceleration in (β, the blocks' unconstrained coordinates), is
@@ -35,7 +35,7 @@ is degenerate, the best of them with a warning, as without covariates).
 **Standard errors** (:func:`information`): the observed information of the full
 log-likelihood Σ_i w_i log p(x_i | z_i) in (β on the standardised design, every block's
 unconstrained coordinates), so the coefficients' standard errors carry the measurement
-model's uncertainty. As in :mod:`emnet.mixture._family_stats`: with ℓ_ik = log π_ik(β) +
+model's uncertainty. As in :mod:`emnet.mixture.inference.family_stats`: with ℓ_ik = log π_ik(β) +
 Σ_b log f_b(x_ib | k), per-class first derivatives of each segment's (n, K) term by
 five-point central differences, per-row scores s_i = Σ_k η_ik ∂ℓ_ik, and
 I = Σ_i w_i [s_i s_iᵀ − Σ_k η_ik (∂²ℓ_ik + ∂ℓ_ik ∂ℓ_ikᵀ)] with second differences within
@@ -46,7 +46,7 @@ the information is singular; no boundary rule is applied here.
 **Three-step** (``"bch"``, ``"ml"``, ``"naive"``): step 1 is the model fitted without
 covariates (every start, the proper-maxima rule); the posteriors of its rows give the
 classification-error matrix and the corrected step 3 of
-:func:`~emnet.mixture._covariates.three_step` (its standard errors hold the measurement
+:func:`~emnet.mixture.covariates.logit.three_step` (its standard errors hold the measurement
 model fixed, as the categorical models' three-step ones do).
 """
 
@@ -59,8 +59,9 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 
-from emnet.mixture._base import BaseEMMixture, EMRun
-from emnet.mixture._covariates import (
+from emnet.mixture.core.em import BaseEMMixture, EMRun
+from emnet.mixture.core.validation import check_weights
+from emnet.mixture.covariates.logit import (
     METHODS,
     _penalty,
     apply_design,
@@ -71,8 +72,7 @@ from emnet.mixture._covariates import (
     three_step,
     unstandardize,
 )
-from emnet.mixture._numdiff import covariance, difference_steps, five_point_jacobian
-from emnet.mixture._validation import check_weights
+from emnet.mixture.inference.numdiff import covariance, difference_steps, five_point_jacobian
 
 SAME_MAXIMUM_TOL = 1e-9
 """Plain runs whose objectives differ by less (per unit of weight), with the same sorted
@@ -306,7 +306,7 @@ def _same_maximum(a: EMRun, b: EMRun) -> bool:
 def _set_regression(
     model: Any, coef: np.ndarray, cov: np.ndarray, design: Any, method: str
 ) -> None:
-    from emnet.mixture._regression import _set_regression as set_regression
+    from emnet.mixture.covariates.regression import _set_regression as set_regression
 
     set_regression(model, coef, cov, design, method)
 
@@ -374,9 +374,9 @@ def _term(problem: Problem, p: RegParams, s: int, u_seg: np.ndarray) -> np.ndarr
 
 def information(problem: Problem, p: RegParams) -> np.ndarray:
     """−∂² Σ_i w_i log p(x_i | z_i) in (β, the blocks' unconstrained coordinates): the
-    family's derivatives by segment (:func:`~emnet.mixture._family_stats.segment_information`)
+    family's derivatives by segment (:func:`~emnet.mixture.inference.family_stats.segment_information`)
     with log π(z) in place of the log shares."""
-    from emnet.mixture._family_stats import segment_derivatives, segment_information
+    from emnet.mixture.inference.family_stats import segment_derivatives, segment_information
 
     u = _ops(problem).to_unconstrained(p)
     term = lambda s, us: _term(problem, p, s, us)  # noqa: E731
@@ -440,14 +440,14 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
 def covariate_family_summary(
     model: Any, X: Any, feature_names: Any, sample_weight: Any, covariates: Any
 ) -> Any:
-    """The :class:`~emnet.mixture.summary.FamilySummary` of a model fitted with covariates:
+    """The :class:`~emnet.mixture.inference.summary.FamilySummary` of a model fitted with covariates:
     class shares = the mean of P(class | z_i) over the rows (delta-method standard errors
     from the coefficients' covariance), each block's parameters with standard errors
     (one-step: from the information of all parameters; three-step: of the measurement
     model alone), LL / AIC / BIC with the β parameters counted, entropy R² and the
     classification table from P(class | x_i, z_i), and the coefficient table."""
-    from emnet.mixture._family_stats import standard_errors
-    from emnet.mixture.summary import block_names, family_summary, share_errors
+    from emnet.mixture.inference.family_stats import standard_errors
+    from emnet.mixture.inference.summary import block_names, family_summary, share_errors
 
     check_covariate_model(model, covariates)
     problem = _problem(model, X, covariates, sample_weight)
@@ -491,7 +491,7 @@ def _family_errors(model: Any, shares_se: np.ndarray, se_blocks: list[dict[str, 
     """The standard errors of a covariate model as ``standard_errors`` returns them: the
     shares (mean P(class | z), delta method), every block's arrays, and the coefficients'
     covariance (``coef_cov_``)."""
-    from emnet.mixture._family_stats import FamilyStandardErrors
+    from emnet.mixture.inference.family_stats import FamilyStandardErrors
 
     K = len(shares_se)
     return FamilyStandardErrors(

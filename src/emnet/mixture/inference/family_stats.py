@@ -29,10 +29,10 @@ difference of that term alone (error O(h⁴)). Then, exactly:
 ``to_arrays`` (Gaussian means and covariances in the structure's compact form, Poisson
 rates, ...); their Jacobian in the free coordinates is taken by central differences of
 ``from_unconstrained``, and SE = sqrt(diag(J V Jᵀ)), V the inverse information
-(:func:`emnet.mixture._numdiff.covariance`: the pseudo-inverse where it is singular).
+(:func:`emnet.mixture.inference.numdiff.covariance`: the pseudo-inverse where it is singular).
 
-**The boundary** (as :mod:`emnet.mixture._stats` does for the categorical models): a class
-whose expected count Σ_i w_i η_ik is below :data:`~emnet.mixture._stats.BOUNDARY_COUNT`
+**The boundary** (as :mod:`emnet.mixture.inference.stats` does for the categorical models): a class
+whose expected count Σ_i w_i η_ik is below :data:`~emnet.mixture.inference.stats.BOUNDARY_COUNT`
 rows has its share on the boundary (0). Its log share and every coordinate that moves only
 such classes (its own block parameters, which the likelihood no longer sees) are held
 fixed; their natural parameters get standard error 0 and are flagged
@@ -47,8 +47,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from emnet.mixture._numdiff import covariance, difference_steps, five_point_jacobian
-from emnet.mixture._stats import BOUNDARY_COUNT, weight_unit
+from emnet.mixture.inference.numdiff import covariance, difference_steps, five_point_jacobian
+from emnet.mixture.inference.stats import BOUNDARY_COUNT, weight_unit
 
 
 class FamilyView(NamedTuple):

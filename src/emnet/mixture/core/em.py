@@ -1,6 +1,6 @@
 """The EM loop, restarts, acceleration, weights and convergence, once for every mixture.
 
-In the spirit of scikit-learn's ``mixture/_base.py``: :class:`BaseEMMixture` owns ``fit``
+In the spirit of scikit-learn's ``mixture/core/em.py``: :class:`BaseEMMixture` owns ``fit``
 (validation order, ``sample_weight``, ``n_init`` restarts, ``warm_start``, the
 ConvergenceWarning, the per-start record ``init_lower_bounds_``), the EM loop with its
 SQUAREM acceleration, prediction, the information criteria and saving. It treats the
@@ -50,8 +50,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
-from emnet.mixture._persist import FORMAT_VERSION
-from emnet.mixture._validation import check_weights
+from emnet.mixture.core.validation import check_weights
+from emnet.mixture.persistence import FORMAT_VERSION
 
 StatsFn = Callable[[Any], Any]
 STEP_MAX_FACTOR = 4.0
@@ -88,7 +88,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """EM for a finite mixture over opaque parameters (see the module docstring)."""
 
     _fitted_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
-    #: what a fit with covariates adds (``emnet.mixture._regression``); a new fit clears it
+    #: what a fit with covariates adds (``emnet.mixture.covariates.regression``); a new fit clears it
     COVARIATE_ATTRIBUTES = (
         "coef_", "coef_se_", "coef_cov_", "covariate_design_", "covariate_method_",
         "classification_error_",
@@ -162,7 +162,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         ``ops`` (optional) replaces the estimator's ``_to_unconstrained``,
         ``_from_unconstrained`` and ``_log_prior`` for parameters of another form (the
-        latent class regression of ``emnet.mixture._regression``). ``tol`` replaces the
+        latent class regression of ``emnet.mixture.covariates.regression``). ``tol`` replaces the
         estimator's (the loose tolerance of the start search)."""
         tol = self.tol if tol is None else tol
         to_u = self._to_unconstrained if ops is None else ops.to_unconstrained
@@ -249,14 +249,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         weights); every sum over rows is weighted, so integer weights equal repeating rows.
         ``covariates`` (n, q array or DataFrame): latent class regression, P(class | z) a
         multinomial logit (``coef_``), by ``covariate_method`` "one-step" (joint EM),
-        "bch", "ml" (bias-corrected three-step) or "naive" (``emnet.mixture._regression``).
+        "bch", "ml" (bias-corrected three-step) or "naive" (``emnet.mixture.covariates.regression``).
         """
         for name in self.COVARIATE_ATTRIBUTES:
             if hasattr(self, name):
                 delattr(self, name)
         self.n_screened_ = 0  # the start search's count (covariate fits: of their plain starts)
         if covariates is not None:
-            from emnet.mixture._regression import fit_with_covariates
+            from emnet.mixture.covariates.regression import fit_with_covariates
 
             return fit_with_covariates(self, X, covariates, sample_weight, covariate_method)
         self._check_parameters()
@@ -401,7 +401,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     ) -> None:
         """The checks every EM estimator's parameters share: the loop's settings, the
         estimator's ``priors`` (>= 1), boolean ``flags`` and starting arrays."""
-        from emnet.mixture._validation import check_int, check_real
+        from emnet.mixture.core.validation import check_int, check_real
 
         check_int("n_components", self.n_components, 1)
         check_int("max_iter", self.max_iter, 0)
@@ -446,7 +446,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _estimate(self, X: Any, covariates: Any = None) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, self._fit_attribute)
         if hasattr(self, "coef_") or covariates is not None:
-            from emnet.mixture._regression import log_resp_with_covariates
+            from emnet.mixture.covariates.regression import log_resp_with_covariates
 
             return log_resp_with_covariates(self, X, covariates)
         return self._log_resp(X)
@@ -488,7 +488,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return p
 
     def _criterion(self, name: str, X: Any, sample_weight: Any, covariates: Any) -> float:
-        from emnet.mixture._stats import information_criteria
+        from emnet.mixture.inference.stats import information_criteria
 
         total, n = self._weighted_loglik(X, sample_weight, covariates)
         return float(information_criteria(total, self._n_free(), n)[name])
@@ -516,9 +516,9 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self, self._fit_attribute)
         return self._n_free()
 
-    # -- latent class statistics (emnet.mixture._stats) ------------------------------------
+    # -- latent class statistics (emnet.mixture.inference.stats) ------------------------------------
     def _view(self, X: Any, sample_weight: Any) -> Any:
-        from emnet.mixture._stats import coded_view
+        from emnet.mixture.inference.stats import coded_view
 
         check_is_fitted(self, self._fit_attribute)
         if hasattr(self, "coef_"):
@@ -531,7 +531,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _posterior(self, X: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
         """(η (n, K), row weights (n,)) of X for the classification statistics (the
         categorical models: through the coded view; ``LatentClassModel`` overrides it)."""
-        from emnet.mixture._stats import log_resp
+        from emnet.mixture.inference.stats import log_resp
 
         view = self._view(X, sample_weight)
         return np.exp(log_resp(view)[0]), view.sample_weight
@@ -539,13 +539,13 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def relative_entropy(self, X: Any, sample_weight: Any = None) -> float:
         """Entropy R² of the classification (Mplus, Latent GOLD): 1 − Σ_i Σ_k −η log η /
         (n log K); 1 = perfectly separated classes, and 1 for K = 1."""
-        from emnet.mixture._stats import entropy_of
+        from emnet.mixture.inference.stats import entropy_of
 
         return entropy_of(*self._posterior(X, sample_weight))
 
     def classification_table(self, X: Any, sample_weight: Any = None) -> Any:
         """Per modal class: its size and the average posterior of each class in it."""
-        from emnet.mixture._stats import classification_of
+        from emnet.mixture.inference.stats import classification_of
 
         return classification_of(*self._posterior(X, sample_weight))
 
@@ -565,10 +565,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         progress: bool = False,
     ) -> Any:
         """G², Pearson X², residual df and chi-square p-values (poLCA's definitions,
-        ``emnet.mixture._stats``); with ``n_bootstrap`` > 0 also a parametric-bootstrap
+        ``emnet.mixture.inference.stats``); with ``n_bootstrap`` > 0 also a parametric-bootstrap
         p-value of G² (fits ``n_bootstrap`` data sets simulated from this model), which is
         the one to trust when the pattern table is sparse (many cells, few rows)."""
-        from emnet.mixture._stats import bootstrap_g2, goodness_of_fit
+        from emnet.mixture.inference.stats import bootstrap_g2, goodness_of_fit
 
         view = self._view(X, sample_weight)
         fit = goodness_of_fit(view, self._n_parameters())
@@ -586,9 +586,9 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         method. An estimate on the boundary (a probability or class share that EM drives
         to 0: found by running a copy of the model on to a tight tolerance) is held
         fixed, as poLCA and Mplus do: its standard error is 0 and ``.boundary`` /
-        ``.weights_boundary`` mark it; no standard error is NaN (``emnet.mixture._stats``).
+        ``.weights_boundary`` mark it; no standard error is NaN (``emnet.mixture.inference.stats``).
         """
-        from emnet.mixture._stats import polished_masks, standard_errors
+        from emnet.mixture.inference.stats import polished_masks, standard_errors
 
         if method not in ("hessian", "opg"):
             raise ValueError(f"method: expected 'hessian' or 'opg', got {method!r}")
@@ -605,14 +605,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """The latent class regression's Wald table (a model fitted with covariates):
         ``coef``, ``se``, ``z``, ``p`` as (K − 1, 1 + q) arrays, ``names`` of the terms and
         ``.to_frame()`` (one row per class and term; class 1 is the reference)."""
-        from emnet.mixture._regression import coefficients
+        from emnet.mixture.covariates.regression import coefficients
 
         check_is_fitted(self, "coef_")
         return coefficients(self)
 
     def class_probabilities(self, covariates: Any) -> np.ndarray:
         """P(class k | z_i) (n, K) from the fitted regression, for new covariates."""
-        from emnet.mixture._regression import class_probabilities
+        from emnet.mixture.covariates.regression import class_probabilities
 
         check_is_fitted(self, "coef_")
         return class_probabilities(self, covariates)
@@ -657,11 +657,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         sample_weight: Any = None,
         covariates: Any = None,
     ) -> Any:
-        """The numbers an LCA paper reports (``emnet.mixture.summary.LCASummary``):
+        """The numbers an LCA paper reports (``emnet.mixture.inference.summary.LCASummary``):
         ``str()`` prints them like poLCA; ``.to_frame()`` / ``.tables()`` as DataFrames.
         A model fitted with covariates needs them here too; its summary adds the
         coefficient table (G², X² and df are not defined for it)."""
-        from emnet.mixture.summary import make_summary
+        from emnet.mixture.inference.summary import make_summary
 
         return make_summary(
             self, X, feature_names=feature_names, sample_weight=sample_weight,
@@ -699,7 +699,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _covariate_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON, arrays) of a latent class regression, for ``save``."""
-        from emnet.mixture._persist import design_to_json
+        from emnet.mixture.persistence import design_to_json
 
         arrays = {
             "coef_": np.asarray(self.coef_, np.float64),
@@ -737,7 +737,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @classmethod
     def load(cls, path: Any) -> BaseEMMixture:
         """Read a model written by :meth:`save` (no pickle: npz with ``allow_pickle=False``)."""
-        from emnet.mixture._persist import load_model
+        from emnet.mixture.persistence import load_model
 
         return load_model(cls, path)
 

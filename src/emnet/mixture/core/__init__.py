@@ -1,0 +1,1 @@
+"""The EM loop every estimator shares: restarts, SQUAREM, weights, convergence, starts, input checks."""

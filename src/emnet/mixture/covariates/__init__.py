@@ -1,0 +1,1 @@
+"""Latent class regression: covariates predicting class membership (one-step, BCH, ML)."""

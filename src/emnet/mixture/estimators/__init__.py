@@ -1,0 +1,1 @@
+"""The estimators users call: BernoulliMixture, CategoricalMixture and LatentClassModel."""

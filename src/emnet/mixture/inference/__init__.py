@@ -1,0 +1,1 @@
+"""What latent class papers report: SEs, G²/X², entropy, criteria, BLRT, selection, the summary."""

@@ -1,0 +1,1 @@
+"""Compiled (numba) and pure log-domain kernels of the E and M steps."""
