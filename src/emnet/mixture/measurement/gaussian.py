@@ -20,7 +20,9 @@ feature matrix Φ (n, F + D + 1) is built once per fit (when it fits in
 log-likelihoods Φ W (n, K) and the statistics Rᵀ Φ (K, F + D + 1), which hold N_k,
 Σ r x and Σ r x xᵀ at once. The class factorisations are batched over the classes and
 cached per covariance array, so the log prior and the unconstrained form of the same
-parameters reuse them.
+parameters reuse them. The small per-iteration pieces (the factorisations, W, the M-step,
+the unconstrained form) are compiled kernels: on small data an iteration is bound by the
+number of numpy calls, not by the arithmetic.
 
 **Missing entries** (NaN) are marginalised: a row contributes the density of its observed
 sub-vector under the observed sub-vector of μ_k and sub-matrix of Σ_k. Rows are grouped

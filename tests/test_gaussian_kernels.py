@@ -1,0 +1,149 @@
+"""The Gaussian block's compiled kernels against the numpy expressions they replaced (to
+1e-12), and the feature-matrix path against the class-by-class path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from emnet.mixture.measurement import gaussian
+from emnet.mixture.measurement.gaussian import (
+    STRUCTURES,
+    Gaussian,
+    GaussianStats,
+    _factor,
+    expand,
+    is_diagonal,
+    is_shared,
+)
+
+
+def _spd(rng: np.random.Generator, M: int, D: int) -> np.ndarray:
+    A = rng.normal(size=(M, D, D))
+    return A @ np.swapaxes(A, 1, 2) + 0.1 * np.eye(D)
+
+
+def _compact(rng: np.random.Generator, structure: str, K: int, D: int) -> np.ndarray:
+    full = _spd(rng, K, D)
+    return {
+        "VVV": full,
+        "EEE": full[0],
+        "VVI": np.diagonal(full, axis1=1, axis2=2).copy(),
+        "EEI": np.diagonal(full[0]).copy(),
+    }[structure]
+
+
+@pytest.mark.parametrize("D", [1, 2, 4, 13])
+def test_factor_matches_lapack(D: int) -> None:
+    S = _spd(np.random.default_rng(D), 3, D)
+    f = _factor(S)
+    L = np.linalg.cholesky(S)
+    np.testing.assert_allclose(f.chol, L, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(f.chol_inv, np.linalg.inv(L), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(f.precision, np.linalg.inv(S), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(f.logdet, np.linalg.slogdet(S)[1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, 0.0])
+def test_factor_refuses_a_matrix_that_is_not_positive_definite(bad: float) -> None:
+    S = _spd(np.random.default_rng(0), 2, 3)
+    S[1, 2, 2] = bad
+    with pytest.raises(ValueError, match="not positive definite"):
+        _factor(S)
+
+
+def _block(structure: str, X: np.ndarray) -> Gaussian:
+    g = Gaussian(structure, reg_covar=1e-3)
+    g.setup(X, None)
+    return g
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_feature_path_equals_the_class_by_class_path(
+    structure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(1)
+    K, D = 3, 5
+    X = rng.normal(size=(40, D)) * [1.0, 10.0, 0.1, 3.0, 1.0] + 5.0
+    g = _block(structure, X)
+    params = gaussian.GaussianParams(rng.normal(size=(K, D)) + 5.0,
+                                     _compact(rng, structure, K, D))  # fmt: skip
+    resp = rng.dirichlet(np.ones(K), size=len(X))
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    fast = g.prepare(X)
+    assert fast.features is not None
+    monkeypatch.setattr(gaussian, "FEATURE_BUDGET", 0)
+    slow = g.prepare(X)
+    assert slow.features is None
+    ll = g.log_likelihood(params, fast)
+    np.testing.assert_allclose(ll, g.log_likelihood(params, slow), rtol=1e-12, atol=1e-10)
+    covs = expand(params.covariances, structure, K)
+    for k in range(K):
+        ref = multivariate_normal(params.means[k], covs[k]).logpdf(X)
+        np.testing.assert_allclose(ll[:, k], ref, rtol=1e-12, atol=1e-10)
+    a, b = g.sufficient_stats(params, fast, resp, w), g.sufficient_stats(params, slow, resp, w)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-10)
+
+
+def _numpy_m_step(g: Gaussian, stats: GaussianStats) -> tuple[np.ndarray, np.ndarray]:
+    """The M-step as numpy expressions (what the kernels replaced)."""
+    nk = stats.nk + 10.0 * np.finfo(np.float64).eps
+    mc = stats.sum_x / nk[:, None]
+    reg = g._reg()
+    if is_diagonal(g.structure):
+        scatter = stats.sum_xx - nk[:, None] * mc**2
+        if is_shared(g.structure):
+            cov = (scatter.sum(axis=0) + reg) / nk.sum()
+        else:
+            cov = (scatter + reg) / nk[:, None]
+        return mc + g.center, np.maximum(cov, np.finfo(np.float64).tiny)
+    scatter = stats.sum_xx - nk[:, None, None] * (mc[:, :, None] * mc[:, None, :])
+    scatter = 0.5 * (scatter + np.transpose(scatter, (0, 2, 1)))
+    cov = scatter.sum(axis=0)[None] if is_shared(g.structure) else scatter
+    idx = np.arange(len(reg))
+    cov[:, idx, idx] += reg
+    cov /= nk.sum() if is_shared(g.structure) else nk[:, None, None]
+    return mc + g.center, cov[0] if is_shared(g.structure) else cov
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_m_step_matches_numpy(structure: str) -> None:
+    rng = np.random.default_rng(2)
+    K, D = 4, 6
+    X = rng.normal(size=(60, D)) * 3.0 + 1.0
+    g = _block(structure, X)
+    resp = rng.dirichlet(np.ones(K), size=len(X))
+    resp[:, -1] = 0.0  # an empty class stays finite
+    params = gaussian.GaussianParams(np.zeros((K, D)), _compact(rng, structure, K, D))
+    stats = g.sufficient_stats(params, X, resp, None)
+    got = g.m_step(stats)
+    means, cov = _numpy_m_step(g, stats)
+    np.testing.assert_allclose(got.means, means, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got.covariances, cov, rtol=1e-12, atol=1e-12)
+    assert got.covariances.shape == params.covariances.shape
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_unconstrained_form_matches_numpy(structure: str) -> None:
+    rng = np.random.default_rng(3)
+    K, D = 3, 4
+    g = _block(structure, rng.normal(size=(20, D)))
+    params = gaussian.GaussianParams(rng.normal(size=(K, D)), _compact(rng, structure, K, D))
+    u = g.to_unconstrained(params)
+    back = g.from_unconstrained(u, params)
+    np.testing.assert_allclose(back.means, params.means, rtol=1e-14)
+    np.testing.assert_allclose(back.covariances, params.covariances, rtol=1e-12, atol=1e-14)
+    if is_diagonal(structure):
+        return
+    # the numpy packing: means, then each Cholesky factor's lower triangle row by row
+    # with its diagonal logged
+    L = np.linalg.cholesky(
+        expand(params.covariances, structure, K)[: 1 if is_shared(structure) else K]
+    )
+    rows, cols = np.tril_indices(D)
+    packed = L[:, rows, cols]
+    packed[:, rows == cols] = np.log(packed[:, rows == cols])
+    np.testing.assert_allclose(u, np.concatenate([params.means.ravel(), packed.ravel()]),
+                               rtol=1e-12, atol=1e-14)  # fmt: skip
