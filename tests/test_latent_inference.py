@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import planted_profiles
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -24,16 +25,6 @@ def _one_blas_thread():
     """Small matrices: BLAS threads only contend (10x slower on a busy machine)."""
     with threadpool_limits(1):
         yield
-
-
-def planted(n=300, seed=0, D=3, shift=3.0):
-    """Two Gaussian profiles (VVI), shares 0.4 / 0.6."""
-    rng = np.random.RandomState(seed)
-    z = rng.rand(n) < 0.4
-    mu0, mu1 = np.zeros(D), np.linspace(shift, -shift / 2, D)
-    sd0, sd1 = np.linspace(1.0, 2.0, D), np.linspace(1.0, 0.5, D)
-    X = np.where(z[:, None], rng.normal(mu0, sd0, (n, D)), rng.normal(mu1, sd1, (n, D)))
-    return X
 
 
 def loglik_at(model, X, u):
@@ -63,7 +54,7 @@ def fd_hessian(model, X, free, h=1e-4):
 
 @pytest.fixture(scope="module")
 def vvi_fit():
-    X = planted(n=200, D=2)
+    X = planted_profiles(n=200, D=2)
     return X, LatentClassModel(2, covariance="VVI", random_state=0).fit(X)
 
 
@@ -119,7 +110,7 @@ def test_opg_equals_per_row_scores_written_out(vvi_fit):
 
 @pytest.mark.slow
 def test_standard_errors_match_the_parametric_bootstrap_spread():
-    X = planted(n=400, D=2, seed=3)
+    X = planted_profiles(n=400, D=2, seed=3)
     m = LatentClassModel(2, covariance="VVI", random_state=0).fit(X)
     se = m.standard_errors(X)
     draws = {"w": [], "means": [], "cov": []}
@@ -227,9 +218,9 @@ def test_the_note_of_starts_set_aside(iris_fit):
     assert m.n_degenerate_starts_ > 0
     note = f"{m.n_degenerate_starts_} of {len(m.init_lower_bounds_)} starts ended in a collapsed"
     assert note in str(m.summary(X))
-    clean = LatentClassModel(2, covariance="VVI", random_state=0).fit(planted())
+    clean = LatentClassModel(2, covariance="VVI", random_state=0).fit(planted_profiles())
     assert clean.n_degenerate_starts_ == 0
-    assert "collapsed" not in str(clean.summary(planted()))
+    assert "collapsed" not in str(clean.summary(planted_profiles()))
 
 
 def test_poisson_summary_rows_and_feature_names():
@@ -247,7 +238,7 @@ def test_poisson_summary_rows_and_feature_names():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_selection_and_blrt_find_two_planted_profiles(seed):
-    X = planted(n=300, D=3, seed=seed)
+    X = planted_profiles(n=300, D=3, seed=seed)
     B = 9
     r = select_n_components(X, [1, 2, 3], n_init=4, estimator="gaussian", covariance="VVI",
                             blrt=B, random_state=seed)  # fmt: skip
@@ -268,7 +259,7 @@ def test_selection_and_blrt_find_two_planted_profiles(seed):
 
 
 def test_selection_takes_the_class_or_an_instance_and_blrt_refits_keep_the_rules(monkeypatch):
-    X = planted(n=150, D=2, seed=4)
+    X = planted_profiles(n=150, D=2, seed=4)
     by_name = select_n_components(X, [1, 2], n_init=2, estimator="gaussian", covariance="EEI")
     by_class = select_n_components(X, [1, 2], n_init=2, estimator=LatentClassModel,
                                    covariance="EEI")  # fmt: skip
@@ -293,7 +284,7 @@ def test_selection_takes_the_class_or_an_instance_and_blrt_refits_keep_the_rules
 
 
 def test_blrt_split_starts_match_the_smaller_fit():
-    X = planted(n=200, D=2, seed=5)
+    X = planted_profiles(n=200, D=2, seed=5)
     small = LatentClassModel(2, covariance="VVV", random_state=0).fit(X)
     big = LatentClassModel(3, covariance="VVV", random_state=0).fit(X)
     starts = small._split_starts(X, np.random.default_rng(0))

@@ -4,22 +4,13 @@ collinear and badly scaled covariates, and the covariate fit's start search."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from conftest import quiet_fit
 
 from emnet.datasets import VALUES_POLCA_LOGLIK, values
 from emnet.mixture import BernoulliMixture, CategoricalMixture
-
-
-def fit(model, X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, **kw)
-
 
 # -- answers -------------------------------------------------------------------------
 
@@ -34,12 +25,12 @@ def test_a_column_mixing_numbers_and_text_is_an_error_naming_it():
 def test_equal_numbers_are_one_answer_labelled_by_the_number():
     X = values().astype(object)
     X.iloc[0:5, 1] = [1.0, np.int8(1), 1, np.float32(2.0), 2]
-    m = fit(CategoricalMixture(2, n_init=5, random_state=0), X)
+    m = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), X)
     assert [c.tolist() for c in m.categories_] == [[1, 2]] * 4
     assert m.categories_[1].dtype.kind == "i"
     as_ints = values().copy()
     as_ints.iloc[0:5, 1] = [1, 1, 1, 2, 2]
-    reference = fit(CategoricalMixture(2, n_init=5, random_state=0), as_ints)
+    reference = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), as_ints)
     assert m.score_samples(X).sum() == pytest.approx(reference.score_samples(as_ints).sum())
 
 
@@ -48,7 +39,7 @@ def test_bools_mixed_with_numbers_are_an_error_naming_the_column():
     X.iloc[3, 2] = True
     with pytest.raises(ValueError, match=r"item 'C' mixes True/False with numbers"):
         CategoricalMixture(2).fit(X)
-    m = fit(CategoricalMixture(2, n_init=2, random_state=0), values())
+    m = quiet_fit(CategoricalMixture(2, n_init=2, random_state=0), values())
     with pytest.raises(ValueError, match=r"item 'C' has the answer True \(row 3\)"):
         m.predict(X)
 
@@ -56,18 +47,18 @@ def test_bools_mixed_with_numbers_are_an_error_naming_the_column():
 def test_float_codes_keep_their_integer_labels():
     X = values().astype(float)
     X.iloc[0, 0] = np.nan
-    m = fit(CategoricalMixture(2, n_init=5, random_state=0), X)
+    m = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), X)
     assert all(c.dtype.kind == "i" and c.tolist() == [1, 2] for c in m.categories_)
     text = str(m.summary(X))
     assert "Pr(1)" in text and "Pr(1.0)" not in text
     halves = pd.DataFrame({"a": [0.5, 1.5, 0.5, 1.5] * 10, "b": [1.0, 2.0] * 20})
-    h = fit(CategoricalMixture(1), halves)
+    h = quiet_fit(CategoricalMixture(1), halves)
     assert h.categories_[0].tolist() == [0.5, 1.5] and h.categories_[1].tolist() == [1, 2]
     m.predict(X)  # float data still encode under integer categories
 
 
 def test_values_log_likelihood_with_clean_input():
-    m = fit(CategoricalMixture(2, n_init=10, random_state=0), values())
+    m = quiet_fit(CategoricalMixture(2, n_init=10, random_state=0), values())
     assert m.score_samples(values()).sum() == pytest.approx(VALUES_POLCA_LOGLIK[2], abs=1e-3)
 
 
@@ -95,7 +86,7 @@ def test_weights_whose_sum_overflows_are_an_error_naming_the_row(model):
 
 def test_summary_of_rows_without_every_class_prints_no_nan():
     X = values()
-    m = fit(CategoricalMixture(2, n_init=5, random_state=0), X).reorder("weight")
+    m = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), X).reorder("weight")
     few = X.iloc[:5]  # five identical rows: one modal class only
     s = m.summary(few)
     text = str(s)
@@ -136,10 +127,10 @@ def test_covariate_units_do_not_change_z(method):
     Z = np.column_stack([gpa, null])
     big = Z * np.array([1.0, 1e12])
     kw = {"covariate_method": method}
-    a = fit(CategoricalMixture(2, n_init=3, random_state=0), X, covariates=Z, **kw).reorder(
+    a = quiet_fit(CategoricalMixture(2, n_init=3, random_state=0), X, covariates=Z, **kw).reorder(
         "weight"
     )
-    b = fit(CategoricalMixture(2, n_init=3, random_state=0), X, covariates=big, **kw)
+    b = quiet_fit(CategoricalMixture(2, n_init=3, random_state=0), X, covariates=big, **kw)
     b.reorder("weight")
     ta, tb = a.coefficients(), b.coefficients()
     np.testing.assert_allclose(tb.z, ta.z, rtol=1e-6, atol=1e-6)
@@ -151,11 +142,11 @@ def test_covariate_units_do_not_change_z(method):
 
 def test_covariate_fit_runs_the_start_search():
     X, gpa = planted_covariate(seed=1)
-    m = fit(CategoricalMixture(3, n_init=6, random_state=0), X, covariates=gpa[:, None])
+    m = quiet_fit(CategoricalMixture(3, n_init=6, random_state=0), X, covariates=gpa[:, None])
     assert m.n_screened_ >= 0 and len(m.init_lower_bounds_) >= 6
     assert m.lower_bound_ == pytest.approx(np.max(m.init_lower_bounds_))
     # the same maximum as many more starts without the search
-    ref = fit(
+    ref = quiet_fit(
         CategoricalMixture(3, n_init=30, random_state=1, search_budget=0.0),
         X,
         covariates=gpa[:, None],

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_fit
 from sklearn.exceptions import ConvergenceWarning
 
 from emnet.datasets import VALUES_POLCA_LOGLIK, values
@@ -36,9 +37,7 @@ def planted_with_zeros(seed=6, n=2000, weights=(0.55, 0.3, 0.15)):
 
 def fit(X, tol=None, K=3, **kw):
     params = {} if tol is None else {"tol": tol, "max_iter": 200_000}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return CategoricalMixture(K, n_init=10, random_state=0, **params, **kw).fit(X)
+    return quiet_fit(CategoricalMixture(K, n_init=10, random_state=0, **params, **kw), X)
 
 
 def loglik(codes, weights, probs):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import planted_binary
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
@@ -29,18 +30,6 @@ from emnet.mixture.kernels.bernoulli_math import (
 )
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def planted(n: int, K: int, D: int, seed: int, nan_frac: float = 0.0):
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.full(K, 5.0))
-    means = rng.uniform(0.05, 0.95, size=(K, D))
-    z = rng.choice(K, size=n, p=weights)
-    X = (rng.uniform(size=(n, D)) < means[z]).astype(np.float64)
-    if nan_frac:
-        X[rng.uniform(size=X.shape) < nan_frac] = np.nan
-        X[np.isnan(X).all(axis=1), 0] = 1.0
-    return X, z, weights, means
 
 
 def random_params(rng: np.random.Generator, K: int, D: int):
@@ -263,7 +252,7 @@ def test_missing_m_step_divides_by_observed_responsibility():
 
 
 def test_chunk_stats_add_up_over_chunks_dense_sparse_and_nan():
-    X, _, weights, means = planted(300, 3, 7, seed=3, nan_frac=0.1)
+    X, _, weights, means = planted_binary(300, 3, 7, seed=3, nan_frac=0.1)
     full = chunk_stats(X, weights, means)
     parts = [chunk_stats(X[s : s + 70], weights, means) for s in range(0, 300, 70)]
     summed = parts[0]
@@ -325,7 +314,7 @@ def test_m_step_clamps_and_keeps_empty_components():
 
 
 def test_recovers_planted_mixture():
-    X, _, weights, means = planted(20_000, 3, 30, seed=0)
+    X, _, weights, means = planted_binary(20_000, 3, 30, seed=0)
     model = BernoulliMixture(3, random_state=0, n_init=2).fit(X)
     assert model.converged_
     dist = np.abs(model.means_[:, None, :] - means[None, :, :]).max(axis=2)
@@ -335,7 +324,7 @@ def test_recovers_planted_mixture():
 
 
 def test_dense_sparse_dataframe_list_uint8_and_batches_give_the_same_fit():
-    X, _, _, _ = planted(400, 3, 12, seed=5)
+    X, _, _, _ = planted_binary(400, 3, 12, seed=5)
     kwargs = dict(n_components=3, random_state=7, max_iter=50, tol=1e-10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -384,7 +373,7 @@ def test_sparse_input_is_never_densified(monkeypatch):
 
 
 def test_float32_stays_finite_where_means_hit_zero_and_one():
-    X, _, _, _ = planted(3000, 4, 40, seed=6)
+    X, _, _, _ = planted_binary(3000, 4, 40, seed=6)
     X[:, :5] = 0.0  # maximum likelihood puts these means at exactly 0 ...
     X[:, 5:8] = 1.0  # ... and these at exactly 1
     for dtype in (np.float32, np.float64):
@@ -398,7 +387,7 @@ def test_float32_stays_finite_where_means_hit_zero_and_one():
 
 
 def test_n_init_keeps_the_best_run_and_warm_start_continues(monkeypatch):
-    X, _, _, _ = planted(600, 4, 15, seed=8)
+    X, _, _, _ = planted_binary(600, 4, 15, seed=8)
     runs = []
     original = BernoulliMixture._run_em
 
@@ -425,7 +414,7 @@ def test_n_init_keeps_the_best_run_and_warm_start_continues(monkeypatch):
 
 
 def test_sample_bic_aic_and_predict():
-    X, z, _, _ = planted(3000, 3, 25, seed=9)
+    X, z, _, _ = planted_binary(3000, 3, 25, seed=9)
     model = BernoulliMixture(3, random_state=0, n_init=2).fit(X)
     labels = model.predict(X)
     assert labels.shape == (3000,) and set(labels) <= {0, 1, 2}
@@ -443,7 +432,7 @@ def test_sample_bic_aic_and_predict():
 
 
 def test_save_load_round_trip_without_pickle(tmp_path):
-    X, _, _, _ = planted(500, 2, 10, seed=10)
+    X, _, _, _ = planted_binary(500, 2, 10, seed=10)
     frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(10)])
     model = BernoulliMixture(2, random_state=3, means_init=np.full((2, 10), 0.5) + [[0.1], [-0.1]])
     model.fit(frame)
@@ -530,7 +519,7 @@ def test_predict_checks_fitted_and_feature_count():
 
 
 def test_convergence_warning_when_max_iter_ends_the_fit():
-    X, _, _, _ = planted(300, 3, 10, seed=11)
+    X, _, _, _ = planted_binary(300, 3, 10, seed=11)
     with pytest.warns(ConvergenceWarning, match="max_iter=2"):
         model = BernoulliMixture(3, max_iter=2, tol=0.0, random_state=0).fit(X)
     assert not model.converged_ and model.n_iter_ == 2 and len(model.history_) == 2
@@ -559,7 +548,7 @@ def test_pure_functions_name_mismatched_arguments():
 
 
 def test_verbose_output_and_max_iter_zero(capsys):
-    X, _, _, _ = planted(200, 2, 6, seed=12)
+    X, _, _, _ = planted_binary(200, 2, 6, seed=12)
     model = BernoulliMixture(2, verbose=2, random_state=0, split_merge=False).fit(X)
     out = capsys.readouterr().out
     assert f"iteration {model.n_iter_}: objective" in out and "init 1: converged" in out
@@ -573,7 +562,7 @@ def test_verbose_output_and_max_iter_zero(capsys):
 
 
 def test_read_only_and_memory_mapped_input(tmp_path):
-    X, _, _, _ = planted(500, 3, 9, seed=13)
+    X, _, _, _ = planted_binary(500, 3, 9, seed=13)
     ref = BernoulliMixture(3, random_state=0).fit(X)
     frozen = X.copy()
     frozen.flags.writeable = False

@@ -8,29 +8,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import planted_categorical, quiet_fit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
 from emnet.datasets import VALUES_POLCA_LOGLIK, lsat6, values
 from emnet.mixture import BernoulliMixture, CategoricalMixture
-
-
-def planted(n, n_categories, K, seed, missing=0.0):
-    """Rows from a latent class model with well separated classes; returns X, probs, w."""
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.full(K, 5.0))
-    probs = [rng.dirichlet(np.full(r, 0.4), size=K) for r in n_categories]
-    z = rng.choice(K, size=n, p=weights)
-    X = np.empty((n, len(n_categories)))
-    for j, p in enumerate(probs):
-        cum = np.cumsum(p[z], axis=1)
-        X[:, j] = (rng.uniform(size=(n, 1)) > cum).sum(axis=1)
-    if missing:
-        mask = rng.uniform(size=X.shape) < missing
-        mask[mask.all(axis=1), 0] = False
-        X[mask] = np.nan
-    return X, probs, weights
 
 
 def brute_loglik(X, weights, probs):
@@ -49,9 +33,7 @@ def brute_loglik(X, weights, probs):
 
 
 def fit(X, K, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return CategoricalMixture(K, **kw).fit(X)
+    return quiet_fit(CategoricalMixture(K, **kw), X)
 
 
 # -- inputs and categories -------------------------------------------------------------
@@ -136,7 +118,7 @@ def test_bad_parameters_name_the_parameter(params, message):
 
 
 def test_score_samples_equal_brute_force_enumeration_with_missing():
-    X, probs, weights = planted(60, [3, 2, 4], 3, seed=2, missing=0.2)
+    X, probs, weights = planted_categorical(60, [3, 2, 4], 3, seed=2, missing=0.2)
     model = fit(X, 3, random_state=0, max_iter=20)
     codes_probs = model.probs_
     # category codes are the sorted answers 0..R-1 here
@@ -151,7 +133,7 @@ def test_score_samples_equal_brute_force_enumeration_with_missing():
 
 
 def test_one_iteration_matches_the_map_formulas():
-    X, _, _ = planted(80, [3, 2], 2, seed=3, missing=0.1)
+    X, _, _ = planted_categorical(80, [3, 2], 2, seed=3, missing=0.1)
     w0 = np.array([0.4, 0.6])
     p0 = [np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]), np.array([[0.7, 0.3], [0.2, 0.8]])]
     a, c = 2.5, 3.0
@@ -176,7 +158,7 @@ def test_one_iteration_matches_the_map_formulas():
 
 @pytest.mark.parametrize("accelerate", [False, True])
 def test_two_category_items_give_exactly_the_bernoulli_fit(accelerate):
-    X, _, _ = planted(400, [2] * 6, 3, seed=5, missing=0.05)
+    X, _, _ = planted_categorical(400, [2] * 6, 3, seed=5, missing=0.05)
     rng = np.random.default_rng(5)
     means = rng.uniform(0.2, 0.8, size=(3, 6))
     weights = np.array([0.3, 0.3, 0.4])
@@ -217,7 +199,7 @@ def test_two_category_items_give_exactly_the_bernoulli_fit(accelerate):
 def test_objective_never_decreases_and_probabilities_stay_valid(
     seed, n, cats, K, missing, accelerate, prior
 ):
-    X, _, _ = planted(n, cats, min(K, 3), seed, missing)
+    X, _, _ = planted_categorical(n, cats, min(K, 3), seed, missing)
     K = min(K, n)
     model = fit(
         X, K, random_state=seed, max_iter=60, tol=0.0, accelerate=accelerate,
@@ -243,7 +225,7 @@ def test_squarem_converges_in_fewer_steps_to_the_same_maximum():
 
 
 def test_recovers_planted_classes():
-    X, probs, weights = planted(20_000, [2, 3, 4, 2, 5, 3], 3, seed=11, missing=0.05)
+    X, probs, weights = planted_categorical(20_000, [2, 3, 4, 2, 5, 3], 3, seed=11, missing=0.05)
     model = fit(X, 3, n_init=10, random_state=0)
     truth = np.concatenate([p for p in probs], axis=1)
     est = np.concatenate(model.probs_, axis=1)

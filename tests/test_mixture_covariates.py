@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import quiet_fit
 from scipy import optimize
-from sklearn.exceptions import ConvergenceWarning
 
 from emnet.mixture import BernoulliMixture, CategoricalMixture
 
@@ -32,12 +31,6 @@ def planted(n, seed, beta=B_TRUE, theta=THETA):
     z = (rng.uniform(size=(n, 1)) > np.cumsum(P, axis=1)).sum(axis=1)
     X = (rng.uniform(size=(n, theta.shape[1])) < theta[z]).astype(float)
     return X, Z, z
-
-
-def quiet_fit(model, *args, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(*args, **kw)
 
 
 def align(model, theta=THETA):

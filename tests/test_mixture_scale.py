@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from conftest import quiet_fit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,9 +26,7 @@ def planted(n: int, d: int, k: int, seed: int = 0, a: float = 0.5):
 
 
 def fit_quiet(X, **kw) -> BernoulliMixture:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return BernoulliMixture(**kw).fit(X)
+    return quiet_fit(BernoulliMixture(**kw), X)
 
 
 @pytest.fixture(scope="module")

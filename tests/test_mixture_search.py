@@ -13,15 +13,14 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_fit
 
 from emnet.datasets import lsat6, lsat7
 from emnet.mixture import BernoulliMixture, CategoricalMixture, select_n_components
 
 
 def fit(X, K, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return CategoricalMixture(K, **kw).fit(X)
+    return quiet_fit(CategoricalMixture(K, **kw), X)
 
 
 @pytest.fixture(scope="module", params=["lsat6", "lsat7"])

@@ -4,13 +4,12 @@ parametric bootstrap, BLRT, selection table and summary."""
 from __future__ import annotations
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import planted_categorical, quiet_fit
 from scipy import stats as sps
-from sklearn.exceptions import ConvergenceWarning
 
 from emnet.datasets import values
 from emnet.mixture import BernoulliMixture, CategoricalMixture, select_n_components
@@ -18,21 +17,11 @@ from emnet.mixture.inference.selection import format_selection_table
 from emnet.mixture.inference.stats import _layout, _pack, _unpack, coded_view, information
 
 
-def quiet(model, X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, **kw)
-
-
 def planted(n, cats, weights, seed, sep=0.4):
-    rng = np.random.default_rng(seed)
-    K = len(weights)
-    probs = [rng.dirichlet(np.full(r, sep), size=K) for r in cats]
-    z = rng.choice(K, size=n, p=weights)
-    X = np.column_stack(
-        [(rng.uniform(size=(n, 1)) > np.cumsum(p[z], axis=1)).sum(axis=1) for p in probs]
+    X, probs, _ = planted_categorical(
+        n, cats, len(weights), seed, weights=weights, concentration=sep
     )
-    return X.astype(float), probs
+    return X, probs
 
 
 def loglik_written_out(X, weights, probs):
@@ -49,7 +38,7 @@ def loglik_written_out(X, weights, probs):
 @pytest.fixture(scope="module")
 def values_fit():
     X = values()
-    return X, quiet(CategoricalMixture(2, n_init=10, random_state=0), X).reorder("weight")
+    return X, quiet_fit(CategoricalMixture(2, n_init=10, random_state=0), X).reorder("weight")
 
 
 def test_information_criteria_follow_their_formulas(values_fit):
@@ -65,7 +54,7 @@ def test_information_criteria_follow_their_formulas(values_fit):
     w = np.linspace(0.5, 1.5, n)
     llw = m.score_samples(X) @ w
     assert m.caic(X, sample_weight=w) == pytest.approx(-2 * llw + p * (np.log(w.sum()) + 1))
-    b = quiet(BernoulliMixture(3, random_state=0), X.to_numpy() - 1)
+    b = quiet_fit(BernoulliMixture(3, random_state=0), X.to_numpy() - 1)
     assert b.n_parameters_ == 3 * 4 + 2
 
 
@@ -74,7 +63,7 @@ def test_relative_entropy_and_classification_table(values_fit):
     eta = m.predict_proba(X)
     ent = -(eta * np.log(np.clip(eta, 1e-300, None))).sum()
     assert m.relative_entropy(X) == pytest.approx(1 - ent / (len(X) * np.log(2)), rel=1e-10)
-    one = quiet(CategoricalMixture(1), X)
+    one = quiet_fit(CategoricalMixture(1), X)
     assert one.relative_entropy(X) == 1.0
     table = m.classification_table(X)
     modal = eta.argmax(axis=1)
@@ -130,7 +119,7 @@ def _hessian_by_differences(X, model):
 
 def test_observed_information_equals_finite_difference_hessian():
     X, _ = planted(400, [2, 3, 2, 3], [0.6, 0.4], seed=1, sep=2.0)
-    model = quiet(CategoricalMixture(2, n_init=5, random_state=0), X)
+    model = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), X)
     _, info = information(coded_view(model, X), "hessian")
     np.testing.assert_allclose(info, _hessian_by_differences(X, model), rtol=2e-4, atol=2e-3)
     _, opg = information(coded_view(model, X), "opg")
@@ -141,13 +130,15 @@ def test_observed_information_equals_finite_difference_hessian():
 def test_standard_errors_match_the_parametric_bootstrap_spread():
     rng = np.random.default_rng(3)
     X, _ = planted(3000, [2, 2, 3, 2, 3], [0.55, 0.45], seed=3, sep=1.5)
-    model = quiet(CategoricalMixture(2, n_init=10, random_state=0), X).reorder("weight")
+    model = quiet_fit(CategoricalMixture(2, n_init=10, random_state=0), X).reorder("weight")
     se_h = model.standard_errors(X, "hessian")
     se_o = model.standard_errors(X, "opg")
     draws = []
     for _ in range(150):
         Xb = model.sample(len(X))[0].astype(float)
-        fb = quiet(CategoricalMixture(2, probs_init=model.probs_, weights_init=model.weights_), Xb)
+        fb = quiet_fit(
+            CategoricalMixture(2, probs_init=model.probs_, weights_init=model.weights_), Xb
+        )
         if [len(c) for c in fb.categories_] != [len(c) for c in model.categories_]:
             continue
         ref = np.concatenate(model.probs_, axis=1)
@@ -173,7 +164,7 @@ def test_standard_errors_are_zero_and_flagged_on_the_boundary():
     X = np.column_stack(
         [z, z, rng.uniform(size=300) < 0.3 + 0.4 * z, rng.uniform(size=300) < 0.2 + 0.6 * z]
     ).astype(float)
-    model = quiet(CategoricalMixture(2, n_init=5, random_state=0), X)
+    model = quiet_fit(CategoricalMixture(2, n_init=5, random_state=0), X)
     se = model.standard_errors(X)
     for j in (0, 1):
         boundary = model.probs_[j] < 1e-7
@@ -198,7 +189,7 @@ def test_reorder_permutes_every_fitted_array(values_fit):
     assert m.weights_[0] >= m.weights_[1]
     with pytest.raises(ValueError, match="order: expected a permutation"):
         m.reorder([0, 0])
-    b = quiet(BernoulliMixture(3, random_state=0), X.to_numpy() - 1)
+    b = quiet_fit(BernoulliMixture(3, random_state=0), X.to_numpy() - 1)
     means = b.means_.copy()
     b.reorder([2, 0, 1])
     np.testing.assert_array_equal(b.means_, means[[2, 0, 1]])
@@ -249,7 +240,9 @@ def test_summary_prints_and_tabulates(values_fit):
     np.testing.assert_allclose(frame.groupby(["item", "class"])["estimate"].sum(), 1.0)
     tables = s.tables()
     assert set(tables) == {"classes", "probabilities", "fit", "classification"}
-    bern = quiet(BernoulliMixture(2, n_init=5, random_state=0), X.to_numpy() - 1).reorder("weight")
+    bern = quiet_fit(BernoulliMixture(2, n_init=5, random_state=0), X.to_numpy() - 1).reorder(
+        "weight"
+    )
     sb = bern.summary(X.to_numpy() - 1, feature_names=list("ABCD"))
     assert sb.loglik == pytest.approx(s.loglik, abs=1e-4)
     assert "$D" in str(sb)

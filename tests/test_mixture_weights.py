@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import quiet_fit
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import ConvergenceWarning
 
 from emnet.mixture import BernoulliMixture, CategoricalMixture
-
-
-def quiet_fit(model, X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(X, **kw)
 
 
 def binary(n, d, seed, missing=0.0):
