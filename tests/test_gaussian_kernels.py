@@ -1,5 +1,6 @@
-"""The Gaussian block's compiled kernels against the numpy expressions they replaced (to
-1e-12), and the feature-matrix path against the class-by-class path."""
+"""The Gaussian block's compiled kernels and the E-step's normalisation against the numpy
+expressions they replaced (to 1e-12), the feature-matrix path against the class-by-class
+path, and a fully given start (no seed partition drawn)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
+from emnet.mixture import LatentClassModel
+from emnet.mixture.kernels.codes import posterior_rows
 from emnet.mixture.measurement import gaussian
 from emnet.mixture.measurement.gaussian import (
     STRUCTURES,
@@ -147,3 +150,55 @@ def test_unconstrained_form_matches_numpy(structure: str) -> None:
     packed[:, rows == cols] = np.log(packed[:, rows == cols])
     np.testing.assert_allclose(u, np.concatenate([params.means.ravel(), packed.ravel()]),
                                rtol=1e-12, atol=1e-14)  # fmt: skip
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_unconstrained_size_is_the_vector_length(structure: str) -> None:
+    rng = np.random.default_rng(4)
+    for K in (1, 3):
+        g = _block(structure, rng.normal(size=(10, 3)))
+        params = gaussian.GaussianParams(rng.normal(size=(K, 3)), _compact(rng, structure, K, 3))
+        assert g.unconstrained_size(params) == len(g.to_unconstrained(params))
+
+
+def _numpy_posterior(ll: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The E-step's normalisation as numpy expressions (what posterior_rows replaced)."""
+    top = ll.max(axis=1)
+    top[~np.isfinite(top)] = 0.0
+    resp = np.exp(ll - top[:, None])
+    mass = resp.sum(axis=1)
+    with np.errstate(all="ignore"):  # a row of −inf: NaN posteriors, log p = −inf
+        resp /= mass[:, None]
+        return float(w @ (np.log(mass) + top)), w @ resp, resp
+
+
+def test_posterior_rows_matches_numpy() -> None:
+    rng = np.random.default_rng(5)
+    for K in (1, 2, 6):
+        ll = rng.normal(size=(50, K)) * 40.0 - 500.0
+        ll[3, 0] = -np.inf
+        w = rng.uniform(0.0, 2.0, size=50)
+        loglik, nk, resp = _numpy_posterior(ll, w)
+        got = ll.copy()
+        got_loglik, got_nk = posterior_rows(got, w)
+        np.testing.assert_allclose(got, resp, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(got_nk, nk, rtol=1e-12)
+        assert got_loglik == pytest.approx(loglik, rel=1e-12)
+    loglik, _, _ = _numpy_posterior(np.full((2, 3), -np.inf), np.ones(2))
+    got_loglik, _ = posterior_rows(np.full((2, 3), -np.inf), np.ones(2))
+    assert got_loglik == loglik == -np.inf
+
+
+def test_a_given_start_draws_no_seeds() -> None:
+    """With weights_init, means_init and covariances_init the start is fixed: no seed
+    partition is drawn (the random state is not used) and every init_params agrees."""
+    X = np.random.default_rng(6).normal(size=(80, 3)) + np.repeat([[0.0], [4.0]], 40, axis=0)
+    start = {"weights_init": [0.5, 0.5], "means_init": X[[0, 79]],
+             "covariances_init": np.ones((2, 3))}  # fmt: skip
+    fits = [
+        LatentClassModel(2, n_init=2, init_params=init, random_state=rs, **start).fit(X)
+        for init, rs in [("kmeans++", 0), ("random", 1), ("random_from_data", 2)]
+    ]
+    for other in fits[1:]:
+        np.testing.assert_array_equal(other.means_, fits[0].means_)
+        assert other.lower_bound_ == fits[0].lower_bound_

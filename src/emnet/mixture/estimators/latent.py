@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -38,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights
+from emnet.mixture.kernels.codes import posterior_rows
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -377,25 +379,11 @@ class LatentClassModel(BaseEMMixture):
             self._make_blocks(A, w, X)
         chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         total = float(n if w is None else w.sum())
-        # sums over the K columns and the n rows as matrix-vector products, and the row
-        # maximum column by column: numpy's reductions along a short axis are slow
         row_w = np.ones(n) if w is None else w
 
         def stats(p: LatentParams) -> LatentStats:
-            ll = self._joint_log_lik(p, chunks)  # a fresh array: normalised in place
-            top = ll[:, 0].copy()
-            for k in range(1, ll.shape[1]):
-                np.maximum(top, ll[:, k], out=top)
-            if not np.isfinite(top).all():
-                top[~np.isfinite(top)] = 0.0
-            ll -= top[:, None]
-            resp = np.exp(ll, out=ll)
-            mass = resp @ np.ones(resp.shape[1])
-            resp /= mass[:, None]
-            log_p = np.log(mass)
-            log_p += top
-            loglik = float(log_p.sum() if w is None else w @ log_p)
-            nk = row_w @ resp
+            resp = self._joint_log_lik(p, chunks)  # a fresh array: normalised in place
+            loglik, nk = posterior_rows(resp, row_w)
             blocks = tuple(
                 m.sufficient_stats(pb, chunk, resp, w)
                 for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True)
@@ -427,7 +415,9 @@ class LatentClassModel(BaseEMMixture):
         else:
             chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         random = self.init_params == "random"
-        if random:
+        if self._start_is_given():  # every parameter below is replaced: no seeds drawn
+            resp = np.full((n, K), 1.0 / K)
+        elif random:
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
             resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng)
@@ -440,6 +430,14 @@ class LatentClassModel(BaseEMMixture):
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
+
+    def _start_is_given(self) -> bool:
+        """``weights_init`` and every block's ``*_init`` options are given: the start is
+        fixed whatever the seed partition (which :meth:`_apply_init_arrays` replaces)."""
+        return self.weights_init is not None and all(
+            m.init_options and all(getattr(self, o) is not None for o in m.init_options)
+            for m, _ in self._blocks
+        )
 
     def _seed_matrix(self, A: np.ndarray, chunks: list[Any]) -> np.ndarray:
         """A float matrix for the seed partition: the numeric columns of A, and after them
@@ -581,11 +579,13 @@ class LatentClassModel(BaseEMMixture):
 
     def _from_unconstrained(self, vector: np.ndarray, like: LatentParams) -> LatentParams:
         K = len(like.log_weights)
-        lw = vector[:K] - logsumexp(vector[:K])
+        v = vector[:K]
+        top = float(v.max())  # log Σ exp v with the maximum shifted out (K is small)
+        lw = v - (top + math.log(float(np.exp(v - top).sum())))
         at = K
         blocks = []
         for (m, _), p in zip(self._blocks, like.blocks, strict=True):
-            size = len(m.to_unconstrained(p))
+            size = m.unconstrained_size(p)
             blocks.append(m.from_unconstrained(vector[at : at + size], p))
             at += size
         return LatentParams(lw, tuple(blocks))

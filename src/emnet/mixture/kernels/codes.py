@@ -79,6 +79,33 @@ def exp_shift(a):  # pragma: no cover - compiled
     return m, s
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def posterior_rows(ll, w):  # pragma: no cover - compiled
+    """In place on ll (n, K), the joint log-likelihoods log π_k + log f(x_i | k): each row
+    becomes its posterior η_i· (shifted by its maximum, set to 0 where that is not
+    finite, as the numpy E-step did; IEEE division, so a row of −inf gives NaN
+    posteriors and log p = −inf, as there). Returns (Σ_i w_i log p(x_i), Σ_i w_i η_i·)."""
+    n, K = ll.shape
+    nk = np.zeros(K)
+    loglik = 0.0
+    for i in range(n):
+        top = ll[i, 0]
+        for k in range(1, K):
+            if ll[i, k] > top or ll[i, k] != ll[i, k]:  # NaN wins, as in np.maximum
+                top = ll[i, k]
+        if not math.isfinite(top):
+            top = 0.0
+        mass = 0.0
+        for k in range(K):
+            ll[i, k] = math.exp(ll[i, k] - top)
+            mass += ll[i, k]
+        for k in range(K):
+            ll[i, k] /= mass
+            nk[k] += w[i] * ll[i, k]
+        loglik += w[i] * (math.log(mass) + top)
+    return loglik, nk
+
+
 @numba.njit(cache=True, nogil=True)
 def _class_stats_kernel(
     codes, w, offsets, log_w, log_t, counts, resp_sum, obs, want_obs, eta, want_eta

@@ -29,7 +29,8 @@ constants learned once by :meth:`Measurement.setup`):
 - ``to_unconstrained(params) -> 1-D array`` and ``from_unconstrained(vector, like)``: a
   parametrisation in which every point is a valid model (log variances, Cholesky factors
   with log diagonal, log rates). SQUAREM extrapolates there; later Newton steps and
-  standard errors differentiate there.
+  standard errors differentiate there. ``unconstrained_size(params)``: the vector's
+  length (default: computes the vector; a block overrides it with its closed form).
 - ``initialize(X, resp, sample_weight)``: parameters from a (hard or soft) partition.
 - ``sample(params, z (n,), rng) -> (n, D)``; ``permute(params, perm)`` (new class i = old
   class perm[i]).
@@ -198,6 +199,11 @@ class Measurement(ABC):
     @abstractmethod
     def from_unconstrained(self, vector: np.ndarray, like: Any) -> Any:
         """The inverse of :meth:`to_unconstrained` (``like`` gives the shapes)."""
+
+    def unconstrained_size(self, params: Any) -> int:
+        """len(:meth:`to_unconstrained`(params)); override where it is known without
+        computing the vector."""
+        return len(self.to_unconstrained(params))
 
     @abstractmethod
     def initialize(self, X: Any, resp: np.ndarray, sample_weight: np.ndarray | None) -> Any:

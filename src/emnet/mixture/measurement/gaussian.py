@@ -378,6 +378,12 @@ class Gaussian(Measurement):
             return np.concatenate([params.means.ravel(), np.log(cov).ravel()])
         return _chol_to_vector(params.means, self._factors_of(cov).chol)
 
+    def unconstrained_size(self, params: GaussianParams) -> int:
+        K, D = params.means.shape
+        if is_diagonal(self.structure):
+            return K * D + params.covariances.size
+        return K * D + (K if self.structure == "VVV" else 1) * (D * (D + 1) // 2)
+
     def from_unconstrained(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
         K, D = like.means.shape
         means = vector[: K * D].reshape(K, D).copy()
@@ -560,7 +566,7 @@ def covariance_parameters(structure: str, K: int, D: int) -> int:
 # -- compiled kernels: the per-iteration pieces of a few numpy calls each, fused -------------
 # (small data is bound by the calls, not the arithmetic; each kernel follows the numpy
 # expression it replaced, in the same order of operations)
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _factor_kernel(S):  # pragma: no cover - compiled
     """(L, L⁻¹, Σ⁻¹, log det Σ, ok) of a stack (M, D, D); ok False: a matrix is not
     positive definite (LAPACK's test: a pivot ≤ 0 or NaN)."""
@@ -601,7 +607,7 @@ def _factor_kernel(S):  # pragma: no cover - compiled
     return L, Linv, P, logdet, True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _full_weights(P, logdet, mc):  # pragma: no cover - compiled
     """W (F + D + 1, K) of full covariances: the precisions P (M, D, D) and log
     determinants (M,) (M = K, or 1 shared) and the centred means mc (K, D)."""
@@ -626,7 +632,7 @@ def _full_weights(P, logdet, mc):  # pragma: no cover - compiled
     return W
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _diag_weights(var, mc):  # pragma: no cover - compiled
     """W (2D + 1, K) of diagonal covariances: the variances var (M, D) (M = K, or 1
     shared) and the centred means mc (K, D)."""
@@ -647,7 +653,7 @@ def _diag_weights(var, mc):  # pragma: no cover - compiled
     return W
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _full_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
     """(centred means (K, D), covariances (M, D, D)) of the full M-step (M = 1 shared);
     ``nk`` already carries the empty-class guard."""
@@ -676,7 +682,7 @@ def _full_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
     return mc, cov
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _diag_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
     """(centred means (K, D), variances (M, D)) of the diagonal M-step (M = 1 shared)."""
     K, D = sum_x.shape
@@ -697,7 +703,7 @@ def _diag_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
     return mc, var
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _chol_to_vector(means, L):  # pragma: no cover - compiled
     """[means, the lower triangles of L (M, D, D) row by row with log diagonals]."""
     K, D = means.shape
@@ -715,7 +721,7 @@ def _chol_to_vector(means, L):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _vector_to_covariances(rest, M, D):  # pragma: no cover - compiled
     """L Lᵀ (M, D, D) of :func:`_chol_to_vector`'s triangles (diagonals exponentiated)."""
     L = np.zeros((M, D, D))
@@ -737,7 +743,7 @@ def _vector_to_covariances(rest, M, D):  # pragma: no cover - compiled
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _unpack_pairs(S, D):  # pragma: no cover - compiled
     """(K, D, D) symmetric matrices from the first D(D+1)/2 columns of S (K, ·), the
     upper triangles row by row (Φ's order)."""
