@@ -41,7 +41,7 @@ import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -94,6 +94,8 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "classification_error_",
     )  # fmt: skip
     _saved_array_names: tuple[str, ...] = ()  # the distribution's fitted arrays in a file
+    #: whether the estimator takes text answers (a list input is read as objects, not numbers)
+    _takes_text: ClassVar[bool] = False
 
     # -- hooks a distribution supplies -------------------------------------------------
     @abstractmethod

@@ -120,7 +120,7 @@ def fit_with_covariates(
     for p in plain + found:
         same = next((i for i, (q, _) in enumerate(done) if _same_maximum(model, p, q)), None)
         if same is None:
-            weights, log_t = _weights_of(model, p.params), model._table_of(p.params)
+            weights, log_t = model._shares_of(p.params), model._table_of(p.params)
             beta = np.zeros((D.shape[1], len(weights) - 1))
             beta[0] = np.log(np.maximum(weights[1:], 1e-300)) - np.log(max(weights[0], 1e-300))
             start = CovParams(beta, log_t)
@@ -192,7 +192,7 @@ class weights to 1e-6, reached the same maximum."""
 def _same_maximum(model: Any, a: Any, b: Any) -> bool:
     if abs(a.lower_bound - b.lower_bound) > SAME_MAXIMUM_TOL:
         return False
-    wa, wb = np.sort(_weights_of(model, a.params)), np.sort(_weights_of(model, b.params))
+    wa, wb = np.sort(model._shares_of(a.params)), np.sort(model._shares_of(b.params))
     return bool(np.allclose(wa, wb, rtol=0, atol=1e-6))
 
 
@@ -202,13 +202,7 @@ def _rows(model: Any, X: Any, keep: np.ndarray) -> Any:
         return X.iloc[np.flatnonzero(keep)]
     if hasattr(X, "tocsr"):
         return X.tocsr()[np.flatnonzero(keep)]
-    return np.asarray(X, dtype=object if hasattr(model, "categories_") else None)[keep]
-
-
-def _weights_of(model: Any, params: Any) -> np.ndarray:
-    if hasattr(params, "weights"):
-        return np.asarray(params.weights)
-    return np.exp(params.log_weights)
+    return np.asarray(X, dtype=object if model._takes_text else None)[keep]
 
 
 def _set_regression(

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emnet.mixture.backends.dask_backend import is_dask_array
 from emnet.mixture.backends.numpy_backend import Backend, make_backend, prepared_stats
-from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
+from emnet.mixture.core.coded import CodedLatentClassMixture
+from emnet.mixture.core.em import EMRun, FitData
 from emnet.mixture.core.starts import INIT_PARAMS, initialize
 from emnet.mixture.core.validation import (
     check_binary,
@@ -51,7 +52,7 @@ class BernoulliParams(NamedTuple):
     means: np.ndarray
 
 
-class BernoulliMixture(BaseEMMixture):
+class BernoulliMixture(CodedLatentClassMixture):
     """Mixture of K multivariate Bernoulli distributions over binary vectors, fitted by EM.
 
     P(x) = Σ_k π_k Π_d p_kd^{x_d} (1 − p_kd)^{1 − x_d}. With ``alpha = beta =
@@ -404,6 +405,12 @@ class BernoulliMixture(BaseEMMixture):
 
     def _from_table(self, weights: np.ndarray, log_table: np.ndarray) -> BernoulliParams:
         return BernoulliParams(np.asarray(weights), clamp_means(np.exp(log_table[1::2]).T))
+
+    def _shares_of(self, params: BernoulliParams) -> np.ndarray:
+        return np.asarray(params.weights)
+
+    def _answers(self) -> list[list[Any]]:
+        return [[0, 1] for _ in range(self.means_.shape[1])]
 
     def _permute(self, perm: np.ndarray) -> None:
         self.weights_ = np.asarray(self.weights_)[perm]

@@ -16,7 +16,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture.core.em import BaseEMMixture, FitData
+from emnet.mixture.core.coded import CodedLatentClassMixture
+from emnet.mixture.core.em import FitData
 from emnet.mixture.core.encoding import Encoding, encode, learn_encoding
 from emnet.mixture.core.validation import check_int, check_weights
 from emnet.mixture.kernels.blocked import categorical_blocked_step, maybe_blocks
@@ -42,7 +43,7 @@ class CategoricalParams(NamedTuple):
     log_table: np.ndarray
 
 
-class CategoricalMixture(BaseEMMixture):
+class CategoricalMixture(CodedLatentClassMixture):
     """Latent class model: a mixture of K products of categorical distributions.
 
     P(x) = Σ_k π_k Π_j θ_{k, j, x_j} (missing items left out of the product). With
@@ -89,6 +90,8 @@ class CategoricalMixture(BaseEMMixture):
     must have at least one answer. An answer at ``predict`` time that ``fit`` never saw is
     a ValueError naming the item and the value.
     """
+
+    _takes_text = True
 
     _saved_array_names = ("weights_", "log_table_")
 
@@ -328,6 +331,21 @@ class CategoricalMixture(BaseEMMixture):
 
     def _from_table(self, weights: np.ndarray, log_table: np.ndarray) -> CategoricalParams:
         return CategoricalParams(np.log(np.maximum(weights, 1e-300)), log_table)
+
+    def _shares_of(self, params: CategoricalParams) -> np.ndarray:
+        return np.exp(params.log_weights)
+
+    def _answers(self) -> list[list[Any]]:
+        return [list(np.asarray(c).tolist()) for c in self.categories_]
+
+    def _answer_rows(self, full_offsets: np.ndarray) -> np.ndarray | None:
+        rows = np.concatenate(
+            [
+                full_offsets[j] + np.asarray(c, dtype=np.int64)
+                for j, c in enumerate(self.categories_)
+            ]
+        )
+        return None if len(rows) == full_offsets[-1] else rows
 
     def _permute(self, perm: np.ndarray) -> None:
         self.weights_ = np.asarray(self.weights_)[perm]

@@ -87,12 +87,8 @@ def _normalised(log_table: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def _in_encoding(model: Any, log_table: np.ndarray, full_offsets: np.ndarray) -> np.ndarray:
     """A log θ table over all the null model's answers, restricted to the answers
     ``model`` learned from a bootstrap sample (an answer may not occur in it)."""
-    if not hasattr(model, "categories_"):
-        return log_table
-    rows = np.concatenate(
-        [full_offsets[j] + np.asarray(c, dtype=np.int64) for j, c in enumerate(model.categories_)]
-    )
-    if len(rows) == log_table.shape[0]:
+    rows = model._answer_rows(full_offsets)
+    if rows is None:
         return log_table
     return _normalised(log_table[rows], model._item_offsets)
 

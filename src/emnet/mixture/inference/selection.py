@@ -253,7 +253,7 @@ def select_n_components(
             raise TypeError(f"{bad} is set by select_n_components; do not pass it")
     estimator_params = {**defaults, **estimator_params}
     if not hasattr(X, "shape"):
-        X = np.asarray(X, dtype=object if cls.__name__ == "CategoricalMixture" else None)
+        X = np.asarray(X, dtype=object if cls._takes_text else None)
     k_values = _parse_ks(ks, int(X.shape[0]))
     seeds = np.random.SeedSequence(random_state).generate_state(len(k_values) * n_init + 1)
     jobs = [(k, int(seeds[i * n_init + j])) for i, k in enumerate(k_values) for j in range(n_init)]

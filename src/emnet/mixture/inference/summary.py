@@ -212,7 +212,7 @@ def make_summary(
 
     view = coded_view(model, X, sample_weight)
     K = len(model.weights_)
-    answers = _answers(model)
+    answers = model._answers()
     J = len(answers)
     names = item_names(model, feature_names, J, X)
     se = standard_errors(view, "hessian", polished_masks(model, X, sample_weight))
@@ -254,12 +254,6 @@ def make_summary(
     )
 
 
-def _answers(model: Any) -> list[list[Any]]:
-    if hasattr(model, "categories_"):
-        return [list(np.asarray(c).tolist()) for c in model.categories_]
-    return [[0, 1] for _ in range(model.means_.shape[1])]
-
-
 def _covariate_summary(
     model: Any, X: Any, feature_names: Any, sample_weight: Any, covariates: Any
 ) -> LCASummary:
@@ -283,7 +277,7 @@ def _covariate_summary(
     log_prior = class_log_probs(D, model.coef_.T)
     lr, lp = rows_code_log_resp(codes, offsets, log_prior, log_t)
     eta = np.exp(lr)
-    answers = _answers(model)
+    answers = model._answers()
     J = len(answers)
     n = float(w.sum())
     loglik = float(w @ lp)

@@ -35,43 +35,6 @@ from emnet.mixture.plots.common import figure_result
 __all__ = ["plot_profile"]
 
 
-def _profile_data(model: Any) -> tuple[list[np.ndarray], list[list[Any]]]:
-    """Per item the (K, R_j) answer probabilities and the answers, in code order."""
-    if hasattr(model, "categories_"):
-        probs = [np.asarray(p, dtype=np.float64) for p in model.probs_]
-        answers = [list(np.asarray(c).tolist()) for c in model.categories_]
-        return probs, answers
-    if hasattr(model, "means_"):
-        means = np.asarray(model.means_, dtype=np.float64)
-        return [
-            np.stack([1.0 - means[:, j], means[:, j]], axis=1) for j in range(means.shape[1])
-        ], [[0, 1] for _ in range(means.shape[1])]
-    raise TypeError(
-        "plot_profile: expected a fitted BernoulliMixture or CategoricalMixture, "
-        f"got {type(model).__name__}"
-    )
-
-
-def _se_arrays(standard_errors: Any, probs: list[np.ndarray]) -> list[np.ndarray] | None:
-    """``standard_errors`` (the result of ``model.standard_errors(X)``, or a list of
-    (K, R_j) arrays) as a list shaped like ``probs``; NaN (boundary) stays NaN."""
-    if standard_errors is None:
-        return None
-    se = getattr(standard_errors, "probs", standard_errors)
-    try:
-        arrays = [np.asarray(s, dtype=np.float64) for s in se]
-    except (TypeError, ValueError):
-        raise ValueError(
-            "standard_errors: expected model.standard_errors(X) or a list of (K, R_j) arrays"
-        ) from None
-    if len(arrays) != len(probs) or any(a.shape != p.shape for a, p in zip(arrays, probs)):
-        raise ValueError(
-            "standard_errors: shapes do not match the model's item-response probabilities "
-            f"({[p.shape for p in probs]})"
-        )
-    return arrays
-
-
 def _class_labels(weights: np.ndarray) -> list[str]:
     return [f"class {k + 1} ({100 * w:.1f}%)" for k, w in enumerate(weights)]
 
@@ -364,13 +327,15 @@ def plot_profile(
         raise TypeError(f"label_chars: expected an integer, got {label_chars!r}")
     if label_chars < 2:
         raise ValueError(f"label_chars: expected at least 2, got {label_chars}")
-    if hasattr(model, "_profile_items"):
-        return _plot_family(model, standard_errors, ax, path, max_answers, label_chars, standardize)
-    probs, answers = _profile_data(model)
+    items = _items_of(model, standard_errors, feature_names)
+    if any(it.kind == "level" for it in items):
+        return _plot_family(model, items, ax, path, max_answers, label_chars, standardize)
+    probs = [it.values for it in items]
+    answers = [list(it.answers or []) for it in items]
+    names = [it.name for it in items]
+    se = [it.se for it in items] if items and all(it.se is not None for it in items) else None
     weights = np.asarray(model.weights_, dtype=np.float64)
     K, J = len(weights), len(probs)
-    names = item_names(model, feature_names, J)
-    se = _se_arrays(standard_errors, probs)
     binary = all(p.shape[1] == 2 for p in probs)
     fig = None
     if binary:
@@ -463,20 +428,34 @@ def _level_panel(ax: Any, items: list[Any], weights: np.ndarray, standardize: bo
               title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # fmt: skip
 
 
+def _items_of(model: Any, standard_errors: Any, feature_names: Any) -> list[Any]:
+    """The model's profile panels (``model._profile_items``: the coded-item interface or
+    the measurement blocks' ``profile_items``), renamed by ``feature_names`` if given."""
+    if not callable(getattr(model, "_profile_items", None)):
+        raise TypeError(
+            "plot_profile: expected a fitted BernoulliMixture, CategoricalMixture or "
+            f"LatentClassModel, got {type(model).__name__}"
+        )
+    items = model._profile_items(standard_errors)
+    if feature_names is None:
+        return items
+    names = item_names(model, feature_names, len(items))
+    return [it._replace(name=name) for it, name in zip(items, names, strict=True)]
+
+
 def _plot_family(
     model: Any,
-    standard_errors: Any,
+    items: list[Any],
     ax: Any,
     path: Any,
     max_answers: int,
     label_chars: int,
     standardize: bool,
 ) -> Any:
-    """The profile of a LatentClassModel: a panel of class means for its continuous and
-    count columns, then its categorical and binary columns as for the other models."""
+    """The profile of a model with continuous or count columns: a panel of their class
+    means, then the categorical and binary columns as for the other models."""
     from matplotlib.figure import Figure
 
-    items = model._profile_items(standard_errors)
     weights = np.asarray(model.weights_, dtype=np.float64)
     K = len(weights)
     levels = [it for it in items if it.kind == "level"]
