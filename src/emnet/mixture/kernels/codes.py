@@ -79,30 +79,51 @@ def exp_shift(a):  # pragma: no cover - compiled
     return m, s
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def posterior_rows(ll, w):  # pragma: no cover - compiled
+def posterior_rows(ll: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
     """In place on ll (n, K), the joint log-likelihoods log π_k + log f(x_i | k): each row
     becomes its posterior η_i· (shifted by its maximum, set to 0 where that is not
-    finite, as the numpy E-step did; IEEE division, so a row of −inf gives NaN
-    posteriors and log p = −inf, as there). Returns (Σ_i w_i log p(x_i), Σ_i w_i η_i·)."""
+    finite; IEEE division, so a row of −inf gives NaN posteriors and log p = −inf).
+    Returns (Σ_i w_i log p(x_i), Σ_i w_i η_i· (K,)). Two compiled passes around numpy's
+    exp (vectorised: several times libm's speed)."""
+    top = _shift_rows(ll)
+    np.exp(ll, out=ll)
+    return _normalise_rows(ll, top, w)
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_rows(ll):  # pragma: no cover - compiled
+    """In place ll_ik ← ll_ik − max_k ll_ik (NaN wins, as in np.maximum; a maximum that is
+    not finite counts as 0); returns the maxima (n,)."""
     n, K = ll.shape
+    top = np.empty(n)
+    for i in range(n):
+        t = ll[i, 0]
+        for k in range(1, K):
+            if ll[i, k] > t or ll[i, k] != ll[i, k]:
+                t = ll[i, k]
+        if not math.isfinite(t):
+            t = 0.0
+        top[i] = t
+        for k in range(K):
+            ll[i, k] -= t
+    return top
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _normalise_rows(resp, top, w):  # pragma: no cover - compiled
+    """In place each row of exp-shifted ``resp`` divided by its sum; returns
+    (Σ_i w_i (log sum_i + top_i), Σ_i w_i resp_i·)."""
+    n, K = resp.shape
     nk = np.zeros(K)
     loglik = 0.0
     for i in range(n):
-        top = ll[i, 0]
-        for k in range(1, K):
-            if ll[i, k] > top or ll[i, k] != ll[i, k]:  # NaN wins, as in np.maximum
-                top = ll[i, k]
-        if not math.isfinite(top):
-            top = 0.0
         mass = 0.0
         for k in range(K):
-            ll[i, k] = math.exp(ll[i, k] - top)
-            mass += ll[i, k]
+            mass += resp[i, k]
         for k in range(K):
-            ll[i, k] /= mass
-            nk[k] += w[i] * ll[i, k]
-        loglik += w[i] * (math.log(mass) + top)
+            resp[i, k] /= mass
+            nk[k] += w[i] * resp[i, k]
+        loglik += w[i] * (math.log(mass) + top[i])
     return loglik, nk
 
 
