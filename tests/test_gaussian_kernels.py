@@ -202,3 +202,14 @@ def test_a_given_start_draws_no_seeds() -> None:
     for other in fits[1:]:
         np.testing.assert_array_equal(other.means_, fits[0].means_)
         assert other.lower_bound_ == fits[0].lower_bound_
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+def test_log_prior_matches_numpy(structure: str) -> None:
+    rng = np.random.default_rng(7)
+    K, D = 3, 5
+    g = _block(structure, rng.normal(size=(30, D)) * 4.0)
+    params = gaussian.GaussianParams(rng.normal(size=(K, D)), _compact(rng, structure, K, D))
+    covs = expand(params.covariances, structure, K)[: 1 if is_shared(structure) else K]
+    trace = sum(np.trace(np.diag(g._reg()) @ np.linalg.inv(c)) for c in covs)
+    assert g.log_prior(params) == pytest.approx(-0.5 * trace, rel=1e-12)

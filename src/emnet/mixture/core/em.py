@@ -195,7 +195,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 u_params = u2  # the next cycle's u0 unless the extrapolation is kept
                 nr, nv = math.sqrt(float(r @ r)), math.sqrt(float(v @ v))
                 alpha = -nr / nv if nv > 0 else -1.0
-                alpha = min(max(alpha, -step_max), -1.0) if np.isfinite(alpha) else -1.0
+                alpha = min(max(alpha, -step_max), -1.0) if math.isfinite(alpha) else -1.0
                 at_bound = alpha <= -step_max
                 if alpha < -1.0:
                     u = u0 - 2.0 * alpha * r + alpha * alpha * v
@@ -204,7 +204,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     s3 = stats_fn(trial)
                     n_steps += 2
                     o3 = self._objective(s3, trial, ops)
-                    if np.isfinite(o3) and o3 >= self._objective(s2, p2, ops):
+                    if math.isfinite(o3) and o3 >= self._objective(s2, p2, ops):
                         new_params, new_stats = trial, s3
                         u_params = None
                     else:  # rejected: plain EM's θ2, and a shorter step next time

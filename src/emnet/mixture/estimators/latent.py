@@ -572,7 +572,7 @@ class LatentClassModel(BaseEMMixture):
 
     def _to_unconstrained(self, params: LatentParams) -> np.ndarray:
         lw = params.log_weights
-        parts = [lw - lw.mean()]
+        parts = [lw - lw.sum() / len(lw)]  # the mean, without np.mean's overhead
         parts += [m.to_unconstrained(p) for (m, _), p in zip(self._blocks, params.blocks,
                                                                strict=True)]  # fmt: skip
         return np.concatenate(parts)

@@ -67,6 +67,7 @@ sets starts ending in a degenerate class aside and reports the best proper maxim
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -94,6 +95,8 @@ FEATURE_BUDGET = 1 << 24
 """Complete data: the feature matrix Φ is built when it has at most this many entries
 (128 MiB); otherwise the log-likelihoods and statistics are taken class by class."""
 _LOG_2PI = math.log(2.0 * math.pi)
+EMPTY_GUARD = 10.0 * np.finfo(np.float64).eps
+"""Added to every class's N_k in the M-step: an empty class stays finite."""
 _CACHE_SIZE = 4
 
 
@@ -163,6 +166,12 @@ NOT_POSITIVE_DEFINITE = (
 )
 
 
+@functools.cache
+def _upper_pairs(D: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs a ≤ b of D columns row by row (Φ's order, the kernels')."""
+    return np.triu_indices(D)
+
+
 def _factor(S: np.ndarray) -> _Factor:
     """The factorisation of a stack (M, D, D) of covariances (batched over M)."""
     L, Linv, P, logdet, ok = _factor_kernel(np.ascontiguousarray(S, dtype=np.float64))
@@ -210,7 +219,7 @@ class Gaussian(Measurement):
                 if is_diagonal(self.structure):
                     np.multiply(X, X, out=features[:, :D])
                 else:
-                    a, b = np.triu_indices(D)  # row by row: the kernels' pair order
+                    a, b = _upper_pairs(D)
                     np.multiply(X[:, a], X[:, b], out=features[:, :F])
                 features[:, F : F + D] = X
                 features[:, -1] = 1.0
@@ -226,8 +235,13 @@ class Gaussian(Measurement):
         return GaussianChunk(X, groups, False)
 
     def _reg(self) -> np.ndarray:
-        D = len(self.scale)
-        return self.reg_covar * (self.scale if self.scale is not None else np.ones(D))
+        """Ψ's diagonal reg_covar · v (kept while the scale array and reg_covar are)."""
+        memo = getattr(self, "_reg_memo", None)
+        if memo is not None and memo[0] is self.scale and memo[1] == self.reg_covar:
+            return memo[2]
+        reg = self.reg_covar * self.scale
+        self._reg_memo = (self.scale, self.reg_covar, reg)
+        return reg
 
     def _factors_of(self, covariances: np.ndarray) -> _Factor:
         """The factorisation of a full structure's covariances (cached per array: the
@@ -352,7 +366,7 @@ class Gaussian(Measurement):
         """Σ_k = (W_k + Ψ) / N_k (shared: (Σ_k W_k + Ψ) / N) with W_k the symmetrised
         scatter about the class mean (diagonal structures: floored at the smallest
         normal float), in one compiled pass."""
-        nk = stats.nk + 10.0 * np.finfo(np.float64).eps  # an empty class stays finite
+        nk = stats.nk + EMPTY_GUARD
         step = _diag_m_step if is_diagonal(self.structure) else _full_m_step
         shared = is_shared(self.structure)
         mc, cov = step(nk, stats.sum_x, stats.sum_xx, self._reg(), shared)
@@ -364,8 +378,7 @@ class Gaussian(Measurement):
         reg = self._reg()
         if is_diagonal(self.structure):
             return -0.5 * float(np.sum(reg / params.covariances))
-        P = self._factors_of(params.covariances).precision
-        return -0.5 * float(np.sum(np.diagonal(P, axis1=1, axis2=2) @ reg))  # tr(Ψ Σ⁻¹)
+        return -0.5 * _prior_trace(self._factors_of(params.covariances).precision, reg)
 
     def n_parameters(self, n_components: int) -> int:
         K, D = n_components, len(self.scale) if self.scale is not None else 0
@@ -404,7 +417,7 @@ class Gaussian(Measurement):
         Xf = np.where(np.isnan(chunk.X), 0.0, chunk.X)  # centred: the mean is 0
         r = resp if sample_weight is None else resp * sample_weight[:, None]
         K, D = resp.shape[1], Xf.shape[1]
-        nk = r.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
+        nk = r.sum(axis=0) + EMPTY_GUARD
         mc = (r.T @ Xf) / nk[:, None]
         lam = INIT_SHRINK * (D + 1)
         covs = np.empty((K, D, D))
@@ -757,3 +770,15 @@ def _unpack_pairs(S, D):  # pragma: no cover - compiled
                 out[k, b, a] = S[k, q]
                 q += 1
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _prior_trace(P, reg):  # pragma: no cover - compiled
+    """Σ_m tr(Ψ P_m) = Σ_m Σ_a P[m, a, a] reg[a] of precisions P (M, D, D)."""
+    total = 0.0
+    for m in range(P.shape[0]):
+        t = 0.0
+        for a in range(P.shape[1]):
+            t += P[m, a, a] * reg[a]
+        total += t
+    return total
