@@ -97,6 +97,47 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     #: whether the estimator takes text answers (a list input is read as objects, not numbers)
     _takes_text: ClassVar[bool] = False
 
+    def __init__(
+        self, n_components: int, tol: float, max_iter: int, n_init: int, init_params: str,
+        weights_init: Any, accelerate: bool, search_budget: float, random_state: Any,
+        warm_start: bool, verbose: int,
+    ) -> None:  # fmt: skip
+        """The hyperparameters every estimator shares (scikit-learn's rule: stored as
+        given, checked in ``fit``); each estimator's ``__init__`` names its own defaults
+        and adds its distribution's parameters."""
+        self.n_components = n_components
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.accelerate = accelerate
+        self.search_budget = search_budget
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    def _checked_weights_init(self) -> np.ndarray | None:
+        """``weights_init`` as (K,) positive shares (normalised), or None; a ValueError
+        naming the argument otherwise."""
+        if self.weights_init is None:
+            return None
+        K = self.n_components
+        try:
+            w = np.asarray(self.weights_init, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"weights_init: expected an array of numbers, got {self.weights_init!r}"
+            ) from None
+        if w.shape != (K,):
+            raise ValueError(f"weights_init: expected shape ({K},), got {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w <= 0) or abs(w.sum() - 1.0) > 1e-6:
+            raise ValueError(
+                f"weights_init: expected {K} positive finite weights summing to 1 "
+                f"(they sum to 1 within 1e-6), got {np.array2string(w, precision=6)}"
+            )
+        return w / w.sum()
+
     # -- hooks a distribution supplies -------------------------------------------------
     @abstractmethod
     def _check_parameters(self) -> None:

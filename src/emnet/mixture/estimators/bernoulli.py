@@ -142,27 +142,20 @@ class BernoulliMixture(CodedLatentClassMixture):
         bitpack: bool = True,
         search_budget: float = 0.0,
     ) -> None:
-        self.n_components = n_components
-        self.tol = tol
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
+        super().__init__(
+            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
+            search_budget, random_state, warm_start, verbose,
+        )  # fmt: skip
         self.means_init = means_init
         self.alpha = alpha
         self.beta = beta
         self.weight_concentration = weight_concentration
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
         self.backend = backend
         self.device = device
         self.dtype = dtype
         self.batch_size = batch_size
-        self.accelerate = accelerate
         self.split_merge = split_merge
         self.bitpack = bitpack
-        self.search_budget = search_budget
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -207,16 +200,7 @@ class BernoulliMixture(CodedLatentClassMixture):
 
     def _checked_inits(self, n_features: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         K = self.n_components
-        weights = means = None
-        if self.weights_init is not None:
-            weights = _float_array("weights_init", self.weights_init)
-            if weights.shape != (K,):
-                raise ValueError(f"weights_init: expected shape ({K},), got {weights.shape}")
-            if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
-                raise ValueError("weights_init: expected positive finite weights")
-            if abs(weights.sum() - 1.0) > 1e-6:
-                raise ValueError(f"weights_init: weights must sum to 1, got {weights.sum():.8g}")
-            weights = weights / weights.sum()
+        weights, means = self._checked_weights_init(), None
         if self.means_init is not None:
             means = _float_array("means_init", self.means_init)
             if means.shape != (K, n_features):

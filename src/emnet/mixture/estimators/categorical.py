@@ -113,20 +113,13 @@ class CategoricalMixture(CodedLatentClassMixture):
         warm_start: bool = False,
         verbose: int = 0,
     ) -> None:
-        self.n_components = n_components
-        self.tol = tol
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
+        super().__init__(
+            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
+            search_budget, random_state, warm_start, verbose,
+        )  # fmt: skip
         self.probs_init = probs_init
         self.prob_concentration = prob_concentration
         self.weight_concentration = weight_concentration
-        self.accelerate = accelerate
-        self.search_budget = search_budget
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -242,20 +235,6 @@ class CategoricalMixture(CodedLatentClassMixture):
                 else:
                     probs[k, offsets[j] : offsets[j + 1]] *= 2.0
         return probs
-
-    def _checked_weights_init(self) -> np.ndarray | None:
-        if self.weights_init is None:
-            return None
-        K = self.n_components
-        try:
-            w = np.asarray(self.weights_init, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("weights_init: expected an array of numbers") from None
-        if w.shape != (K,):
-            raise ValueError(f"weights_init: expected shape ({K},), got {w.shape}")
-        if not np.all(np.isfinite(w)) or np.any(w <= 0) or abs(w.sum() - 1.0) > 1e-6:
-            raise ValueError("weights_init: expected positive weights summing to 1")
-        return w / w.sum()
 
     def _checked_probs_init(self) -> np.ndarray | None:
         if self.probs_init is None:

@@ -37,6 +37,7 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights
 from emnet.mixture.kernels.codes import posterior_rows
@@ -107,6 +108,11 @@ class LatentClassModel(BaseEMMixture):
     proper_maxima : set starts that end in a degenerate class aside (module docstring).
     accelerate, search_budget, random_state, warm_start, verbose : as in
         :class:`~emnet.mixture.CategoricalMixture`.
+    backend : "numpy" or "torch" (the E-step as matrix products on ``device``, "cpu",
+        "cuda" or "auto", in ``dtype``, float64 by default:
+        :mod:`emnet.mixture.backends.family_torch`). A Dask array or DataFrame passed to
+        ``fit`` / ``predict`` runs on the cluster (:mod:`emnet.mixture.backends.family_dask`);
+        ``partial_fit`` is stepwise EM (:mod:`emnet.mixture.backends.family_online`).
 
     Attributes
     ----------
@@ -152,26 +158,25 @@ class LatentClassModel(BaseEMMixture):
         random_state: Any = None,
         warm_start: bool = False,
         verbose: int = 0,
+        backend: str = "numpy",
+        device: str = "cpu",
+        dtype: Any = np.float64,
     ) -> None:
-        self.n_components = n_components
+        super().__init__(
+            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
+            search_budget, random_state, warm_start, verbose,
+        )  # fmt: skip
         self.measurement = measurement
         self.covariance = covariance
-        self.n_init = n_init
-        self.tol = tol
-        self.max_iter = max_iter
-        self.init_params = init_params
         self.reg_covar = reg_covar
-        self.weights_init = weights_init
         self.means_init = means_init
         self.covariances_init = covariances_init
         self.prob_concentration = prob_concentration
         self.probs_init = probs_init
         self.proper_maxima = proper_maxima
-        self.accelerate = accelerate
-        self.search_budget = search_budget
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -191,6 +196,8 @@ class LatentClassModel(BaseEMMixture):
         if isinstance(self.probs_init, str):
             raise ValueError("probs_init: expected arrays of probabilities or None")
         check_real("reg_covar", self.reg_covar, 0.0)
+        if self.backend not in ("numpy", "torch"):
+            raise ValueError(f"backend: expected 'numpy' or 'torch', got {self.backend!r}")
         if self.covariance not in STRUCTURES:
             raise ValueError(f"covariance: expected one of {STRUCTURES}, got {self.covariance!r}")
 
@@ -370,6 +377,10 @@ class LatentClassModel(BaseEMMixture):
         return self
 
     def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
+        if is_dask_collection(X):  # EM on the cluster: emnet.mixture.backends.family_dask
+            from emnet.mixture.backends.family_dask import prepare_fit
+
+            return prepare_fit(self, X, sample_weight, reset=reset, values=_VALUES)
         A = self._as_array(X, reset=reset)
         n = A.shape[0]
         if reset and n < self.n_components:
@@ -392,6 +403,11 @@ class LatentClassModel(BaseEMMixture):
 
         self._fit_matrix = A
         self._fit_chunks = chunks
+        if self.backend == "torch":  # emnet.mixture.backends.family_torch
+            from emnet.mixture.backends.family_torch import TorchFamily
+
+            blocks = [m for m, _ in self._blocks]
+            return FitData(A, w, TorchFamily(blocks, chunks, w, self.device, self.dtype).stats)
         return FitData(A, w, stats)
 
     def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
@@ -483,13 +499,10 @@ class LatentClassModel(BaseEMMixture):
         return resp
 
     def _apply_init_arrays(self, params: LatentParams) -> LatentParams:
-        K = self.n_components
         log_w = params.log_weights
-        if self.weights_init is not None:
-            wi = np.asarray(self.weights_init, dtype=np.float64)
-            if wi.shape != (K,) or np.any(wi <= 0) or abs(wi.sum() - 1.0) > 1e-6:
-                raise ValueError(f"weights_init: expected {K} positive weights summing to 1")
-            log_w = np.log(wi / wi.sum())
+        wi = self._checked_weights_init()
+        if wi is not None:
+            log_w = np.log(wi)
         blocks = list(params.blocks)
         if self.means_init is not None or self.covariances_init is not None:
             g = [i for i, (m, _) in enumerate(self._blocks) if "means_init" in m.init_options]
@@ -688,11 +701,28 @@ class LatentClassModel(BaseEMMixture):
         self._set_fitted(LatentParams(p.log_weights[perm], blocks))
 
     def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        if is_dask_collection(X):  # lazy dask arrays (emnet.mixture.backends.family_dask)
+            from emnet.mixture.backends.family_dask import estimate
+
+            return estimate(self, X, _VALUES)
         A = self._as_array(X, reset=False)
         chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        if getattr(self, "backend", "numpy") == "torch":
+            from emnet.mixture.backends.family_torch import TorchFamily
+
+            blocks = [m for m, _ in self._blocks]
+            return TorchFamily(blocks, chunks, None, self.device, self.dtype).log_resp(self._params)
         ll = self._joint_log_lik(self._params, chunks)
         log_p = logsumexp(ll, axis=1)
         return ll - log_p[:, None], log_p
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> LatentClassModel:
+        """One stepwise (online) EM update on the batch X (running statistics, then every
+        block's M-step; :mod:`emnet.mixture.backends.family_online`). The first call on an
+        unfitted model learns the blocks' constants and the start from its batch."""
+        from emnet.mixture.backends.family_online import partial_fit_step
+
+        return partial_fit_step(self, X, sample_weight)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` rows: (X (n, D), class labels)."""
@@ -1020,3 +1050,7 @@ def _blas_threads(limit: int | None) -> Iterator[None]:
         return
     with _blas_controller().limit(limits=limit, user_api="blas"):
         yield
+
+
+_VALUES = (_frame_values, _array_values)
+"""The model's readers of a DataFrame's and an array's values (for the Dask backend)."""
