@@ -215,3 +215,77 @@ def categories_from_json(data: Any) -> list[np.ndarray]:
             raise ValueError("the categories in the metadata are malformed (repeated values)")
         cats.append(arr)
     return cats
+
+
+# -- learning the encoding chunk by chunk (the Dask backends) --------------------------------
+def _distinct_column(col: Any) -> Any:
+    """A column's distinct observed answers (a pandas categorical keeps its dtype)."""
+    if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype):
+        return pd.Series(col.dropna().unique())
+    values = np.asarray(col.to_numpy() if isinstance(col, pd.Series) else col)
+    seen = values[~_missing(values)]
+    if seen.dtype.kind in "biuf":
+        return np.unique(seen)
+    # by (type, value): True and 1, or 1 and "1", stay apart (learn_encoding's checks)
+    kept = list(dict.fromkeys((type(v), v) for v in seen.tolist()))
+    out = np.empty(len(kept), dtype=object)
+    out[:] = [v for _, v in kept]
+    return out
+
+
+def _padded(parts: list[Any], missing: Any) -> list[Any]:
+    """The columns brought to one length by repeating their first value (which changes
+    no set of answers), or ``missing`` for an empty column."""
+    n = max((len(p) for p in parts), default=0)
+    out = []
+    for p in parts:
+        if len(p) == n:
+            out.append(p)
+        elif isinstance(p, pd.Series):
+            fill = p.iloc[[0] * (n - len(p))] if len(p) else pd.Series([missing] * n)
+            out.append(pd.concat([p, fill], ignore_index=True) if len(p) else fill)
+        elif len(p):
+            out.append(np.concatenate([p, np.repeat(p[:1], n - len(p))]))
+        else:
+            out.append(np.full(n, np.nan if p.dtype.kind == "f" else None, dtype=p.dtype))
+    return out
+
+
+def distinct_values(X: Any) -> Any:
+    """Each item's distinct observed answers, as a small table of X's kind (an array of its
+    dtype, or a DataFrame keeping its names and pandas categoricals): what
+    :func:`learn_encoding` reads (which answers occur), so learning from the merged
+    tables of every chunk (:func:`merge_distinct`) gives the categories of all rows. (The
+    one difference: strings that cannot be sorted are kept in order of first appearance
+    per chunk.)"""
+    if isinstance(X, pd.DataFrame):
+        parts = _padded([_distinct_column(X.iloc[:, j]) for j in range(X.shape[1])], None)
+        frame = pd.concat([pd.Series(p).reset_index(drop=True) for p in parts], axis=1)
+        frame.columns = X.columns
+        return frame
+    columns, _ = _columns(X)
+    parts = _padded([_distinct_column(c) for c in columns], None)
+    if not parts:
+        return np.asarray(X)[:0]
+    return np.column_stack(parts) if len(parts[0]) else np.asarray(X)[:0]
+
+
+def merge_distinct(a: Any, b: Any) -> Any:
+    """The distinct answers of two chunks together (:func:`distinct_values`)."""
+    if isinstance(a, pd.DataFrame):
+        both = pd.concat([a, b], ignore_index=True)
+        for j in range(both.shape[1]):  # keep a pandas categorical's dtype
+            if isinstance(a.dtypes.iloc[j], pd.CategoricalDtype):
+                both[both.columns[j]] = both.iloc[:, j].astype(a.dtypes.iloc[j])
+        return distinct_values(both)
+    if len(a) == 0:
+        return b
+    if len(b) == 0:
+        return a
+    A, B = np.asarray(a), np.asarray(b)
+    both = (
+        np.concatenate([A, B])
+        if A.dtype == B.dtype
+        else np.concatenate([A.astype(object), B.astype(object)])
+    )
+    return distinct_values(both)

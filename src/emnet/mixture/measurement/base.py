@@ -40,6 +40,26 @@ constants learned once by :meth:`Measurement.setup`):
   are a spurious (degenerate) maximum of this block — a Gaussian class collapsed onto a
   few points. The model sets such starts aside (the proper-maxima rule).
 
+The backends' pieces (``emnet.mixture.backends.family_dask`` / ``family_torch`` /
+``family_online``; each has a default, so a new type works in memory without them):
+
+- ``setup_summary(X, sample_weight) -> summary``, ``merge_setup(a, b)`` and
+  ``setup_from_summary(summary)``: :meth:`setup` split over chunks of rows (a Dask fit
+  learns the constants where the chunks live: column moments merged by Chan's formula,
+  a categorical block's distinct answers); ``setup_from_summary(merge of every chunk's
+  summary)`` must leave the block as ``setup`` on all rows does (to rounding).
+  Default: no constants (the base ``setup`` learns none).
+- ``scale_stats(stats, factor)``: the statistics times a number (stepwise EM's running
+  average). Default: every array of a tuple / NamedTuple of arrays scaled.
+- The exponential-family form, for matrix-product backends (torch, CPU or GPU):
+  ``features(chunk) -> (Phi (n, P), base (n,) | None)`` or None (not available for this
+  chunk: the backend runs the block's own numpy methods instead);
+  ``natural_params(params) -> (W (P, K), c (K,))`` with
+  log f(x_i | k) = Phi_i · W[:, k] + c_k + base_i (a missing entry contributes zero
+  features); ``stats_from_moments(params, moments (K, P), nk (K,))`` -> the block's
+  statistics from Σ_i w_i η_ik Phi_i (and N_k = Σ_i w_i η_ik), equal to
+  ``sufficient_stats`` (to rounding).
+
 How what comes next uses the contract (its future methods, named here so that no
 statistic needs a branch on the measurement type):
 
@@ -261,6 +281,72 @@ class Measurement(ABC):
                 continue
             rows += table_rows(key, a, s, names)
         return rows
+
+    # -- the backends' pieces (module docstring) ------------------------------------------
+    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> Any:
+        """What :meth:`setup` needs from one chunk of rows (default: nothing)."""
+        return None
+
+    def merge_setup(self, a: Any, b: Any) -> Any:
+        """The summaries of two chunks together (default: nothing)."""
+        return None
+
+    def setup_from_summary(self, summary: Any) -> None:  # noqa: B027
+        """:meth:`setup` from the merged summary of every chunk (default: nothing)."""
+
+    def scale_stats(self, stats: Any, factor: float) -> Any:
+        """``stats`` times ``factor`` (default: each array of a tuple of arrays)."""
+        parts = [None if a is None else np.asarray(a) * factor for a in stats]
+        return type(stats)(*parts) if hasattr(stats, "_fields") else type(stats)(parts)
+
+    def features(self, chunk: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(Phi (n, P), base (n,) or None) of the exponential-family form, or None
+        (the default): not available for this chunk."""
+        return None
+
+    def natural_params(self, params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(W (P, K), c (K,)) of the exponential-family form (see :meth:`features`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no exponential-family form")
+
+    def stats_from_moments(self, params: Any, moments: np.ndarray, nk: np.ndarray) -> Any:
+        """The statistics from moments (K, P) = Σ_i w_i η_ik Phi_i and nk (K,)."""
+        raise NotImplementedError(f"{type(self).__name__} has no exponential-family form")
+
+
+class ColumnMoments(NamedTuple):
+    """Per column: Σ w over observed entries, their weighted mean, Σ w (x − mean)²."""
+
+    weight: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+
+def column_moments(X: np.ndarray, sample_weight: np.ndarray | None) -> ColumnMoments:
+    """One chunk's :class:`ColumnMoments` (the setup summary of the numeric blocks)."""
+    X = np.asarray(X, dtype=np.float64)
+    X0, obs = nan_filled(X)
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    W = w @ obs
+    safe = np.where(W > 0, W, 1.0)
+    mean = (w @ X0) / safe
+    m2 = w @ (obs * (X0 - mean) ** 2)
+    return ColumnMoments(W, mean, m2)
+
+
+def merge_moments(a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
+    """Two chunks' moments together (Chan, Golub & LeVeque's pairwise update)."""
+    W = a.weight + b.weight
+    safe = np.where(W > 0, W, 1.0)
+    delta = b.mean - a.mean
+    mean = a.mean + delta * (b.weight / safe)
+    m2 = a.m2 + b.m2 + delta**2 * (a.weight * b.weight / safe)
+    return ColumnMoments(W, mean, m2)
+
+
+def moments_mean_var(m: ColumnMoments) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) per column, as :func:`weighted_column_moments` gives them."""
+    safe = np.where(m.weight > 0, m.weight, 1.0)
+    return m.mean, m.m2 / safe
 
 
 def nan_filled(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

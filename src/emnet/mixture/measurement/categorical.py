@@ -38,8 +38,10 @@ from emnet.mixture.core.encoding import (
     Encoding,
     categories_from_json,
     categories_to_json,
+    distinct_values,
     encode,
     learn_encoding,
+    merge_distinct,
 )
 from emnet.mixture.kernels.codes import (
     PROB_FLOOR,
@@ -330,6 +332,34 @@ class Categorical(Measurement):
             if np.asarray(cats).dtype.kind in "biuf":
                 out[:, j] = probs @ np.asarray(cats, dtype=np.float64)
         return out
+
+    # -- the backends' pieces (emnet.mixture.measurement.base) ------------------------------
+    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> Any:
+        """The chunk's distinct answers per column
+        (:func:`~emnet.mixture.core.encoding.distinct_values`)."""
+        return distinct_values(X)
+
+    def merge_setup(self, a: Any, b: Any) -> Any:
+        return merge_distinct(a, b)
+
+    def setup_from_summary(self, summary: Any) -> None:
+        """The answers learned from every chunk's distinct answers (the same categories
+        as :meth:`setup` on all rows)."""
+        self.setup(summary, None)
+
+    def features(self, chunk: Any) -> tuple[np.ndarray, None]:
+        """Phi = the answer indicators (n, M) (a missing answer: zeros); no base."""
+        return self.prepare(chunk).indicator.toarray(), None
+
+    def natural_params(self, params: CategoricalParams) -> tuple[np.ndarray, np.ndarray]:
+        """W = log θ (M, K), c = 0."""
+        return params.log_table, np.zeros(params.log_table.shape[1])
+
+    def stats_from_moments(
+        self, params: CategoricalParams, moments: np.ndarray, nk: np.ndarray
+    ) -> CategoricalStats:
+        counts = np.ascontiguousarray(moments.T)
+        return CategoricalStats(counts, np.add.reduceat(counts, self.offsets[:-1], axis=0))
 
 
 __all__ = ["PROB_FLOOR", "Categorical", "CategoricalParams", "CategoricalStats", "CodedChunk"]

@@ -75,8 +75,12 @@ import numba
 import numpy as np
 
 from emnet.mixture.measurement.base import (
+    ColumnMoments,
     Measurement,
     ProfileItem,
+    column_moments,
+    merge_moments,
+    moments_mean_var,
     nan_filled,
     table_rows,
     weighted_column_moments,
@@ -555,6 +559,68 @@ class Gaussian(Measurement):
             pairs = [f"{names[i]} ~ {names[j]}" for i, j in zip(a, b, strict=True)]
             rows += table_rows("covariance", cov[:, a, b], se_cov[:, a, b], pairs)
         return rows
+
+    # -- the backends' pieces (emnet.mixture.measurement.base) ------------------------------
+    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> ColumnMoments:
+        """The chunk's column moments (merged by Chan's formula: the centre and the
+        variances the floor is relative to)."""
+        return column_moments(X, sample_weight)
+
+    def merge_setup(self, a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
+        return merge_moments(a, b)
+
+    def setup_from_summary(self, summary: ColumnMoments) -> None:
+        mean, var = moments_mean_var(summary)
+        self.center = mean
+        self.scale = np.where(var > 0, var, 1.0)
+
+    def features(self, chunk: Any) -> tuple[np.ndarray, None] | None:
+        """Diagonal structures: Phi = [x², x, observed] (n, 3D) of the centred rows (0
+        where missing). Full structures: Phi = [x_a x_b (a ≤ b), x, 1] of complete rows;
+        None for a chunk with missing entries (the exact E-step needs the conditional
+        moments of each missingness pattern: the backend runs this block's numpy
+        methods)."""
+        chunk = self.prepare(chunk)
+        if is_diagonal(self.structure):
+            X0, obs = nan_filled(chunk.X)
+            return np.hstack([X0 * X0, X0, obs]), None
+        if not chunk.complete:
+            return None
+        if chunk.features is not None:
+            return chunk.features, None
+        X, D = chunk.X, chunk.X.shape[1]
+        a, b = np.triu_indices(D)
+        return np.hstack([X[:, a] * X[:, b], X, np.ones((X.shape[0], 1))]), None
+
+    def natural_params(self, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
+        """W for :meth:`features` ((3D, K) diagonal, (D(D+1)/2 + D + 1, K) full); c = 0."""
+        K, D = params.means.shape
+        if not is_diagonal(self.structure):
+            return self._feature_weights(params, K), np.zeros(K)
+        var = expand_diag(params.covariances, self.structure, K)
+        mc = params.means - self._shift(D)
+        inv = 1.0 / var
+        const = -0.5 * (_LOG_2PI + np.log(var) + mc**2 * inv)
+        return np.vstack([-0.5 * inv.T, (mc * inv).T, const.T]), np.zeros(K)
+
+    def stats_from_moments(
+        self, params: GaussianParams, moments: np.ndarray, nk: np.ndarray
+    ) -> GaussianStats:
+        """Diagonal: a missing entry takes its class mean and variance (the exact
+        E-step), weighted by N_k − Σ η [observed]; full: the sums of Phi unpacked."""
+        K = moments.shape[0]
+        if is_diagonal(self.structure):
+            D = moments.shape[1] // 3
+            mc = params.means - self._shift(D)
+            var = expand_diag(params.covariances, self.structure, K)
+            miss = nk[:, None] - moments[:, 2 * D :]
+            sum_x = moments[:, D : 2 * D] + mc * miss
+            sum_xx = moments[:, :D] + (mc**2 + var) * miss
+            return GaussianStats(np.asarray(nk, dtype=np.float64).copy(), sum_x, sum_xx)
+        D = params.means.shape[1]
+        F = D * (D + 1) // 2
+        S = np.ascontiguousarray(moments)
+        return GaussianStats(S[:, -1].copy(), S[:, F : F + D].copy(), _unpack_pairs(S, D))
 
 
 def expand_diag_of(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:

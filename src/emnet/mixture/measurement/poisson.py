@@ -15,8 +15,12 @@ import numpy as np
 from scipy.special import gammaln
 
 from emnet.mixture.measurement.base import (
+    ColumnMoments,
     Measurement,
     ProfileItem,
+    column_moments,
+    merge_moments,
+    moments_mean_var,
     nan_filled,
     table_rows,
     weighted_column_moments,
@@ -165,3 +169,32 @@ class Poisson(Measurement):
         """The rate of every column per class."""
         s = np.full(params.rates.shape, np.nan) if se is None else se["rates"]
         return table_rows("rate", params.rates, s, names)
+
+    # -- the backends' pieces (emnet.mixture.measurement.base) ------------------------------
+    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> ColumnMoments:
+        """The chunk's column moments (the mean is the floor's scale)."""
+        return column_moments(X, sample_weight)
+
+    def merge_setup(self, a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
+        return merge_moments(a, b)
+
+    def setup_from_summary(self, summary: ColumnMoments) -> None:
+        mean, _ = moments_mean_var(summary)
+        self.center = mean
+        self.floor = RATE_FLOOR * np.where(mean > 0, mean, 1.0)
+
+    def features(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Phi = [x (0 where missing), observed] (n, 2D); base = −Σ_j log x_ij!."""
+        X0, obs, log_fact = self.prepare(chunk)
+        return np.hstack([X0, obs]), -log_fact
+
+    def natural_params(self, params: PoissonParams) -> tuple[np.ndarray, np.ndarray]:
+        """W = [log λᵀ; −λᵀ] (2D, K), c = 0."""
+        rates = params.rates
+        return np.vstack([np.log(rates).T, -rates.T]), np.zeros(rates.shape[0])
+
+    def stats_from_moments(
+        self, params: PoissonParams, moments: np.ndarray, nk: np.ndarray
+    ) -> PoissonStats:
+        D = moments.shape[1] // 2
+        return PoissonStats(moments[:, D:].copy(), moments[:, :D].copy())

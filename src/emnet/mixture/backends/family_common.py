@@ -1,0 +1,107 @@
+"""The E-step of the latent class family on one chunk of rows, through the measurement
+contract only (:mod:`emnet.mixture.measurement.base`): what the Dask, torch and online
+backends of :class:`~emnet.mixture.LatentClassModel` share.
+
+A model's parameters are anything with ``log_weights`` (K,) and ``blocks`` (one parameter
+object per block); its statistics a :class:`FamilyStats` (the fields of the model's own
+statistics record, so the model's ``_m_step`` takes either). No function here knows a
+measurement type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.special import logsumexp
+
+from emnet.mixture.measurement.base import Measurement
+
+__all__ = [
+    "FamilyStats",
+    "add_family_stats",
+    "chunk_stats",
+    "joint_log_lik",
+    "log_resp",
+    "posterior",
+    "scale_family_stats",
+]
+
+
+class FamilyStats(NamedTuple):
+    """Σ w, Σ w log p(x), Σ w η (K,), and each block's statistics (additive over chunks)."""
+
+    n: float
+    loglik: float
+    nk: np.ndarray
+    blocks: tuple[Any, ...]
+
+
+def joint_log_lik(blocks: Sequence[Measurement], params: Any, chunks: Sequence[Any]) -> np.ndarray:
+    """(n, K): log π_k + Σ_b log f_b(x_ib | k), a fresh array."""
+    ll = None
+    for m, pb, chunk in zip(blocks, params.blocks, chunks, strict=True):
+        term = m.log_likelihood(pb, chunk)
+        ll = term + params.log_weights if ll is None else ll + term
+    return np.zeros((0, len(params.log_weights))) if ll is None else ll
+
+
+def posterior(ll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(η (n, K), log p(x_i) (n,)) from the joint log-likelihoods; ``ll`` is overwritten.
+    A row whose maximum is not finite is shifted by 0 (the in-memory E-step's rule)."""
+    top = ll.max(axis=1) if ll.shape[1] else np.zeros(ll.shape[0])
+    top[~np.isfinite(top)] = 0.0
+    ll -= top[:, None]
+    resp = np.exp(ll, out=ll)
+    mass = resp.sum(axis=1)
+    resp /= mass[:, None]
+    return resp, np.log(mass) + top
+
+
+def chunk_stats(
+    blocks: Sequence[Measurement],
+    params: Any,
+    chunks: Sequence[Any],
+    sample_weight: np.ndarray | None = None,
+) -> FamilyStats:
+    """One E-step over a chunk of rows (``chunks``: each block's prepared rows)."""
+    resp, log_p = posterior(joint_log_lik(blocks, params, chunks))
+    n = resp.shape[0]
+    w = sample_weight
+    loglik = float(log_p.sum() if w is None else w @ log_p)
+    nk = resp.sum(axis=0) if w is None else w @ resp
+    stats = tuple(
+        m.sufficient_stats(pb, chunk, resp, w)
+        for m, pb, chunk in zip(blocks, params.blocks, chunks, strict=True)
+    )
+    return FamilyStats(float(n if w is None else w.sum()), loglik, nk, stats)
+
+
+def add_family_stats(blocks: Sequence[Measurement], a: Any, b: Any) -> FamilyStats:
+    """The statistics of two chunks together (each block's ``add_stats``)."""
+    return FamilyStats(
+        a.n + b.n,
+        a.loglik + b.loglik,
+        a.nk + b.nk,
+        tuple(m.add_stats(x, y) for m, x, y in zip(blocks, a.blocks, b.blocks, strict=True)),
+    )
+
+
+def scale_family_stats(blocks: Sequence[Measurement], s: Any, factor: float) -> FamilyStats:
+    """The statistics times ``factor`` (each block's ``scale_stats``)."""
+    return FamilyStats(
+        s.n * factor,
+        s.loglik * factor,
+        s.nk * factor,
+        tuple(m.scale_stats(x, factor) for m, x in zip(blocks, s.blocks, strict=True)),
+    )
+
+
+def log_resp(
+    blocks: Sequence[Measurement], params: Any, chunks: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log η (n, K), log p(x_i) (n,)) of a chunk."""
+    ll = joint_log_lik(blocks, params, chunks)
+    log_p = logsumexp(ll, axis=1)
+    return ll - log_p[:, None], log_p
