@@ -263,11 +263,20 @@ def test_save_and_load(lpa, tmp_path):
         plain.predict_proba(X, covariates=z)
 
 
-def test_one_class_is_refused(lpa):
+@pytest.mark.parametrize("method", ["one-step", "bch", "ml"])
+def test_one_class_with_covariates_is_the_plain_fit(lpa, method):
+    """K = 1 has no regression (β is 0 × (1 + q)): it is taken, as CategoricalMixture
+    takes it, and equals the fit without covariates (emnet lca fits K = 1 this way)."""
     X, z, _ = lpa
-    for method in ("one-step", "bch"):
-        with pytest.raises(ValueError, match="n_components >= 2"):
-            LatentClassModel(1).fit(X, covariates=z, covariate_method=method)
+    m = LatentClassModel(1, n_init=2, random_state=0).fit(X, covariates=z, covariate_method=method)
+    plain = LatentClassModel(1, n_init=2, random_state=0).fit(X)
+    assert m.coef_.shape == (0, 2) and m.coef_se_.shape == (0, 2)
+    assert m.score(X, covariates=z) == pytest.approx(plain.score(X), rel=1e-12)
+    np.testing.assert_allclose(m.predict_proba(X, covariates=z), 1.0)
+    s, p = m.summary(X, covariates=z), plain.summary(X)
+    assert s.loglik == pytest.approx(p.loglik, rel=1e-12)
+    assert s.n_parameters == p.n_parameters
+    assert m.coefficients().coef.shape == (0, 2)
 
 
 def test_standard_errors_of_a_covariate_model_need_the_covariates(lpa):

@@ -935,15 +935,13 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            # one class has no regression: LatentClassModel fits it plainly (same rows)
-            cov = None if (k == 1 and family) else Z
             try:
-                model.fit(X, sample_weight=weights, covariates=cov, covariate_method=method)
+                model.fit(X, sample_weight=weights, covariates=Z, covariate_method=method)
             except ValueError as exc:
                 raise ValueError(f"--data {args.data}: {exc}") from None
         seconds[int(k)] = time.perf_counter() - t0
         models[int(k)] = model.reorder("weight")  # classes by size, as printed
-        summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=cov)
+        summaries[int(k)] = model.summary(X, sample_weight=weights, covariates=Z)
     ks = [int(k) for k in args.k]
     col = lambda attr: np.array(
         [getattr(summaries[k], attr, np.nan) for k in ks], dtype=np.float64

@@ -205,8 +205,6 @@ def fit_latent_regression(
         if hasattr(model, name):
             delattr(model, name)
     model._check_parameters()
-    if model.n_components < 2:
-        raise ValueError("covariates: a latent class regression needs n_components >= 2")
     n = model._as_array(X, reset=True).shape[0]  # X checked first, as without covariates
     design, D, keep = learn_design(covariates, n)
     w_all = check_weights(sample_weight, n)
