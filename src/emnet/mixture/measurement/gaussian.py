@@ -381,7 +381,8 @@ class Gaussian(Measurement):
             return 0.0
         reg = self._reg()
         if is_diagonal(self.structure):
-            return -0.5 * float(np.sum(reg / params.covariances))
+            cov = params.covariances
+            return -0.5 * _prior_ratio(cov.reshape(-1, cov.shape[-1]), reg)
         return -0.5 * _prior_trace(self._factors_of(params.covariances).precision, reg)
 
     def n_parameters(self, n_components: int) -> int:
@@ -392,7 +393,7 @@ class Gaussian(Measurement):
     def to_unconstrained(self, params: GaussianParams) -> np.ndarray:
         cov = params.covariances
         if is_diagonal(self.structure):
-            return np.concatenate([params.means.ravel(), np.log(cov).ravel()])
+            return _log_to_vector(params.means, cov.reshape(-1, cov.shape[-1]))
         return _chol_to_vector(params.means, self._factors_of(cov).chol)
 
     def unconstrained_size(self, params: GaussianParams) -> int:
@@ -403,12 +404,10 @@ class Gaussian(Measurement):
 
     def from_unconstrained(self, vector: np.ndarray, like: GaussianParams) -> GaussianParams:
         K, D = like.means.shape
-        means = vector[: K * D].reshape(K, D).copy()
-        rest = vector[K * D :]
-        if is_diagonal(self.structure):
-            return GaussianParams(means, np.exp(rest).reshape(like.covariances.shape))
-        mats = _vector_to_covariances(rest, K if self.structure == "VVV" else 1, D)
-        return GaussianParams(means, mats if self.structure == "VVV" else mats[0])
+        M = 1 if is_shared(self.structure) else K
+        back = _vector_to_variances if is_diagonal(self.structure) else _vector_to_covariances
+        means, cov = back(vector, K, M, D)
+        return GaussianParams(means, cov[0] if is_shared(self.structure) else cov)
 
     # -- start, sampling, relabelling, arrays ----------------------------------------------
     def initialize(
@@ -425,9 +424,10 @@ class Gaussian(Measurement):
         mc = (r.T @ Xf) / nk[:, None]
         lam = INIT_SHRINK * (D + 1)
         covs = np.empty((K, D, D))
+        prior = lam * np.diag(self.scale)
         for k in range(K):
             d = Xf - mc[k]
-            covs[k] = ((d * r[:, k : k + 1]).T @ d + lam * np.diag(self.scale)) / (nk[k] + lam)
+            covs[k] = ((d * r[:, k : k + 1]).T @ d + prior) / (nk[k] + lam)
         if self.structure == "VVV":
             cov = covs
         elif self.structure == "VVI":
@@ -801,8 +801,43 @@ def _chol_to_vector(means, L):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _vector_to_covariances(rest, M, D):  # pragma: no cover - compiled
-    """L Lᵀ (M, D, D) of :func:`_chol_to_vector`'s triangles (diagonals exponentiated)."""
+def _log_to_vector(means, var):  # pragma: no cover - compiled
+    """[means, log variances (M, D)] as one vector."""
+    K, D = means.shape
+    out = np.empty(K * D + var.shape[0] * D)
+    for k in range(K):
+        for a in range(D):
+            out[k * D + a] = means[k, a]
+    for m in range(var.shape[0]):
+        for a in range(D):
+            out[K * D + m * D + a] = math.log(var[m, a])
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _vector_to_means(vector, K, D):  # pragma: no cover - compiled
+    means = np.empty((K, D))
+    for k in range(K):
+        for a in range(D):
+            means[k, a] = vector[k * D + a]
+    return means
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _vector_to_variances(vector, K, M, D):  # pragma: no cover - compiled
+    """(means (K, D), variances (M, D)) of :func:`_log_to_vector`'s vector."""
+    var = np.empty((M, D))
+    for m in range(M):
+        for a in range(D):
+            var[m, a] = math.exp(vector[K * D + m * D + a])
+    return _vector_to_means(vector, K, D), var
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _vector_to_covariances(vector, K, M, D):  # pragma: no cover - compiled
+    """(means (K, D), L Lᵀ (M, D, D)) of :func:`_chol_to_vector`'s vector (the
+    triangles' diagonals exponentiated)."""
+    rest = vector[K * D :]
     L = np.zeros((M, D, D))
     q = 0
     for m in range(M):
@@ -819,7 +854,7 @@ def _vector_to_covariances(rest, M, D):  # pragma: no cover - compiled
                     t += L[m, a, p] * L[m, b, p]
                 out[m, a, b] = t
                 out[m, b, a] = t
-    return out
+    return _vector_to_means(vector, K, D), out
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -847,4 +882,14 @@ def _prior_trace(P, reg):  # pragma: no cover - compiled
         for a in range(P.shape[1]):
             t += P[m, a, a] * reg[a]
         total += t
+    return total
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _prior_ratio(var, reg):  # pragma: no cover - compiled
+    """Σ_m Σ_a reg[a] / var[m, a]: tr(Ψ Σ⁻¹) of diagonal covariances var (M, D)."""
+    total = 0.0
+    for m in range(var.shape[0]):
+        for a in range(var.shape[1]):
+            total += reg[a] / var[m, a]
     return total
