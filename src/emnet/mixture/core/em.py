@@ -299,9 +299,20 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 delattr(self, name)
         self.n_screened_ = 0  # the start search's count (covariate fits: of their plain starts)
         if covariates is not None:
-            from emnet.mixture.covariates.regression import fit_with_covariates
+            return self._fit_covariates(X, covariates, sample_weight, covariate_method)
+        return self._fit_plain(X, sample_weight)
 
-            return fit_with_covariates(self, X, covariates, sample_weight, covariate_method)
+    def _fit_covariates(
+        self, X: Any, covariates: Any, sample_weight: Any, method: str
+    ) -> BaseEMMixture:
+        """A latent class regression fit (coded items: ``covariates.regression``; a model
+        over measurement blocks overrides it)."""
+        from emnet.mixture.covariates.regression import fit_with_covariates
+
+        return fit_with_covariates(self, X, covariates, sample_weight, method)
+
+    def _fit_plain(self, X: Any, sample_weight: Any) -> BaseEMMixture:
+        """The fit without covariates: every start, the start search, the best run."""
         self._check_parameters()
         fitted = hasattr(self, self._fit_attribute) and hasattr(self, "converged_")
         do_init = not (self.warm_start and fitted)

@@ -349,29 +349,25 @@ class LatentClassModel(BaseEMMixture):
         return names[j] if names is not None else j
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(
-        self,
-        X: Any,
-        y: Any = None,
-        sample_weight: Any = None,
-        covariates: Any = None,
-        covariate_method: str = "one-step",
+    def _fit_covariates(
+        self, X: Any, covariates: Any, sample_weight: Any, method: str
     ) -> LatentClassModel:
-        """Fit by EM with ``n_init`` starts, keeping the best proper maximum.
+        """Latent class (profile) regression, P(class k | z) = softmax_k(β_k · [1, z]) with
+        class 1 the reference, for any measurement
+        (:mod:`emnet.mixture.covariates.family_regression`): ``method`` "one-step" (EM over
+        β and every block; standard errors from the information of all parameters), "bch",
+        "ml" or "naive" (three-step). Rows with a missing covariate are left out with a
+        warning."""
+        from emnet.mixture.covariates.family_regression import fit_latent_regression
 
-        ``covariates`` (n, q array or DataFrame): latent class (profile) regression,
-        P(class k | z) = softmax_k(β_k · [1, z]) with class 1 the reference, for any
-        measurement (:mod:`emnet.mixture.covariates.family_regression`): ``covariate_method``
-        "one-step" (EM over β and every block; standard errors from the information of
-        all parameters), "bch", "ml" or "naive" (three-step). Rows with a missing
-        covariate are left out with a warning."""
-        if covariates is not None:
-            from emnet.mixture.covariates.family_regression import fit_latent_regression
+        return fit_latent_regression(self, X, covariates, sample_weight, method)
 
-            return fit_latent_regression(self, X, covariates, sample_weight, covariate_method)
+    def _fit_plain(self, X: Any, sample_weight: Any) -> LatentClassModel:
+        """The base's fit, keeping the best *proper* maximum (``_marks``: each run's real
+        objective, see :meth:`_run_em`)."""
         self._marks: dict[int, EMRun] | None = {}
         try:
-            super().fit(X, sample_weight=sample_weight)
+            super()._fit_plain(X, sample_weight)
         finally:
             self._marks = None
         return self
