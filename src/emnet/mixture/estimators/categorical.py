@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.coded import CodedLatentClassMixture
 from emnet.mixture.core.em import FitData
 from emnet.mixture.core.encoding import Encoding, encode, learn_encoding
@@ -84,6 +85,10 @@ class CategoricalMixture(CodedLatentClassMixture):
     start run to convergence: the ``n_init``, then the search's), n_screened_ (extra
     starts the search screened),
     n_features_in_, feature_names_in_ (DataFrame input).
+
+    A Dask array or DataFrame passed to ``fit`` / ``predict`` runs on the cluster
+    (:mod:`emnet.mixture.backends.categorical_dask`); ``partial_fit`` is stepwise EM
+    (:mod:`emnet.mixture.backends.categorical_online`).
 
     Input: a 2-D array, list of rows or DataFrame of answers (numbers, strings, bools,
     pandas categoricals); NaN, None and pd.NA mark a missing answer (marginalised). A row
@@ -156,6 +161,10 @@ class CategoricalMixture(CodedLatentClassMixture):
 
     # -- fitting -------------------------------------------------------------------------
     def _prepare_fit(self, X: Any, sample_weight: Any, *, reset: bool) -> FitData:
+        if is_dask_collection(X):  # EM on the cluster: emnet.mixture.backends.categorical_dask
+            from emnet.mixture.backends.categorical_dask import prepare_fit
+
+            return prepare_fit(self, X, sample_weight, reset=reset)
         codes = self._coded(X, reset=reset)
         n = codes.shape[0]
         if reset and n < self.n_components:
@@ -339,9 +348,21 @@ class CategoricalMixture(CodedLatentClassMixture):
         return [table[:, offsets[j] : offsets[j + 1]].copy() for j in range(len(offsets) - 1)]
 
     def _log_resp(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        if is_dask_collection(X):  # lazy dask arrays (emnet.mixture.backends.categorical_dask)
+            from emnet.mixture.backends.categorical_dask import estimate
+
+            return estimate(self, X)
         codes = self._coded(X, reset=False)
         offsets = offsets_of(self.n_categories_)
         return code_log_resp(codes, offsets, self.weights_, np.ascontiguousarray(self.log_table_))
+
+    def partial_fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> CategoricalMixture:
+        """One stepwise (online) EM update on the batch X (running statistics, then the
+        MAP M-step; :mod:`emnet.mixture.backends.categorical_online`). The first call on
+        an unfitted model learns the answers and the start from its batch."""
+        from emnet.mixture.backends.categorical_online import partial_fit_step
+
+        return partial_fit_step(self, X, sample_weight)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``n_samples`` rows: (answers (n, J) as category labels, class labels)."""

@@ -729,3 +729,36 @@ def rows_code_log_resp(
         log_prob,
     )
     return out, log_prob
+
+
+def code_stats(
+    codes: np.ndarray,
+    sample_weight: np.ndarray,
+    offsets: np.ndarray,
+    log_weights: np.ndarray,
+    log_table: np.ndarray,
+    has_missing: bool = True,
+) -> CodeStats:
+    """The weighted E-step statistics of coded rows under one set of class weights, in
+    one serial compiled pass (a chunk's part of an E-step: the Dask and online backends
+    sum or average them, then take :func:`categorical_m_from`)."""
+    M, K = log_table.shape
+    counts = np.zeros((M, K))
+    resp_sum = np.zeros(K)
+    obs = np.zeros((codes.shape[1] if has_missing else 1, K))
+    loglik = _stats_kernel(
+        np.ascontiguousarray(codes), np.ascontiguousarray(sample_weight, dtype=np.float64),
+        offsets, np.ascontiguousarray(log_weights, dtype=np.float64),
+        np.ascontiguousarray(log_table), counts, resp_sum, obs, has_missing,
+    )  # fmt: skip
+    return CodeStats(
+        float(np.sum(sample_weight)), resp_sum, counts, obs if has_missing else None, float(loglik)
+    )
+
+
+def add_code_stats(a: CodeStats, b: CodeStats) -> CodeStats:
+    """The statistics of two chunks together."""
+    obs = None if a.obs is None or b.obs is None else a.obs + b.obs
+    return CodeStats(
+        a.n + b.n, a.resp_sum + b.resp_sum, a.counts + b.counts, obs, a.loglik + b.loglik
+    )
