@@ -66,6 +66,7 @@ from emnet.mixture.covariates.logit import (
     _penalty,
     apply_design,
     class_log_probs,
+    fitted_design_rows,
     learn_design,
     logit_m_step,
     standardizer,
@@ -386,12 +387,7 @@ def _problem(model: Any, X: Any, covariates: Any, sample_weight: Any) -> Problem
     """The rows of (X, z) with every covariate present, on the standardised design of
     those rows (as the fit standardises)."""
     Am = model._as_array(X, reset=False)
-    n = Am.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        D, keep = apply_design(covariates, model.covariate_design_, n, drop_missing=True)
-    w = check_weights(sample_weight, n)
-    w = (np.ones(n) if w is None else w)[keep]
+    D, keep, w = fitted_design_rows(covariates, model.covariate_design_, len(Am), sample_weight)
     Am = Am[keep]
     chunks = [m.prepare(model._block_input(Am, cols, m)) for m, cols in model._blocks]
     return Problem([m for m, _ in model._blocks], chunks, D, w)
@@ -402,6 +398,8 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
     the covariance of ``coef_.T.ravel()``) of a one-step model on (X, z), from the
     observed information of all parameters; the delta method from the blocks'
     unconstrained coordinates to their arrays (five-point differences)."""
+    from emnet.mixture.inference.family_stats import shaped_like
+
     raw = _problem(model, X, covariates, None if sample_weight is None else sample_weight)
     A = standardizer(raw.D, raw.w)
     problem = raw._replace(D=raw.D @ A)
@@ -423,12 +421,7 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
 
         J = five_point_jacobian(natural, u[sl], range(sl.stop - sl.start), h[sl])
         se = np.sqrt(np.maximum(np.einsum("qp,pr,qr->q", J, cov[sl, sl], J), 0.0))
-        shaped, at = {}, 0
-        for key, value in m.to_arrays(b).items():
-            a = np.asarray(value)
-            shaped[key] = se[at : at + a.size].reshape(a.shape)
-            at += a.size
-        out.append(shaped)
+        out.append(shaped_like(m, b, se))
     return out, coef_cov
 
 

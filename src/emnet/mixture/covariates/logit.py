@@ -145,6 +145,20 @@ def learn_design(Z: Any, n: int) -> tuple[Design, np.ndarray, np.ndarray]:
     return design, D, keep
 
 
+def fitted_design_rows(
+    covariates: Any, design: Design, n: int, sample_weight: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(design rows d (n_kept, 1 + q), kept-rows mask, their weights) of a fitted model's
+    covariates: rows with a missing covariate left out silently (the fit warned)."""
+    from emnet.mixture.core.validation import check_weights
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        D, keep = apply_design(covariates, design, n, drop_missing=True)
+    w = check_weights(sample_weight, n)
+    return D, keep, (np.ones(n) if w is None else w)[keep]
+
+
 def apply_design(
     Z: Any, design: Design, n: int, *, drop_missing: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ over the rows.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,6 +29,7 @@ from emnet.mixture.covariates.logit import (
     apply_design,
     class_log_probs,
     coef_table,
+    fitted_design_rows,
     learn_design,
     logit_m_step,
     standardizer,
@@ -323,10 +323,5 @@ def theta_standard_errors(
 def covariate_rows(model: Any, X: Any, covariates: Any, sample_weight: Any) -> tuple[Any, ...]:
     """(codes, offsets, design, row weights) of the rows with every covariate present."""
     codes, offsets = model._codes_for(X)
-    n = codes.shape[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        D, keep = apply_design(covariates, model.covariate_design_, n, drop_missing=True)
-    w = check_weights(sample_weight, n)
-    w = (np.ones(n) if w is None else w)[keep]
+    D, keep, w = fitted_design_rows(covariates, model.covariate_design_, len(codes), sample_weight)
     return np.ascontiguousarray(codes[keep]), offsets, D, w

@@ -254,16 +254,23 @@ def _jacobian(view: FamilyView, u: np.ndarray, coords: np.ndarray) -> np.ndarray
     return five_point_jacobian(lambda v: _natural(view, v), u, coords, difference_steps(u))
 
 
+def shaped_like(m: Any, params: Any, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """``flat`` (the block's ``to_arrays`` raveled and joined) back in their shapes."""
+    out, at = {}, 0
+    for key, a in m.to_arrays(params).items():
+        a = np.asarray(a)
+        out[key] = flat[at : at + a.size].reshape(a.shape)
+        at += a.size
+    return out
+
+
 def _reshape(view: FamilyView, flat: np.ndarray) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     K = len(view.log_weights)
     weights, at, blocks = flat[:K], K, []
     for m, pb in zip(view.measurements, view.params, strict=True):
-        out = {}
-        for key, a in m.to_arrays(pb).items():
-            a = np.asarray(a)
-            out[key] = flat[at : at + a.size].reshape(a.shape)
-            at += a.size
-        blocks.append(out)
+        size = sum(np.asarray(a).size for a in m.to_arrays(pb).values())
+        blocks.append(shaped_like(m, pb, flat[at : at + size]))
+        at += size
     return weights, blocks
 
 
