@@ -711,10 +711,15 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         sample_weight: Any = None,
         covariates: Any = None,
     ) -> Any:
-        """The numbers an LCA paper reports (``emnet.mixture.inference.summary.LCASummary``):
-        ``str()`` prints them like poLCA; ``.to_frame()`` / ``.tables()`` as DataFrames.
-        A model fitted with covariates needs them here too; its summary adds the
-        coefficient table (G², X² and df are not defined for it)."""
+        """The numbers a latent class / profile paper reports, in the order poLCA and
+        Mplus print them (``emnet.mixture.inference.summary``: ``LCASummary`` for coded
+        items, ``FamilySummary`` for a model over measurement blocks): ``str()`` prints
+        them; ``.to_frame()`` / ``.tables()`` as DataFrames. A model fitted with covariates
+        needs them here too; its summary adds the coefficient table."""
+        return self._summary(X, feature_names, sample_weight, covariates)
+
+    def _summary(self, X: Any, feature_names: Any, sample_weight: Any, covariates: Any) -> Any:
+        """The coded items' summary (a model over measurement blocks overrides it)."""
         from emnet.mixture.inference.summary import make_summary
 
         return make_summary(

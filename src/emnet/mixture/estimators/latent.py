@@ -866,18 +866,10 @@ class LatentClassModel(BaseEMMixture):
             "of response patterns); compare models by BIC or the BLRT instead"
         )
 
-    def summary(
-        self,
-        X: Any,
-        feature_names: Any = None,
-        sample_weight: Any = None,
-        covariates: Any = None,
-    ) -> Any:
-        """The numbers a latent class / profile paper reports
-        (``emnet.mixture.inference.summary.FamilySummary``): class shares, each block's
-        class-specific parameters with standard errors, LL, parameters, AIC, BIC, SABIC,
-        CAIC, entropy R², the classification table, starts at the best, and the
-        proper-maxima note. ``str()`` prints it; ``.to_frame()`` / ``.tables()``."""
+    def _summary(self, X: Any, feature_names: Any, sample_weight: Any, covariates: Any) -> Any:
+        """``FamilySummary``: class shares, each block's class-specific parameters with
+        standard errors, LL, parameters, AIC, BIC, SABIC, CAIC, entropy R², the
+        classification table, starts at the best, and the proper-maxima note."""
         from emnet.mixture.inference.summary import make_family_summary
 
         if covariates is not None or hasattr(self, "coef_"):

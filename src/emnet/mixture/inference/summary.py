@@ -21,14 +21,13 @@ from emnet.mixture.core.validation import item_names
 
 
 @dataclass
-class LCASummary:
+class ModelSummary:
+    """What every latent class summary holds (built by keyword): the class shares with
+    standard errors, the fit block, entropy, the classification table and the starts."""
+
     model_name: str
     n_components: int
     n_observations: float
-    feature_names: list[str]
-    answers: list[list[Any]]
-    probs: list[np.ndarray]  # per item (K, R_j)
-    probs_se: list[np.ndarray]
     weights: np.ndarray
     weights_se: np.ndarray
     modal_shares: np.ndarray  # by modal assignment (0 for a class no row is assigned to)
@@ -39,15 +38,26 @@ class LCASummary:
     sabic: float
     caic: float
     entropy: float
+    classification: np.ndarray  # (K, K) mean posterior per modal class
+    n_init: int | None
+    n_at_best: int | None
+    se_method: str
+
+
+@dataclass
+class LCASummary(ModelSummary):
+    """The summary of a BernoulliMixture or CategoricalMixture: item-response
+    probabilities with standard errors and G², X², df (poLCA's printout)."""
+
+    feature_names: list[str]
+    answers: list[list[Any]]
+    probs: list[np.ndarray]  # per item (K, R_j)
+    probs_se: list[np.ndarray]
     g2: float
     x2: float
     df: int | None
     p_g2: float
     p_x2: float
-    classification: np.ndarray  # (K, K) mean posterior per modal class
-    n_init: int | None
-    n_at_best: int | None
-    se_method: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     # -- tables ----------------------------------------------------------------------
@@ -335,7 +345,7 @@ def _log_prob(view: Any) -> np.ndarray:
 
 
 @dataclass
-class FamilySummary:
+class FamilySummary(ModelSummary):
     """The summary of a :class:`~emnet.mixture.LatentClassModel` (any measurement blocks):
     what a latent class / latent profile paper reports, in that order — class shares with
     standard errors, each block's class-specific parameters with standard errors (the
@@ -345,25 +355,8 @@ class FamilySummary:
     and the proper-maxima note when starts ended in a collapsed class and were set aside.
     """
 
-    model_name: str
-    n_components: int
-    n_observations: float
     blocks: list[str]  # each block's description
     rows: list[list[dict[str, Any]]]  # each block's summary rows
-    weights: np.ndarray
-    weights_se: np.ndarray
-    modal_shares: np.ndarray
-    loglik: float
-    n_parameters: int
-    aic: float
-    bic: float
-    sabic: float
-    caic: float
-    entropy: float
-    classification: np.ndarray  # (K, K)
-    n_init: int | None
-    n_at_best: int | None
-    se_method: str
     proper_maxima_note: str | None = None
     n_boundary: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
