@@ -96,6 +96,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     _saved_array_names: tuple[str, ...] = ()  # the distribution's fitted arrays in a file
     #: whether the estimator takes text answers (a list input is read as objects, not numbers)
     _takes_text: ClassVar[bool] = False
+    #: scikit-learn input tags set to True (``__sklearn_tags__``)
+    _input_tags: ClassVar[tuple[str, ...]] = ("allow_nan",)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        for name in self._input_tags:
+            setattr(tags.input_tags, name, True)
+        return tags
 
     def __init__(
         self, n_components: int, tol: float, max_iter: int, n_init: int, init_params: str,
@@ -223,7 +231,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             p1 = self._m_step(stats, params)
             s1 = stats_fn(p1)
             n_steps += 1
-            new_params, new_stats = p1, s1
+            new_params, new_stats, new = p1, s1, None  # new: their objective, once known
             if accelerate:
                 p2 = self._m_step(s1, p1)
                 s2 = stats_fn(p2)
@@ -244,9 +252,9 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     trial = self._m_step(stats_fn(trial), trial)
                     s3 = stats_fn(trial)
                     n_steps += 2
-                    o3 = self._objective(s3, trial, ops)
-                    if math.isfinite(o3) and o3 >= self._objective(s2, p2, ops):
-                        new_params, new_stats = trial, s3
+                    o3, new = self._objective(s3, trial, ops), self._objective(s2, p2, ops)
+                    if math.isfinite(o3) and o3 >= new:
+                        new_params, new_stats, new = trial, s3, o3
                         u_params = None
                     else:  # rejected: plain EM's θ2, and a shorter step next time
                         step_max = max(1.0, step_max / STEP_MAX_FACTOR) if at_bound else step_max
@@ -254,7 +262,8 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 if at_bound:
                     step_max *= STEP_MAX_FACTOR
             params, stats = new_params, new_stats
-            new = self._objective(stats, params, ops)
+            if new is None:
+                new = self._objective(stats, params, ops)
             change, objective = new - objective, new
             history.append(objective)
             if progress is not None:

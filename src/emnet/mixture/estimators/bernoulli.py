@@ -157,12 +157,7 @@ class BernoulliMixture(CodedLatentClassMixture):
         self.split_merge = split_merge
         self.bitpack = bitpack
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = True
-        return tags
+    _input_tags = ("allow_nan", "sparse", "positive_only")
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:

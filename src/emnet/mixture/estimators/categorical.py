@@ -126,12 +126,7 @@ class CategoricalMixture(CodedLatentClassMixture):
         self.prob_concentration = prob_concentration
         self.weight_concentration = weight_concentration
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        return tags
+    _input_tags = ("allow_nan", "categorical", "string")
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:

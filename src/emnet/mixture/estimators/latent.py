@@ -178,12 +178,7 @@ class LatentClassModel(BaseEMMixture):
         self.device = device
         self.dtype = dtype
 
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        return tags
+    _input_tags = ("allow_nan", "categorical", "string")
 
     # -- checks and data -----------------------------------------------------------------
     def _check_parameters(self) -> None:
