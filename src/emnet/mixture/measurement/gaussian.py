@@ -67,7 +67,6 @@ sets starts ending in a degenerate class aside and reports the best proper maxim
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -170,12 +169,6 @@ NOT_POSITIVE_DEFINITE = (
 )
 
 
-@functools.cache
-def _upper_pairs(D: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs a ≤ b of D columns row by row (Φ's order, the kernels')."""
-    return np.triu_indices(D)
-
-
 def _factor(S: np.ndarray) -> _Factor:
     """The factorisation of a stack (M, D, D) of covariances (batched over M)."""
     L, Linv, P, logdet, ok = _factor_kernel(np.ascontiguousarray(S, dtype=np.float64))
@@ -219,14 +212,7 @@ class Gaussian(Measurement):
             F = D if is_diagonal(self.structure) else D * (D + 1) // 2
             features = None
             if n * (F + D + 1) <= FEATURE_BUDGET:
-                features = np.empty((n, F + D + 1))
-                if is_diagonal(self.structure):
-                    np.multiply(X, X, out=features[:, :D])
-                else:
-                    a, b = _upper_pairs(D)
-                    np.multiply(X[:, a], X[:, b], out=features[:, :F])
-                features[:, F : F + D] = X
-                features[:, -1] = 1.0
+                features = _feature_matrix(X, is_diagonal(self.structure))
             return GaussianChunk(X, [(np.arange(D), np.arange(n))], True, features)
         patterns, inverse = np.unique(observed, axis=0, return_inverse=True)
         inverse = inverse.ravel()
@@ -893,3 +879,26 @@ def _prior_ratio(var, reg):  # pragma: no cover - compiled
         for a in range(var.shape[1]):
             total += reg[a] / var[m, a]
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _feature_matrix(X, diagonal):  # pragma: no cover - compiled
+    """Φ (n, F + D + 1) of centred complete rows: the squares (diagonal) or the products
+    x_a x_b, a ≤ b row by row, then x, then 1."""
+    n, D = X.shape
+    F = D if diagonal else D * (D + 1) // 2
+    out = np.empty((n, F + D + 1))
+    for i in range(n):
+        q = 0
+        for a in range(D):
+            if diagonal:
+                out[i, q] = X[i, a] * X[i, a]
+                q += 1
+            else:
+                for b in range(a, D):
+                    out[i, q] = X[i, a] * X[i, b]
+                    q += 1
+        for a in range(D):
+            out[i, F + a] = X[i, a]
+        out[i, F + D] = 1.0
+    return out
