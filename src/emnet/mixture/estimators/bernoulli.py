@@ -117,6 +117,8 @@ class BernoulliMixture(CodedLatentClassMixture):
 
     _saved_array_names = ("weights_", "means_")
 
+    _input_tags = ("allow_nan", "sparse", "positive_only")
+
     def __init__(
         self,
         n_components: int = 1,
@@ -156,8 +158,6 @@ class BernoulliMixture(CodedLatentClassMixture):
         self.batch_size = batch_size
         self.split_merge = split_merge
         self.bitpack = bitpack
-
-    _input_tags = ("allow_nan", "sparse", "positive_only")
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:

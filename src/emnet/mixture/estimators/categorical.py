@@ -100,6 +100,8 @@ class CategoricalMixture(CodedLatentClassMixture):
 
     _saved_array_names = ("weights_", "log_table_")
 
+    _input_tags = ("allow_nan", "categorical", "string")
+
     def __init__(
         self,
         n_components: int = 1,
@@ -125,8 +127,6 @@ class CategoricalMixture(CodedLatentClassMixture):
         self.probs_init = probs_init
         self.prob_concentration = prob_concentration
         self.weight_concentration = weight_concentration
-
-    _input_tags = ("allow_nan", "categorical", "string")
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:

@@ -136,6 +136,8 @@ class LatentClassModel(BaseEMMixture):
         "categorical_columns", "binary_probs", "binary_columns",
     )  # fmt: skip
 
+    _input_tags = ("allow_nan", "categorical", "string")
+
     def __init__(
         self,
         n_components: int = 1,
@@ -177,8 +179,6 @@ class LatentClassModel(BaseEMMixture):
         self.backend = backend
         self.device = device
         self.dtype = dtype
-
-    _input_tags = ("allow_nan", "categorical", "string")
 
     # -- checks and data -----------------------------------------------------------------
     def _check_parameters(self) -> None:
