@@ -307,3 +307,15 @@ def test_chunk_stats_add_up():
     ref = model._prepare_fit(X, None, reset=False).stats(model._params)
     assert whole.loglik == pytest.approx(ref.loglik, rel=1e-13)
     np.testing.assert_allclose(whole.nk, ref.nk, rtol=1e-13)
+
+
+def test_dask_dataframe_pandas_categoricals_keep_their_order(client):
+    X, _ = planted(seed=16)
+    frame = pd.DataFrame(X[:, :3], columns=["g1", "g2", "g3"])
+    labels = np.array(["lo", "mid", "hi", "top"])[np.nan_to_num(X[:, 5]).astype(int)]
+    frame["c"] = pd.Categorical(labels, categories=["top", "hi", "mid", "lo"])
+    spec = {"gaussian": ["g1", "g2", "g3"], "categorical": ["c"]}
+    ddf = dd.from_pandas(frame, npartitions=3)
+    local, remote = _fit_both(frame, ddf, measurement=spec, max_iter=40)
+    assert list(remote.categories_["c"]) == ["top", "hi", "mid", "lo"]
+    _same(local, remote)
