@@ -484,8 +484,9 @@ def plot_bic(result: SelectionResult, path: str | Path | None = None, *, ax: Any
     backend and pyplot state are never touched."""
     from matplotlib.figure import Figure
 
-    if (ax is None) == (path is None):
-        raise ValueError("plot_bic: pass exactly one of path or ax")
+    from emnet.mixture.plots.common import check_target, figure_result
+
+    check_target(ax, path, "plot_bic")
     fig = None
     if ax is None:
         fig = Figure(figsize=(6.4, 4.0))
@@ -504,9 +505,6 @@ def plot_bic(result: SelectionResult, path: str | Path | None = None, *, ax: Any
     ax.set_xticks(result.ks)
     ax.grid(alpha=0.3)
     ax.legend()
-    if fig is None:
-        return ax
-    from emnet._io import savefig
-
-    fig.tight_layout()
-    return savefig(fig, path, dpi=120)
+    if fig is not None:
+        fig.tight_layout()
+    return figure_result(fig, ax, path)

@@ -17,6 +17,12 @@ import numpy as np
 from emnet._io import savefig
 
 
+def check_target(ax: Any, path: Any, name: str) -> None:
+    """The one ax=/path= rule, checked before drawing: at most one of them."""
+    if ax is not None and path is not None:
+        raise ValueError(f"{name}: pass ax or path, not both")
+
+
 def figure_result(fig: Any, ax: Any, path: Any, dpi: int = 120) -> Any:
     """The one ax=/path= rule of emnet's plotting functions: what was drawn on a caller's
     ``ax`` returns that ``ax``; a new figure is written to ``path`` (atomically, the written
@@ -26,11 +32,6 @@ def figure_result(fig: Any, ax: Any, path: Any, dpi: int = 120) -> Any:
     if path is None:
         return fig
     return Path(savefig(fig, path, dpi=dpi))
-
-
-def _target(path: object, ax: object, name: str) -> None:
-    if (ax is None) == (path is None):
-        raise ValueError(f"{name}: pass exactly one of path or ax")
 
 
 def plot_means(
@@ -53,7 +54,7 @@ def plot_means(
     """
     from matplotlib.figure import Figure
 
-    _target(path, ax, "plot_means")
+    check_target(ax, path, "plot_means")
     means = np.asarray(means, dtype=np.float64)
     K, D = means.shape
     if labels is not None and len(labels) != K:
@@ -104,7 +105,7 @@ def plot_means(
             first.figure.suptitle(title)
         return ax
     fig.suptitle(title or f"Bernoulli mixture component means (K={K})")
-    return savefig(fig, path, dpi=120)
+    return figure_result(fig, ax, path)
 
 
 def plot_history(
@@ -119,7 +120,7 @@ def plot_history(
     Writes ``path`` (returns it) or draws on ``ax`` (returns it); no pyplot state."""
     from matplotlib.figure import Figure
 
-    _target(path, ax, "plot_history")
+    check_target(ax, path, "plot_history")
     history = np.asarray(history, dtype=np.float64)
     fig = None
     if ax is None:
@@ -130,6 +131,4 @@ def plot_history(
     ax.set_ylabel("log-likelihood per sample")
     ax.grid(True, alpha=0.3)
     ax.set_title(title or "EM: log-likelihood per iteration (never decreases)")
-    if fig is None:
-        return ax
-    return savefig(fig, path, dpi=120)
+    return figure_result(fig, ax, path)

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from emnet.mixture.plots.common import figure_result
+from emnet.mixture.plots.common import check_target, figure_result
 
 __all__ = ["plot_covariate_effect", "predicted_prevalence"]
 
@@ -224,8 +224,7 @@ def plot_covariate_effect(
     """
     from matplotlib.figure import Figure
 
-    if ax is not None and path is not None:
-        raise ValueError("plot_covariate_effect: pass ax or path, not both")
+    check_target(ax, path, "plot_covariate_effect")
     prev = predicted_prevalence(model, covariate, data=data, values=values, at=at)
     fig = None
     if ax is None:

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from emnet.mixture.core.validation import item_names
-from emnet.mixture.plots.common import figure_result
+from emnet.mixture.plots.common import check_target, figure_result
 
 __all__ = ["plot_profile"]
 
@@ -317,8 +317,7 @@ def plot_profile(
     """
     from matplotlib.figure import Figure
 
-    if ax is not None and path is not None:
-        raise ValueError("plot_profile: pass ax or path, not both")
+    check_target(ax, path, "plot_profile")
     if isinstance(max_answers, bool) or not isinstance(max_answers, int | np.integer):
         raise TypeError(f"max_answers: expected an integer, got {max_answers!r}")
     if max_answers < 2:
