@@ -213,3 +213,25 @@ def test_log_prior_matches_numpy(structure: str) -> None:
     covs = expand(params.covariances, structure, K)[: 1 if is_shared(structure) else K]
     trace = sum(np.trace(np.diag(g._reg()) @ np.linalg.inv(c)) for c in covs)
     assert g.log_prior(params) == pytest.approx(-0.5 * trace, rel=1e-12)
+
+
+def test_a_given_start_is_checked_like_init_from() -> None:
+    g = _block("VVV", np.random.default_rng(8).normal(size=(20, 3)))
+    means, cov = np.zeros((2, 3)), np.stack([np.eye(3)] * 2)
+    start = g.given_params(2, {"means_init": means, "covariances_init": cov})
+    np.testing.assert_array_equal(start.means, means)
+    np.testing.assert_array_equal(start.covariances, cov)
+    assert g.given_params(2, {"means_init": means, "covariances_init": None}) is None
+    with pytest.raises(ValueError, match="covariances_init: expected shape"):
+        g.given_params(2, {"means_init": means, "covariances_init": np.eye(3)})
+
+
+@pytest.mark.parametrize("structure", ["EEI", "VVI"])
+def test_diagonal_standardized_eigenvalues_match_eigvalsh(structure: str) -> None:
+    rng = np.random.default_rng(9)
+    g = _block(structure, rng.normal(size=(20, 4)) * 3.0)
+    params = gaussian.GaussianParams(rng.normal(size=(3, 4)), _compact(rng, structure, 3, 4))
+    s = 1.0 / np.sqrt(g.scale)
+    full = expand(params.covariances, structure, 3) * s[None, :, None] * s[None, None, :]
+    np.testing.assert_allclose(g.standardized_eigenvalues(params), np.linalg.eigvalsh(full),
+                               rtol=1e-12)  # fmt: skip

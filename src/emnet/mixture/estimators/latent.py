@@ -422,16 +422,20 @@ class LatentClassModel(BaseEMMixture):
         else:
             chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
         random = self.init_params == "random"
-        if self._start_is_given():  # every parameter below is replaced: no seeds drawn
+        given = self._start_is_given()
+        if given:  # every parameter below is replaced: no seeds drawn
             resp = np.full((n, K), 1.0 / K)
         elif random:
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
             resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng)
+        fixed = {"means_init": self.means_init, "covariances_init": self.covariances_init}
         blocks = []
         for (m, _), chunk in zip(self._blocks, chunks, strict=True):
             # a block's own random start (categorical: θ from a flat Dirichlet, poLCA's)
             p = m.random_params(K, rng) if random else None
+            if p is None and given:  # the given start itself (no partition to summarise)
+                p = m.given_params(K, fixed)
             blocks.append(m.initialize(chunk, resp, sample_weight) if p is None else p)
         blocks = tuple(blocks)
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps

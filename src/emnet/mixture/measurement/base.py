@@ -179,6 +179,12 @@ class Measurement(ABC):
         not fit. Default: ``params`` unchanged."""
         return params
 
+    def given_params(self, n_components: int, given: dict[str, Any]) -> Any:
+        """The block's start when ``given`` (as for :meth:`init_from`) fixes all of it,
+        checked as :meth:`init_from` checks it; None (the default): the start needs
+        :meth:`initialize`."""
+        return None
+
     def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:  # noqa: B027
         """Learn the block's data constants from the fitting data (default: none)."""
 

@@ -468,6 +468,15 @@ class Gaussian(Measurement):
                 )
         return GaussianParams(means.copy(), cov.copy())
 
+    def given_params(self, n_components: int, given: dict[str, Any]) -> GaussianParams | None:
+        """The start when ``means_init`` and ``covariances_init`` are both given (checked
+        by :meth:`init_from`), else None."""
+        if given.get("means_init") is None or given.get("covariances_init") is None:
+            return None
+        K, D = n_components, len(self.scale)
+        shape = compact_shape(self.structure, K, D)
+        return self.init_from(GaussianParams(np.empty((K, D)), np.empty(shape)), given)
+
     def fitted_attributes(
         self, params: GaussianParams, n_components: int, names: list[Any]
     ) -> dict[str, Any]:
@@ -483,8 +492,7 @@ class Gaussian(Measurement):
     ) -> GaussianParams:
         K, d = n_components, n_columns
         self.scale, self.center = take("scale", (d,)), take("center", (d,))
-        shape = {"VVV": (K, d, d), "VVI": (K, d), "EEE": (d, d), "EEI": (d,)}
-        cov = take("covariances", shape[self.structure])
+        cov = take("covariances", compact_shape(self.structure, K, d))
         full = expand(cov, self.structure, K)
         if np.any(np.linalg.eigvalsh(full)[:, 0] <= 0) or np.any(
             np.abs(full - np.transpose(full, (0, 2, 1))) > 1e-8 * np.abs(full).max()
@@ -496,6 +504,8 @@ class Gaussian(Measurement):
     def standardized_eigenvalues(self, params: GaussianParams) -> np.ndarray:
         """(K, D) eigenvalues of V^{-1/2} Σ_k V^{-1/2}, ascending."""
         K = params.means.shape[0]
+        if is_diagonal(self.structure):  # the standardised variances themselves
+            return np.sort(expand_diag(params.covariances, self.structure, K) / self.scale, axis=1)
         covs = expand(params.covariances, self.structure, K)
         s = 1.0 / np.sqrt(self.scale)
         return np.linalg.eigvalsh(covs * s[None, :, None] * s[None, None, :])
@@ -620,6 +630,11 @@ def expand_diag(covariances: np.ndarray, structure: str, K: int) -> np.ndarray:
     """(K, D) variances of a diagonal structure."""
     c = np.asarray(covariances, dtype=np.float64)
     return np.repeat(c[None], K, axis=0) if structure == "EEI" else c
+
+
+def compact_shape(structure: str, K: int, D: int) -> tuple[int, ...]:
+    """The shape of the structure's compact covariances (module docstring)."""
+    return {"VVV": (K, D, D), "VVI": (K, D), "EEE": (D, D), "EEI": (D,)}[structure]
 
 
 def covariance_parameters(structure: str, K: int, D: int) -> int:
