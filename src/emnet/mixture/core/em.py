@@ -51,6 +51,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emnet._io import atomic_path
 from emnet.mixture.core.validation import check_weights
+from emnet.mixture.measurement.base import InvalidParameters
 from emnet.mixture.persistence import FORMAT_VERSION
 
 StatsFn = Callable[[Any], Any]
@@ -248,11 +249,15 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 at_bound = alpha <= -step_max
                 if alpha < -1.0:
                     u = u0 - 2.0 * alpha * r + alpha * alpha * v
-                    trial = from_u(u, params)
-                    trial = self._m_step(stats_fn(trial), trial)
-                    s3 = stats_fn(trial)
                     n_steps += 2
-                    o3, new = self._objective(s3, trial, ops), self._objective(s2, p2, ops)
+                    new = self._objective(s2, p2, ops)
+                    try:
+                        trial = from_u(u, params)
+                        trial = self._m_step(stats_fn(trial), trial)
+                        s3 = stats_fn(trial)
+                        o3 = self._objective(s3, trial, ops)
+                    except InvalidParameters:  # extrapolated outside the model: rejected
+                        o3 = -math.inf
                     if math.isfinite(o3) and o3 >= new:
                         new_params, new_stats, new = trial, s3, o3
                         u_params = None

@@ -97,6 +97,13 @@ FUTURE_METHODS = ("expected_pair_table", "row_scores", "hessian")
 """The contract's methods still to come (see the module docstring)."""
 
 
+class InvalidParameters(ValueError):
+    """A parameter value outside the block's model (e.g. a covariance that is not
+    positive definite). Raised by ``log_likelihood``/``sufficient_stats``; the EM loop
+    rejects a SQUAREM extrapolation that lands on such a point and keeps the plain EM
+    step (whose M-step output is always valid)."""
+
+
 class ProfileItem(NamedTuple):
     """One column of the profile plot (:meth:`Measurement.profile_items`).
 

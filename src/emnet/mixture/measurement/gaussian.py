@@ -75,6 +75,7 @@ import numpy as np
 
 from emnet.mixture.measurement.base import (
     ColumnMoments,
+    InvalidParameters,
     Measurement,
     ProfileItem,
     column_moments,
@@ -173,7 +174,7 @@ def _factor(S: np.ndarray) -> _Factor:
     """The factorisation of a stack (M, D, D) of covariances (batched over M)."""
     L, Linv, P, logdet, ok = _factor_kernel(np.ascontiguousarray(S, dtype=np.float64))
     if not ok:
-        raise ValueError(NOT_POSITIVE_DEFINITE)
+        raise InvalidParameters(NOT_POSITIVE_DEFINITE)
     return _Factor(L, Linv, P, logdet)
 
 
@@ -249,12 +250,13 @@ class Gaussian(Measurement):
     # -- likelihood ------------------------------------------------------------------------
     def _feature_weights(self, params: GaussianParams, K: int) -> np.ndarray:
         """W (F + D + 1, K): log f(x | k) = φ(x) · W[:, k] on centred rows."""
-        mc = params.means - self._shift(params.means.shape[1])
+        means = params.means
+        center = self._shift(means.shape[1])
         if is_diagonal(self.structure):
             var = np.asarray(params.covariances, dtype=np.float64)
-            return _diag_weights(var.reshape(-1, mc.shape[1]), mc)
+            return _diag_weights(var.reshape(-1, means.shape[1]), means, center)
         f = self._factors_of(params.covariances)
-        return _full_weights(f.precision, f.logdet, mc)
+        return _full_weights(f.precision, f.logdet, means, center)
 
     def log_likelihood(self, params: GaussianParams, X: Any) -> np.ndarray:
         chunk = self.prepare(X)
@@ -356,11 +358,11 @@ class Gaussian(Measurement):
         """Σ_k = (W_k + Ψ) / N_k (shared: (Σ_k W_k + Ψ) / N) with W_k the symmetrised
         scatter about the class mean (diagonal structures: floored at the smallest
         normal float), in one compiled pass."""
-        nk = stats.nk + EMPTY_GUARD
         step = _diag_m_step if is_diagonal(self.structure) else _full_m_step
         shared = is_shared(self.structure)
-        mc, cov = step(nk, stats.sum_x, stats.sum_xx, self._reg(), shared)
-        return GaussianParams(mc + self._shift(mc.shape[1]), cov[0] if shared else cov)
+        center = self._shift(stats.sum_x.shape[1])
+        means, cov = step(stats.nk, stats.sum_x, stats.sum_xx, self._reg(), center, shared)
+        return GaussianParams(means, cov[0] if shared else cov)
 
     def log_prior(self, params: GaussianParams) -> float:
         if self.reg_covar == 0.0:
@@ -688,9 +690,10 @@ def _factor_kernel(S):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _full_weights(P, logdet, mc):  # pragma: no cover - compiled
+def _full_weights(P, logdet, means, center):  # pragma: no cover - compiled
     """W (F + D + 1, K) of full covariances: the precisions P (M, D, D) and log
-    determinants (M,) (M = K, or 1 shared) and the centred means mc (K, D)."""
+    determinants (M,) (M = K, or 1 shared), the means (K, D) and the column centre."""
+    mc = means - center
     K, D = mc.shape
     F = D * (D + 1) // 2
     W = np.empty((F + D + 1, K))
@@ -713,9 +716,10 @@ def _full_weights(P, logdet, mc):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _diag_weights(var, mc):  # pragma: no cover - compiled
+def _diag_weights(var, means, center):  # pragma: no cover - compiled
     """W (2D + 1, K) of diagonal covariances: the variances var (M, D) (M = K, or 1
-    shared) and the centred means mc (K, D)."""
+    shared), the means (K, D) and the column centre."""
+    mc = means - center
     K, D = mc.shape
     W = np.empty((2 * D + 1, K))
     for k in range(K):
@@ -734,9 +738,10 @@ def _diag_weights(var, mc):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _full_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
-    """(centred means (K, D), covariances (M, D, D)) of the full M-step (M = 1 shared);
-    ``nk`` already carries the empty-class guard."""
+def _full_m_step(nk, sum_x, sum_xx, reg, center, shared):  # pragma: no cover - compiled
+    """(means (K, D), covariances (M, D, D)) of the full M-step (M = 1 shared) from the
+    statistics about ``center``; every N_k gets :data:`EMPTY_GUARD`."""
+    nk = nk + EMPTY_GUARD
     K, D = sum_x.shape
     mc = np.empty((K, D))
     for k in range(K):
@@ -759,12 +764,14 @@ def _full_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
             for b in range(a, D):
                 cov[j, a, b] /= div
                 cov[j, b, a] = cov[j, a, b]
-    return mc, cov
+    return mc + center, cov
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _diag_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
-    """(centred means (K, D), variances (M, D)) of the diagonal M-step (M = 1 shared)."""
+def _diag_m_step(nk, sum_x, sum_xx, reg, center, shared):  # pragma: no cover - compiled
+    """(means (K, D), variances (M, D)) of the diagonal M-step (M = 1 shared) from the
+    statistics about ``center``; every N_k gets :data:`EMPTY_GUARD`."""
+    nk = nk + EMPTY_GUARD
     K, D = sum_x.shape
     tiny = np.finfo(np.float64).tiny
     mc = np.empty((K, D))
@@ -780,7 +787,7 @@ def _diag_m_step(nk, sum_x, sum_xx, reg, shared):  # pragma: no cover - compiled
         div = total if shared else nk[j]
         for a in range(D):
             var[j, a] = max((var[j, a] + reg[a]) / div, tiny)
-    return mc, var
+    return mc + center, var
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
