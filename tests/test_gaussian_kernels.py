@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from emnet.mixture import LatentClassModel
-from emnet.mixture.kernels.codes import posterior_rows
+from emnet.mixture.kernels.codes import log_normalised, log_shares, posterior_rows
 from emnet.mixture.measurement import gaussian
 from emnet.mixture.measurement.gaussian import (
     STRUCTURES,
@@ -235,3 +236,12 @@ def test_diagonal_standardized_eigenvalues_match_eigvalsh(structure: str) -> Non
     full = expand(params.covariances, structure, 3) * s[None, :, None] * s[None, None, :]
     np.testing.assert_allclose(g.standardized_eigenvalues(params), np.linalg.eigvalsh(full),
                                rtol=1e-12)  # fmt: skip
+
+
+def test_log_shares_and_log_normalised_match_numpy() -> None:
+    nk = np.array([3.0, 0.0, 1e-310, np.nan, 7.5])
+    with np.errstate(invalid="ignore"):
+        expected = np.log(np.maximum(nk / 11.5, 1e-300))
+    np.testing.assert_allclose(log_shares(nk, 11.5), expected, rtol=1e-15)
+    v = np.array([-3.0, 2.0, 700.0, -1e5])
+    np.testing.assert_allclose(log_normalised(v), v - logsumexp(v), rtol=1e-15, atol=1e-12)

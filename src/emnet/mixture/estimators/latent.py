@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
@@ -40,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights
-from emnet.mixture.kernels.codes import posterior_rows
+from emnet.mixture.kernels.codes import log_normalised, log_shares, posterior_rows
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
@@ -564,8 +563,7 @@ class LatentClassModel(BaseEMMixture):
         return out
 
     def _m_step(self, stats: LatentStats, params: LatentParams) -> LatentParams:
-        weights = stats.nk / stats.n
-        log_w = np.log(np.maximum(weights, 1e-300))
+        log_w = log_shares(stats.nk, stats.n)
         blocks = tuple(m.m_step(s) for (m, _), s in zip(self._blocks, stats.blocks, strict=True))
         return LatentParams(log_w, blocks)
 
@@ -587,9 +585,7 @@ class LatentClassModel(BaseEMMixture):
 
     def _from_unconstrained(self, vector: np.ndarray, like: LatentParams) -> LatentParams:
         K = len(like.log_weights)
-        v = vector[:K]
-        top = float(v.max())  # log Σ exp v with the maximum shifted out (K is small)
-        lw = v - (top + math.log(float(np.exp(v - top).sum())))
+        lw = log_normalised(vector[:K])
         at = K
         blocks = []
         for (m, _), p in zip(self._blocks, like.blocks, strict=True):

@@ -91,6 +91,30 @@ def posterior_rows(ll: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 @numba.njit(cache=True, nogil=True)
+def log_shares(nk, n):  # pragma: no cover - compiled
+    """log max(N_k / n, 1e-300) per class (NaN stays NaN, as with np.maximum): the
+    M-step's log class shares."""
+    out = np.empty(nk.shape[0])
+    for k in range(nk.shape[0]):
+        share = nk[k] / n
+        out[k] = math.log(share if share >= 1e-300 or share != share else 1e-300)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def log_normalised(v):  # pragma: no cover - compiled
+    """v − log Σ_k exp v_k (the maximum shifted out) of a short vector."""
+    top = v[0]
+    for k in range(1, v.shape[0]):
+        if v[k] > top:
+            top = v[k]
+    s = 0.0
+    for k in range(v.shape[0]):
+        s += math.exp(v[k] - top)
+    return v - (top + math.log(s))
+
+
+@numba.njit(cache=True, nogil=True)
 def _shift_rows(ll):  # pragma: no cover - compiled
     """In place ll_ik ← ll_ik − max_k ll_ik (NaN wins, as in np.maximum; a maximum that is
     not finite counts as 0); returns the maxima (n,)."""
