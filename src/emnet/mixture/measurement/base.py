@@ -31,7 +31,9 @@ constants learned once by :meth:`Measurement.setup`):
   with log diagonal, log rates). SQUAREM extrapolates there; later Newton steps and
   standard errors differentiate there. ``unconstrained_size(params)``: the vector's
   length (default: computes the vector; a block overrides it with its closed form).
-- ``initialize(X, resp, sample_weight)``: parameters from a (hard or soft) partition.
+- ``initialize(X, resp, sample_weight)``: parameters from a (hard or soft) partition;
+  ``given_params(K, given)``: the start itself when the model's ``*_init`` options fix
+  all of the block (default None: the model summarises a partition).
 - ``sample(params, z (n,), rng) -> (n, D)``; ``permute(params, perm)`` (new class i = old
   class perm[i]).
 - ``to_arrays(params) -> dict[str, ndarray]`` / ``from_arrays(dict) -> params``: npz-ready
