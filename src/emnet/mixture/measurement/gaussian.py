@@ -53,10 +53,13 @@ when
 1. its effective size N_k is below the fewest rows that determine its covariance:
    D + 1 for VVV, 2 for VVI (:data:`MIN_CLASS_SIZE`) — the shared structures pool the
    classes and have no such bound; or
-2. the smallest eigenvalue of its covariance in standardised units,
-   λ_min(V^{-1/2} Σ_k V^{-1/2}) with V = diag(v), is below :data:`EIGEN_FLOOR` = 1e-3:
-   a direction in which the class has under 1/1000 of the data's variance (for a diagonal
-   covariance: a column whose class variance is below 1/1000 of its total variance); or
+2. the smallest eigenvalue of its covariance in the data's units is below
+   :data:`EIGEN_FLOOR` = 1e-3: a direction in which the class has under 1/1000 of the
+   data's variance in that direction — λ_min(T^{-1/2} Σ_k T^{-1/2}) with T the model's
+   total covariance Σ_k π_k (Σ_k + (μ_k − μ̄)(μ_k − μ̄)ᵀ) (at a maximum, the data's
+   covariance), so that strongly correlated columns (breast cancer's radius, perimeter
+   and area) do not make every class look collapsed; for a diagonal covariance: a column
+   whose class variance is below 1/1000 of its total variance; or
 3. the condition number of that standardised covariance exceeds :data:`MAX_CONDITION`
    = 1e6.
 
@@ -503,18 +506,37 @@ class Gaussian(Measurement):
         return GaussianParams(take("means", (K, d)), cov)
 
     # -- the proper-maxima rule ------------------------------------------------------------
-    def standardized_eigenvalues(self, params: GaussianParams) -> np.ndarray:
-        """(K, D) eigenvalues of V^{-1/2} Σ_k V^{-1/2}, ascending."""
+    def standardized_eigenvalues(
+        self, params: GaussianParams, class_sizes: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(K, D) eigenvalues of each class covariance in the data's units, ascending.
+
+        Diagonal structures: the class variances over the columns' variances. Full
+        structures: the generalised eigenvalues of Σ_k against the model's total
+        covariance T = Σ_k π_k (Σ_k + (μ_k − μ̄)(μ_k − μ̄)ᵀ) with π_k the shares of
+        ``class_sizes`` (the data's covariance at a maximum): the share of the data's
+        variance in a direction that the class keeps, whatever the columns'
+        correlations. Without ``class_sizes``: against V = diag(column variances)."""
         K = params.means.shape[0]
         if is_diagonal(self.structure):  # the standardised variances themselves
             return np.sort(expand_diag(params.covariances, self.structure, K) / self.scale, axis=1)
         covs = expand(params.covariances, self.structure, K)
-        s = 1.0 / np.sqrt(self.scale)
-        return np.linalg.eigvalsh(covs * s[None, :, None] * s[None, None, :])
+        if class_sizes is None:
+            s = 1.0 / np.sqrt(self.scale)
+            return np.linalg.eigvalsh(covs * s[None, :, None] * s[None, None, :])
+        pi = np.asarray(class_sizes, dtype=np.float64)
+        pi = pi / pi.sum()
+        centred = params.means - pi @ params.means
+        total = np.einsum("k,kij->ij", pi, covs) + (centred.T * pi) @ centred
+        s = 1.0 / np.sqrt(np.diag(total))  # the total in correlation units, then whitened
+        factor = np.linalg.cholesky(total * s[:, None] * s[None, :])
+        inv = np.linalg.inv(factor)
+        whitened = inv[None] @ (covs * s[None, :, None] * s[None, None, :]) @ inv.T[None]
+        return np.linalg.eigvalsh(whitened)
 
     def degenerate(self, params: GaussianParams, class_sizes: np.ndarray) -> np.ndarray:
         D = params.means.shape[1]
-        eig = self.standardized_eigenvalues(params)
+        eig = self.standardized_eigenvalues(params, class_sizes)
         bad = (eig[:, 0] < EIGEN_FLOOR) | (eig[:, -1] > MAX_CONDITION * eig[:, 0])
         if self.structure == "VVV":
             bad |= class_sizes < D + 1
