@@ -1,6 +1,8 @@
 """The E-step of the latent class family on one chunk of rows, through the measurement
 contract only (:mod:`emnet.mixture.measurement.base`): what the Dask, torch and online
-backends of :class:`~emnet.mixture.LatentClassModel` share.
+backends of :class:`~emnet.mixture.LatentClassModel` share, and how a block's columns are
+read from a table of rows (:func:`block_input`, :func:`setup_input`: the in-memory model
+and the Dask backend alike).
 
 A model's parameters are anything with ``log_weights`` (K,) and ``blocks`` (one parameter
 object per block); its statistics a :class:`FamilyStats` (the fields of the model's own
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.special import logsumexp
 
 from emnet.mixture.measurement.base import Measurement
@@ -21,11 +24,13 @@ from emnet.mixture.measurement.base import Measurement
 __all__ = [
     "FamilyStats",
     "add_family_stats",
+    "block_input",
     "chunk_stats",
     "joint_log_lik",
     "log_resp",
     "posterior",
     "scale_family_stats",
+    "setup_input",
 ]
 
 
@@ -105,3 +110,62 @@ def log_resp(
     ll = joint_log_lik(blocks, params, chunks)
     log_p = logsumexp(ll, axis=1)
     return ll - log_p[:, None], log_p
+
+
+def _label(names: Sequence[str] | None, j: int) -> Any:
+    return names[j] if names is not None else j
+
+
+def block_input(
+    A: np.ndarray,
+    cols: np.ndarray,
+    m: Measurement,
+    names: Sequence[str] | None,
+    *,
+    row_numbers: bool = True,
+) -> np.ndarray:
+    """Block m's columns of a table's values ``A`` (n, D): as they are for a block that
+    takes text (:attr:`Measurement.takes_text`), as floats for the others (text there is
+    an error naming the column, from ``names`` or its position, and with ``row_numbers``
+    the row: not for one chunk of a larger table, whose rows are not the table's)."""
+    if m.takes_text or A.dtype != object:
+        return A[:, cols]
+    for j in cols:
+        try:
+            np.asarray(A[:, j], dtype=np.float64)
+        except (TypeError, ValueError):
+            bad = [i for i, v in enumerate(A[:, j]) if isinstance(v, str) or v is pd.NA]
+            i = bad[0] if bad else 0
+            where = f" in row {i}" if row_numbers else ""
+            raise ValueError(
+                f"column {_label(names, j)!r}: a {m.name} block needs numbers, got "
+                f"{A[i, j]!r}{where} (use the 'categorical' type for text answers)"
+            ) from None
+    return np.asarray(A[:, cols], dtype=np.float64)
+
+
+def setup_input(
+    X: Any,
+    A: np.ndarray,
+    cols: np.ndarray,
+    m: Measurement,
+    names: Sequence[str] | None,
+    *,
+    row_numbers: bool = True,
+) -> Any:
+    """:func:`block_input`, but with a pandas DataFrame's categoricals as they are (their
+    declared order is the answers' order) for a block that takes text: what the block
+    learns its constants from."""
+    data = block_input(A, cols, m, names, row_numbers=row_numbers)
+    if not m.takes_text or not isinstance(X, pd.DataFrame):
+        return data
+    if not any(isinstance(X.dtypes.iloc[j], pd.CategoricalDtype) for j in cols):
+        return data
+    parts = {}
+    for i, j in enumerate(cols):
+        col = X.iloc[:, j]
+        categorical = isinstance(col.dtype, pd.CategoricalDtype)
+        parts[i] = col.reset_index(drop=True) if categorical else pd.Series(data[:, i])
+    frame = pd.DataFrame(parts)
+    frame.columns = [str(_label(names, j)) for j in cols]
+    return frame

@@ -44,7 +44,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from emnet.mixture.backends.family_common import add_family_stats, chunk_stats, log_resp
+from emnet.mixture.backends.family_common import (
+    add_family_stats,
+    chunk_stats,
+    log_resp,
+    setup_input,
+)
 from emnet.mixture.core.em import FitData
 from emnet.mixture.measurement.base import Measurement
 
@@ -178,33 +183,10 @@ def _stand_in(scans: Sequence[Scan], kinds: list[str]) -> np.ndarray:
 
 
 def _block_data(part: Any, A: np.ndarray, cols: np.ndarray, m: Measurement, spec: ChunkSpec) -> Any:
-    """Block m's columns of a chunk, as the model hands them to the block (text as it is
-    for a block that takes text, with a DataFrame's pandas categoricals kept; floats for
-    the others, text there being an error naming the column)."""
-    label = lambda j: spec.names[j] if spec.names is not None else j  # noqa: E731
-    categorical = m.takes_text and _is_frame(part)
-    if categorical and any(isinstance(part.dtypes.iloc[j], pd.CategoricalDtype) for j in cols):
-        frame = pd.DataFrame(
-            {i: part.iloc[:, j].reset_index(drop=True) for i, j in enumerate(cols)}
-        )
-        for i, j in enumerate(cols):
-            if not isinstance(part.dtypes.iloc[j], pd.CategoricalDtype):
-                frame[i] = A[:, j]
-        frame.columns = [str(label(j)) for j in cols]
-        return frame
-    if m.takes_text or A.dtype != object:
-        return A[:, cols]
-    for j in cols:
-        try:
-            np.asarray(A[:, j], dtype=np.float64)
-        except (TypeError, ValueError):
-            bad = [i for i, v in enumerate(A[:, j]) if isinstance(v, str) or v is pd.NA]
-            i = bad[0] if bad else 0
-            raise ValueError(
-                f"column {label(j)!r}: a {m.name} block needs numbers, got {A[i, j]!r} "
-                f"(use the 'categorical' type for text answers)"
-            ) from None
-    return np.asarray(A[:, cols], dtype=np.float64)
+    """Block m's columns of a chunk, as the model hands them to the block (a DataFrame's
+    pandas categoricals kept for a block that takes text); no row is named in an error,
+    the chunk's rows not being the table's."""
+    return setup_input(part, A, cols, m, spec.names, row_numbers=False)
 
 
 def _setup_part(part: Any, spec: ChunkSpec) -> list[Any]:

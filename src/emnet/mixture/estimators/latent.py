@@ -36,6 +36,7 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from emnet.mixture.backends.family_common import block_input, setup_input
 from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights
@@ -233,39 +234,14 @@ class LatentClassModel(BaseEMMixture):
         return A
 
     def _block_input(self, A: np.ndarray, cols: np.ndarray, m: Measurement) -> np.ndarray:
-        """Block m's columns of ``_as_array``'s A: as they are for a block that takes text
-        (:attr:`Measurement.takes_text`), as floats for the others (text there is an error
-        naming the column)."""
-        if m.takes_text or A.dtype != object:
-            return A[:, cols]
-        for j in cols:
-            try:
-                np.asarray(A[:, j], dtype=np.float64)
-            except (TypeError, ValueError):
-                bad = [i for i, v in enumerate(A[:, j]) if isinstance(v, str) or v is pd.NA]
-                i = bad[0] if bad else 0
-                raise ValueError(
-                    f"column {self._name(j)!r}: a {m.name} block needs numbers, got "
-                    f"{A[i, j]!r} in row {i} (use the 'categorical' type for text answers)"
-                ) from None
-        return np.asarray(A[:, cols], dtype=np.float64)
+        """Block m's columns of ``_as_array``'s A (:func:`~emnet.mixture.backends.
+        family_common.block_input`)."""
+        return block_input(A, cols, m, getattr(self, "_columns", None))
 
     def _setup_input(self, X: Any, A: np.ndarray, cols: np.ndarray, m: Measurement) -> Any:
         """What block m learns its constants from: its columns, with a DataFrame's pandas
-        categoricals as they are (their declared order is the answers' order)."""
-        data = self._block_input(A, cols, m)
-        if not m.takes_text or not isinstance(X, pd.DataFrame):
-            return data
-        if not any(isinstance(X.dtypes.iloc[j], pd.CategoricalDtype) for j in cols):
-            return data
-        parts = {}
-        for i, j in enumerate(cols):
-            col = X.iloc[:, j]
-            categorical = isinstance(col.dtype, pd.CategoricalDtype)
-            parts[i] = col.reset_index(drop=True) if categorical else pd.Series(data[:, i])
-        frame = pd.DataFrame(parts)
-        frame.columns = [str(self._name(j)) for j in cols]
-        return frame
+        categoricals as they are (:func:`~emnet.mixture.backends.family_common.setup_input`)."""
+        return setup_input(X, A, cols, m, getattr(self, "_columns", None))
 
     def _infer_measurement(self, A: np.ndarray) -> dict[str, list[int]]:
         """The blocks of ``measurement=None`` (the rule in the class docstring)."""
