@@ -245,3 +245,30 @@ def test_log_shares_and_log_normalised_match_numpy() -> None:
     np.testing.assert_allclose(log_shares(nk, 11.5), expected, rtol=1e-15)
     v = np.array([-3.0, 2.0, 700.0, -1e5])
     np.testing.assert_allclose(log_normalised(v), v - logsumexp(v), rtol=1e-15, atol=1e-12)
+
+
+@pytest.mark.parametrize("structure", ["EEI", "EEE"])
+def test_split_shared_products_equal_the_whole_ones(
+    structure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared covariances' split feature products: the same log-likelihoods, and the
+    same M-step (statistics summed over the classes in class 0)."""
+    rng = np.random.default_rng(10)
+    K, D = 4, 6
+    X = rng.normal(size=(300, D)) * 2.0 + 1.0
+    g = _block(structure, X)
+    chunk = g.prepare(X)
+    params = gaussian.GaussianParams(rng.normal(size=(K, D)), _compact(rng, structure, K, D))
+    resp = rng.dirichlet(np.ones(K), size=len(X))
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    results = []
+    for saving in (0, 10**12):  # split, whole
+        monkeypatch.setattr(gaussian, "SPLIT_MIN_SAVING", saving)
+        assert g._split_features(chunk, K) == (saving == 0)
+        stats = g.sufficient_stats(params, chunk, resp, w)
+        results.append((g.log_likelihood(params, chunk), g.m_step(stats), stats))
+    (ll_split, step_split, s_split), (ll_whole, step_whole, s_whole) = results
+    np.testing.assert_allclose(ll_split, ll_whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(step_split.means, step_whole.means, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(step_split.covariances, step_whole.covariances, rtol=1e-12)
+    np.testing.assert_allclose(s_split.sum_xx.sum(axis=0), s_whole.sum_xx.sum(axis=0), rtol=1e-12)

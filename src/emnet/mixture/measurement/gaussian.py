@@ -104,6 +104,9 @@ FEATURE_BUDGET = 1 << 24
 _LOG_2PI = math.log(2.0 * math.pi)
 EMPTY_GUARD = 10.0 * np.finfo(np.float64).eps
 """Added to every class's N_k in the M-step: an empty class stays finite."""
+SPLIT_MIN_SAVING = 10_000
+"""Multiplications per E-step the shared covariances' split products must save (measured:
+below it, the two extra numpy calls cost more; iris EEE stays whole, wine EEE splits)."""
 _CACHE_SIZE = 4
 
 
@@ -116,7 +119,9 @@ class GaussianParams(NamedTuple):
 
 class GaussianStats(NamedTuple):
     """Additive E-step statistics about the column centre c: Σ r (K,), Σ r (x̂ − c)
-    (K, D), Σ r E[(x − c)(x − c)ᵀ] ((K, D, D) full, (K, D) diagonal)."""
+    (K, D), Σ r E[(x − c)(x − c)ᵀ] ((K, D, D) full, (K, D) diagonal). The shared
+    structures' M-step uses only the sum of ``sum_xx`` over the classes (the split
+    feature path, :meth:`Gaussian._split_features`, gives that sum in class 0)."""
 
     nk: np.ndarray
     sum_x: np.ndarray
@@ -237,6 +242,17 @@ class Gaussian(Measurement):
         self._reg_memo = (self.scale, self.reg_covar, reg)
         return reg
 
+    def _split_features(self, chunk: GaussianChunk, K: int) -> bool:
+        """A shared covariance's Φ products split in two: the quadratic features (the
+        same weights in every class; only Σ_k of their statistics is used) as one
+        column, the rest per class — when the products saved, (K − 1) · F · n, outweigh
+        two more numpy calls (:data:`SPLIT_MIN_SAVING`)."""
+        if chunk.features is None or not is_shared(self.structure):
+            return False
+        n, P = chunk.features.shape
+        F = P - chunk.X.shape[1] - 1
+        return (K - 1) * F * n >= SPLIT_MIN_SAVING
+
     def _factors_of(self, covariances: np.ndarray) -> _Factor:
         """The factorisation of a full structure's covariances (cached per array: the
         E-step, the log prior and the unconstrained form of one parameter value share
@@ -265,7 +281,13 @@ class Gaussian(Measurement):
         chunk = self.prepare(X)
         K = params.means.shape[0]
         if chunk.features is not None:
-            return chunk.features @ self._feature_weights(params, K)
+            W = self._feature_weights(params, K)
+            F = W.shape[0] - chunk.X.shape[1] - 1
+            if not self._split_features(chunk, K):
+                return chunk.features @ W
+            out = chunk.features[:, F:] @ W[F:]  # the shared covariance: its quadratic
+            out += (chunk.features[:, :F] @ W[:F, 0])[:, None]  # part is one column
+            return out
         mc = params.means - self._shift(params.means.shape[1])
         if is_diagonal(self.structure):
             var = expand_diag(params.covariances, self.structure, K)  # (K, D)
@@ -308,8 +330,14 @@ class Gaussian(Measurement):
         K = resp.shape[1]
         D = chunk.X.shape[1]
         if chunk.features is not None:
-            S = r.T @ chunk.features  # (K, F + D + 1)
-            F = S.shape[1] - D - 1
+            F = chunk.features.shape[1] - D - 1
+            if self._split_features(chunk, K):  # the classes' Σ r φ_quad summed, in class 0
+                S = np.empty((K, chunk.features.shape[1]))
+                S[:, F:] = r.T @ chunk.features[:, F:]
+                S[0, :F] = (r @ np.ones(K)) @ chunk.features[:, :F]
+                S[1:, :F] = 0.0
+            else:
+                S = r.T @ chunk.features  # (K, F + D + 1)
             sum_xx = S[:, :F] if is_diagonal(self.structure) else _unpack_pairs(S, D)
             return GaussianStats(S[:, -1].copy(), S[:, F : F + D], sum_xx)
         nk = r.sum(axis=0)
