@@ -183,8 +183,11 @@ def test_relative_entropy_and_classification_table(vvi_fit):
 @pytest.fixture(scope="module")
 def iris_fit():
     X = load_iris(as_frame=True).data
+    # seed 1: three of its ten starts end in a collapsed class (seed 0's one borderline
+    # class, 8.5 rows keeping 0.17% of the data's variance in its thinnest direction, is
+    # proper since the rule measures directions against the data's covariance)
     m = LatentClassModel(3, covariance="VVV", n_init=10, init_params="random_from_data",
-                         random_state=0).fit(X)  # fmt: skip
+                         random_state=1).fit(X)  # fmt: skip
     return X, m
 
 
