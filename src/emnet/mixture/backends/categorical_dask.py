@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from emnet.mixture.backends.family_dask import _partitions, _sample, _shared, _tree
+from emnet.mixture.backends.family_dask import (
+    _lazy_log_resp,
+    _partitions,
+    _sample,
+    _shared,
+    _tree,
+)
 from emnet.mixture.core.em import FitData
 from emnet.mixture.core.encoding import Encoding, distinct_values, encode, merge_distinct
 from emnet.mixture.kernels.codes import (
@@ -124,7 +130,6 @@ def _log_resp_part(
 def estimate(model: Any, X: Any) -> tuple[Any, Any]:
     """Lazy (log η (n, K), log p(x) (n,)) dask arrays of a fitted model on Dask input."""
     import dask
-    import dask.array as da
 
     parts, _, D, rows = _partitions(X)
     if model.n_features_in_ != D:
@@ -137,14 +142,4 @@ def estimate(model: Any, X: Any) -> tuple[Any, Any]:
     table = _shared(np.ascontiguousarray(model.log_table_), "table")
     task = dask.delayed(_log_resp_part, pure=True, nout=2)
     pieces = [task(p, encoding, weights, table) for p in parts]
-    sizes = rows if rows is not None else [np.nan] * len(parts)
-    K = len(weights)
-    lr = da.concatenate(
-        [da.from_delayed(x, shape=(s, K), dtype=np.float64)
-         for (x, _), s in zip(pieces, sizes, strict=True)]
-    )  # fmt: skip
-    lp = da.concatenate(
-        [da.from_delayed(y, shape=(s,), dtype=np.float64)
-         for (_, y), s in zip(pieces, sizes, strict=True)]
-    )  # fmt: skip
-    return lr, lp
+    return _lazy_log_resp(pieces, rows, len(weights))

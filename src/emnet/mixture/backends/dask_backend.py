@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from emnet.mixture.backends.family_dask import _tree
 from emnet.mixture.backends.numpy_backend import prepared_stats
 from emnet.mixture.kernels.bernoulli_math import SuffStats, add_stats, chunk_stats
 
@@ -104,19 +105,6 @@ def prepare_dask_array(X: Any) -> tuple[Any, DaskInfo]:
     return X, DaskInfo(n, d, any(has_nan for _, has_nan in checks))
 
 
-def _tree_sum(parts: list[Any]) -> Any:
-    """Pairwise tree reduction of delayed SuffStats (depth log2 of the chunk count)."""
-    import dask
-
-    add = dask.delayed(add_stats, pure=True)
-    while len(parts) > 1:
-        nxt = [add(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
-    return parts[0]
-
-
 def dask_stats(X: Any, chunk_fn: StatsFn | None = None) -> Callable[..., SuffStats]:
     """Return ``stats(weights, means) -> SuffStats`` over all of X, computed on the workers.
 
@@ -129,11 +117,12 @@ def dask_stats(X: Any, chunk_fn: StatsFn | None = None) -> Callable[..., SuffSta
     fn = chunk_stats if chunk_fn is None else chunk_fn
     blocks = list(X.to_delayed().ravel())
     task = dask.delayed(fn, pure=True)
+    add = dask.delayed(add_stats, pure=True)
 
     def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
         w = dask.delayed(np.asarray(weights, dtype=np.float64), pure=True)
         m = dask.delayed(np.asarray(means, dtype=np.float64), pure=True)
-        (total,) = dask.compute(_tree_sum([task(b, w, m) for b in blocks]))
+        (total,) = dask.compute(_tree([task(b, w, m) for b in blocks], add))
         return total
 
     return stats

@@ -344,7 +344,6 @@ def estimate(model: Any, X: Any, values: Values) -> tuple[Any, Any]:
     """Lazy (log η (n, K), log p(x) (n,)) dask arrays of a fitted model on Dask input,
     chunked like X's rows (unknown chunk sizes for a DataFrame)."""
     import dask
-    import dask.array as da
 
     parts, names, D, rows = _partitions(X)
     if model.n_features_in_ != D:
@@ -354,7 +353,15 @@ def estimate(model: Any, X: Any, values: Values) -> tuple[Any, Any]:
     K = len(model.weights_)
     task = dask.delayed(_log_resp_part, pure=True, nout=2)
     pieces = [task(p, spec, params) for p in parts]
-    sizes = rows if rows is not None else [np.nan] * len(parts)
+    return _lazy_log_resp(pieces, rows, K)
+
+
+def _lazy_log_resp(pieces: list[Any], rows: list[int] | None, K: int) -> tuple[Any, Any]:
+    """The dask arrays (log η (n, K), log p(x) (n,)) of per-chunk delayed pairs, chunked
+    like the rows (``rows`` per chunk; None: unknown chunk sizes, as for a DataFrame)."""
+    import dask.array as da
+
+    sizes = rows if rows is not None else [np.nan] * len(pieces)
     lr = da.concatenate(
         [da.from_delayed(lr, shape=(s, K), dtype=np.float64)
          for (lr, _), s in zip(pieces, sizes, strict=True)]
