@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture.backends.online import step_size
+from emnet.mixture.backends.online import record_step, step_size
 from emnet.mixture.core.validation import check_weights
 from emnet.mixture.kernels.codes import CodeStats, categorical_m_from, code_stats, compress_rows
 
@@ -79,12 +79,8 @@ def partial_fit_step(
     a, c = float(model.prob_concentration), float(model.weight_concentration)
     log_w, log_t = categorical_m_from(s.counts, s.resp_sum, s.obs, offsets, params.log_table,
                                       a, c, True)  # fmt: skip
-    history = list(getattr(model, "history_", [])) if fitted else []
     model._set_fitted(type(params)(log_w, log_t))
-    model.history_ = np.asarray([*history, objective])
-    model.n_iter_ = int(getattr(model, "n_iter_", 0)) + 1 if fitted else 1
-    model.converged_ = False
-    model.lower_bound_ = objective
+    record_step(model, objective, fitted)
     model._online_state = state
     model._online_table = model.log_table_
     return model

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
 from sklearn.utils import check_random_state
 
 from emnet.mixture.backends.family_common import (
@@ -31,7 +30,7 @@ from emnet.mixture.backends.family_common import (
     add_family_stats,
     scale_family_stats,
 )
-from emnet.mixture.backends.online import step_size
+from emnet.mixture.backends.online import record_step, step_size
 
 __all__ = ["FamilyOnlineState", "partial_fit_step"]
 
@@ -79,12 +78,8 @@ def partial_fit_step(
         summed = add_family_stats(blocks, old, new)
         state = FamilyOnlineState(summed, state.n_seen + batch.n, state.n_batches + 1)
     params = model._m_step(scale_family_stats(blocks, state.stats, state.n_seen), params)
-    history = list(getattr(model, "history_", [])) if fitted else []
     model._set_fitted(params)
-    model.history_ = np.asarray([*history, objective])
-    model.n_iter_ = int(getattr(model, "n_iter_", 0)) + 1 if fitted else 1
-    model.converged_ = False
-    model.lower_bound_ = objective
+    record_step(model, objective, fitted)
     model._online_state = state
     model._online_params = params
     return model

@@ -21,7 +21,14 @@ from sklearn.utils import check_random_state
 
 from emnet.mixture.kernels.bernoulli_math import SuffStats, m_step_from_stats
 
-__all__ = ["OnlineState", "step_size", "stepwise_update", "online_m_step", "partial_fit_step"]
+__all__ = [
+    "OnlineState",
+    "step_size",
+    "stepwise_update",
+    "online_m_step",
+    "partial_fit_step",
+    "record_step",
+]
 
 
 class OnlineState(NamedTuple):
@@ -133,12 +140,19 @@ def partial_fit_step(estimator: Any, X: Any, decay: float = 0.6, offset: float =
         estimator.weight_concentration,
         prev_means=means,
     )
-    history = list(getattr(estimator, "history_", [])) if fitted else []
     estimator.weights_, estimator.means_ = weights, means
-    estimator.history_ = np.asarray([*history, objective])
-    estimator.n_iter_ = int(getattr(estimator, "n_iter_", 0)) + 1 if fitted else 1
-    estimator.converged_ = False
-    estimator.lower_bound_ = objective
+    record_step(estimator, objective, fitted)
     estimator._online_state = state
     estimator._online_means = means
     return estimator
+
+
+def record_step(model: Any, objective: float, fitted: bool) -> None:
+    """The trace of one ``partial_fit`` step (every estimator's): ``history_`` gains the
+    batch's objective (a fresh history unless the model was ``fitted`` before the step),
+    ``n_iter_`` counts the steps, ``converged_`` is False, ``lower_bound_`` the objective."""
+    history = list(getattr(model, "history_", [])) if fitted else []
+    model.history_ = np.asarray([*history, objective])
+    model.n_iter_ = int(getattr(model, "n_iter_", 0)) + 1 if fitted else 1
+    model.converged_ = False
+    model.lower_bound_ = objective
