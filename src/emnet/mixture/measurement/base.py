@@ -393,3 +393,28 @@ def table_rows(
         for j, name in enumerate(names)
         for k in range(values.shape[0])
     ]  # fmt: skip
+
+
+class MomentsMeasurement(Measurement):
+    """A numeric block whose data constants come from its columns' weighted moments (the
+    mean and variance over the observed entries): :meth:`setup` on all rows and the
+    backends' split of it (each chunk's :class:`ColumnMoments`, merged by Chan's formula)
+    both end in :meth:`use_moments`."""
+
+    def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        mean, var = weighted_column_moments(np.asarray(X, dtype=np.float64), sample_weight)
+        self.use_moments(mean, var)
+
+    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> ColumnMoments:
+        return column_moments(X, sample_weight)
+
+    def merge_setup(self, a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
+        return merge_moments(a, b)
+
+    def setup_from_summary(self, summary: ColumnMoments) -> None:
+        mean, var = moments_mean_var(summary)
+        self.use_moments(mean, var)
+
+    @abstractmethod
+    def use_moments(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """Learn the block's constants from its columns' (mean, variance) (D,) each."""

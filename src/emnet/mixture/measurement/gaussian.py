@@ -77,16 +77,11 @@ import numba
 import numpy as np
 
 from emnet.mixture.measurement.base import (
-    ColumnMoments,
     InvalidParameters,
-    Measurement,
+    MomentsMeasurement,
     ProfileItem,
-    column_moments,
-    merge_moments,
-    moments_mean_var,
     nan_filled,
     table_rows,
-    weighted_column_moments,
 )
 
 STRUCTURES = ("EEI", "VVI", "EEE", "VVV")
@@ -186,7 +181,7 @@ def _factor(S: np.ndarray) -> _Factor:
     return _Factor(L, Linv, P, logdet)
 
 
-class Gaussian(Measurement):
+class Gaussian(MomentsMeasurement):
     """A block of Gaussian columns (see the module docstring)."""
 
     name = "gaussian"
@@ -202,8 +197,8 @@ class Gaussian(Measurement):
         self._factors: list[tuple[np.ndarray, _Factor]] = []
 
     # -- data ------------------------------------------------------------------------------
-    def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        mean, var = weighted_column_moments(np.asarray(X, dtype=np.float64), sample_weight)
+    def use_moments(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """The column centre and the variances the covariance floor is relative to."""
         self.center = mean
         self.scale = np.where(var > 0, var, 1.0)
 
@@ -609,19 +604,6 @@ class Gaussian(Measurement):
         return rows
 
     # -- the backends' pieces (emnet.mixture.measurement.base) ------------------------------
-    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> ColumnMoments:
-        """The chunk's column moments (merged by Chan's formula: the centre and the
-        variances the floor is relative to)."""
-        return column_moments(X, sample_weight)
-
-    def merge_setup(self, a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
-        return merge_moments(a, b)
-
-    def setup_from_summary(self, summary: ColumnMoments) -> None:
-        mean, var = moments_mean_var(summary)
-        self.center = mean
-        self.scale = np.where(var > 0, var, 1.0)
-
     def features(self, chunk: Any) -> tuple[np.ndarray, None] | None:
         """Diagonal structures: Phi = [x², x, observed] (n, 3D) of the centred rows (0
         where missing). Full structures: Phi = [x_a x_b (a ≤ b), x, 1] of complete rows;

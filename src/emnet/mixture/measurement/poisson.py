@@ -15,15 +15,10 @@ import numpy as np
 from scipy.special import gammaln
 
 from emnet.mixture.measurement.base import (
-    ColumnMoments,
-    Measurement,
+    MomentsMeasurement,
     ProfileItem,
-    column_moments,
-    merge_moments,
-    moments_mean_var,
     nan_filled,
     table_rows,
-    weighted_column_moments,
 )
 
 RATE_FLOOR = 1e-10
@@ -54,7 +49,7 @@ def check_counts(X: np.ndarray, columns: Any = None) -> None:
         )
 
 
-class Poisson(Measurement):
+class Poisson(MomentsMeasurement):
     """A block of Poisson count columns."""
 
     name = "poisson"
@@ -63,8 +58,8 @@ class Poisson(Measurement):
         self.floor: np.ndarray | None = None
         self.center: np.ndarray | None = None
 
-    def setup(self, X: np.ndarray, sample_weight: np.ndarray | None) -> None:
-        mean, _ = weighted_column_moments(np.asarray(X, dtype=np.float64), sample_weight)
+    def use_moments(self, mean: np.ndarray, var: np.ndarray) -> None:
+        """The column means: the centre and the rate floor's scale."""
         self.center = mean
         self.floor = RATE_FLOOR * np.where(mean > 0, mean, 1.0)
 
@@ -171,18 +166,6 @@ class Poisson(Measurement):
         return table_rows("rate", params.rates, s, names)
 
     # -- the backends' pieces (emnet.mixture.measurement.base) ------------------------------
-    def setup_summary(self, X: Any, sample_weight: np.ndarray | None) -> ColumnMoments:
-        """The chunk's column moments (the mean is the floor's scale)."""
-        return column_moments(X, sample_weight)
-
-    def merge_setup(self, a: ColumnMoments, b: ColumnMoments) -> ColumnMoments:
-        return merge_moments(a, b)
-
-    def setup_from_summary(self, summary: ColumnMoments) -> None:
-        mean, _ = moments_mean_var(summary)
-        self.center = mean
-        self.floor = RATE_FLOOR * np.where(mean > 0, mean, 1.0)
-
     def features(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
         """Phi = [x (0 where missing), observed] (n, 2D); base = −Σ_j log x_ij!."""
         X0, obs, log_fact = self.prepare(chunk)
