@@ -1,8 +1,8 @@
 """The E-step of the latent class family on one chunk of rows, through the measurement
 contract only (:mod:`emnet.mixture.measurement.base`): what the Dask, torch and online
 backends of :class:`~emnet.mixture.LatentClassModel` share, and how a block's columns are
-read from a table of rows (:func:`block_input`, :func:`setup_input`: the in-memory model
-and the Dask backend alike).
+read from a table of rows and its values checked (:func:`block_input`, :func:`setup_input`,
+:func:`check_rows`: the in-memory model and the Dask backend alike).
 
 A model's parameters are anything with ``log_weights`` (K,) and ``blocks`` (one parameter
 object per block); its statistics a :class:`FamilyStats` (the fields of the model's own
@@ -25,6 +25,7 @@ __all__ = [
     "FamilyStats",
     "add_family_stats",
     "block_input",
+    "check_rows",
     "chunk_stats",
     "joint_log_lik",
     "log_resp",
@@ -110,6 +111,27 @@ def log_resp(
     ll = joint_log_lik(blocks, params, chunks)
     log_p = logsumexp(ll, axis=1)
     return ll - log_p[:, None], log_p
+
+
+def check_rows(A: np.ndarray, kinds: Sequence[str] | None = None, chunk: int | None = None) -> None:
+    """The checks of a table's values ``A``: two dimensions, no infinity (in an object
+    array: in its numeric columns, when their ``kinds`` are given), no row without an
+    observed entry (named by its position, in ``chunk`` when given)."""
+    if A.ndim != 2:
+        raise ValueError(f"X: expected a 2-D array, got {A.ndim} dimension(s)")
+    if A.dtype == object:
+        missing = np.asarray(pd.isna(A), dtype=bool)
+        numeric = np.array([k != "text" for k in kinds or []], dtype=bool)
+        if numeric.any() and np.isinf(A[:, numeric].astype(np.float64)).any():
+            raise ValueError("X: infinite values (NaN marks a missing entry)")
+    else:
+        missing = np.isnan(A)
+        if np.isinf(A).any():
+            raise ValueError("X: infinite values (NaN marks a missing entry)")
+    if A.shape[0] and missing.all(axis=1).any():
+        i = int(np.flatnonzero(missing.all(axis=1))[0])
+        where = "" if chunk is None else f" of chunk {chunk}"
+        raise ValueError(f"X: row {i}{where} has no observed entry")
 
 
 def _label(names: Sequence[str] | None, j: int) -> Any:

@@ -46,6 +46,7 @@ from sklearn.utils import check_random_state
 
 from emnet.mixture.backends.family_common import (
     add_family_stats,
+    check_rows,
     chunk_stats,
     log_resp,
     setup_input,
@@ -107,21 +108,6 @@ def _read(part: Any, values: Values) -> tuple[np.ndarray, list[str]]:
     return values[0](part) if _is_frame(part) else values[1](part)
 
 
-def _check_rows(A: np.ndarray, chunk: int) -> None:
-    """The in-memory fit's checks of one chunk's values."""
-    if A.ndim != 2:
-        raise ValueError(f"X: expected a 2-D array, got {A.ndim} dimension(s)")
-    if A.dtype == object:
-        missing = np.asarray(pd.isna(A), dtype=bool)
-    else:
-        missing = np.isnan(A)
-        if np.isinf(A).any():
-            raise ValueError("X: infinite values (NaN marks a missing entry)")
-    if A.shape[0] and missing.all(axis=1).any():
-        i = int(np.flatnonzero(missing.all(axis=1))[0])
-        raise ValueError(f"X: row {i} of chunk {chunk} has no observed entry")
-
-
 def _profile(column: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(up to PROFILE_VALUES distinct values, minimum, a non-whole value or NaN)."""
     x = np.asarray(column, dtype=np.float64)
@@ -144,7 +130,7 @@ def _merge_profile(
 
 def _scan(part: Any, values: Values, chunk: int, profile: bool) -> Scan:
     A, kinds = _read(part, values)
-    _check_rows(A, chunk)
+    check_rows(A, chunk=chunk)
     profiles = None
     if profile:
         profiles = [

@@ -36,7 +36,7 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture.backends.family_common import block_input, setup_input
+from emnet.mixture.backends.family_common import block_input, check_rows, setup_input
 from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights
@@ -206,20 +206,7 @@ class LatentClassModel(BaseEMMixture):
             A, kinds = _frame_values(X)
         else:
             A, kinds = _array_values(X)
-        if A.ndim != 2:
-            raise ValueError(f"X: expected a 2-D array, got {A.ndim} dimension(s)")
-        numeric = np.array([k != "text" for k in kinds], dtype=bool)
-        if A.dtype == object:
-            missing = np.asarray(pd.isna(A), dtype=bool)
-            if numeric.any() and np.isinf(A[:, numeric].astype(np.float64)).any():
-                raise ValueError("X: infinite values (NaN marks a missing entry)")
-        else:
-            missing = np.isnan(A)
-            if np.isinf(A).any():
-                raise ValueError("X: infinite values (NaN marks a missing entry)")
-        if A.shape[0] and missing.all(axis=1).any():
-            i = int(np.flatnonzero(missing.all(axis=1))[0])
-            raise ValueError(f"X: row {i} has no observed entry")
+        check_rows(A, kinds)
         if reset:
             self.n_features_in_ = A.shape[1]
             if names is not None:
