@@ -554,8 +554,9 @@ class Gaussian(MomentsMeasurement):
         s = 1.0 / np.sqrt(np.diag(total))  # the total in correlation units, then whitened
         factor = np.linalg.cholesky(total * s[:, None] * s[None, :])
         inv = np.linalg.inv(factor)
-        whitened = inv[None] @ (covs * s[None, :, None] * s[None, None, :]) @ inv.T[None]
-        return np.linalg.eigvalsh(whitened)
+        own = covs[:1] if is_shared(self.structure) else covs  # shared: one factorisation
+        whitened = inv[None] @ (own * s[None, :, None] * s[None, None, :]) @ inv.T[None]
+        return np.broadcast_to(np.linalg.eigvalsh(whitened), (K, covs.shape[1]))
 
     def degenerate(self, params: GaussianParams, class_sizes: np.ndarray) -> np.ndarray:
         D = params.means.shape[1]
