@@ -61,18 +61,7 @@ from sklearn.utils import check_random_state
 
 from emnet.mixture.core.em import BaseEMMixture, EMRun
 from emnet.mixture.core.validation import check_weights
-from emnet.mixture.covariates.logit import (
-    METHODS,
-    _penalty,
-    apply_design,
-    class_log_probs,
-    fitted_design_rows,
-    learn_design,
-    logit_m_step,
-    standardizer,
-    three_step,
-    unstandardize,
-)
+from emnet.mixture.covariates import logit
 from emnet.mixture.inference.numdiff import covariance, difference_steps, five_point_jacobian
 
 SAME_MAXIMUM_TOL = 1e-9
@@ -150,16 +139,16 @@ def _ops(problem: Problem) -> _Ops:
         return RegParams(u[:nb].reshape(like.beta.shape), tuple(blocks))
 
     def log_prior(p: RegParams) -> float:
-        return float(sum(m.log_prior(b) for m, b in zip(ms, p.blocks, strict=True))) - _penalty(
-            p.beta
-        )
+        return float(
+            sum(m.log_prior(b) for m, b in zip(ms, p.blocks, strict=True))
+        ) - logit._penalty(p.beta)
 
     return _Ops(to_u, from_u, log_prior)
 
 
 def joint_log_lik(problem: Problem, p: RegParams) -> np.ndarray:
     """ℓ (n, K): log π_k(z_i) + Σ_b log f_b(x_ib | k)."""
-    ll = class_log_probs(problem.D, p.beta)
+    ll = logit.class_log_probs(problem.D, p.beta)
     for m, b, chunk in zip(problem.measurements, p.blocks, problem.chunks, strict=True):
         ll = ll + m.log_likelihood(b, chunk)
     return ll
@@ -176,7 +165,7 @@ def _stats_fn(problem: Problem) -> Any:
             m.m_step(m.sufficient_stats(b, chunk, resp, w))
             for m, b, chunk in zip(problem.measurements, p.blocks, problem.chunks, strict=True)
         )
-        beta = logit_m_step(problem.D, resp * w[:, None], p.beta, max_steps=LOGIT_STEPS)
+        beta = logit.logit_m_step(problem.D, resp * w[:, None], p.beta, max_steps=LOGIT_STEPS)
         return RegStep(total, float(w @ log_p), w @ resp, RegParams(beta, blocks))
 
     return stats
@@ -200,19 +189,15 @@ def fit_latent_regression(
     model: Any, X: Any, covariates: Any, sample_weight: Any, method: str
 ) -> Any:
     """``LatentClassModel.fit(X, covariates=Z, covariate_method=method)``."""
-    if method not in METHODS:
-        raise ValueError(f"covariate_method: expected one of {METHODS}, got {method!r}")
+    if method not in logit.METHODS:
+        raise ValueError(f"covariate_method: expected one of {logit.METHODS}, got {method!r}")
     for name in model.COVARIATE_ATTRIBUTES:
         if hasattr(model, name):
             delattr(model, name)
     model._check_parameters()
     n = model._as_array(X, reset=True).shape[0]  # X checked first, as without covariates
-    design, D, keep = learn_design(covariates, n)
-    w_all = check_weights(sample_weight, n)
-    w = (np.ones(n) if w_all is None else w_all)[keep]
+    design, keep, w, A, Ds = logit.fit_design(covariates, n, sample_weight)
     Xk = _rows(X, keep)
-    A = standardizer(D, w)
-    Ds = D @ A  # unit-free columns; coefficients mapped back by A
     if method != "one-step":
         return _three_step(model, Xk, w, Ds, A, design, method)
     rng = check_random_state(model.random_state)
@@ -272,7 +257,7 @@ def fit_latent_regression(
         runs.append(run)
     try:
         beta, blocks = best.params
-        prior = np.exp(class_log_probs(Ds, beta))
+        prior = np.exp(logit.class_log_probs(Ds, beta))
         shares = (w @ prior) / w.sum()
         model._set_fitted(_latent_params(model, shares, blocks))
         model._record_runs(best, runs)
@@ -282,7 +267,7 @@ def fit_latent_regression(
     info = information(problem, best.params)
     cov = covariance(info)
     nb = beta.size
-    coef, coef_cov = unstandardize(A, beta, cov[:nb, :nb])
+    coef, coef_cov = logit.unstandardize(A, beta, cov[:nb, :nb])
     _set_regression(model, coef, coef_cov, design, "one-step")
     return model
 
@@ -317,8 +302,8 @@ def _three_step(
     corrected step 3 on the standardised design (coefficients mapped back by ``A``)."""
     model.fit(Xk, sample_weight=w)
     eta = model.predict_proba(Xk)
-    beta, cov, extra = three_step(eta, w, Ds, method)
-    _set_regression(model, *unstandardize(A, beta, cov), design, method)
+    beta, cov, extra = logit.three_step(eta, w, Ds, method)
+    _set_regression(model, *logit.unstandardize(A, beta, cov), design, method)
     model.classification_error_ = extra["error_matrix"]
     return model
 
@@ -343,8 +328,8 @@ def log_resp(model: Any, X: Any, covariates: Any) -> tuple[np.ndarray, np.ndarra
     a missing covariate is refused (drop it first)."""
     check_covariate_model(model, covariates)
     Am = model._as_array(X, reset=False)
-    D, _ = apply_design(covariates, model.covariate_design_, Am.shape[0])
-    ll = class_log_probs(D, model.coef_.T)
+    D, _ = logit.apply_design(covariates, model.covariate_design_, Am.shape[0])
+    ll = logit.class_log_probs(D, model.coef_.T)
     for (m, cols), b in zip(model._blocks, model._get_fitted().blocks, strict=True):
         ll = ll + m.log_likelihood(b, m.prepare(model._block_input(Am, cols, m)))
     log_p = logsumexp(ll, axis=1)
@@ -366,7 +351,7 @@ def _segments(problem: Problem, p: RegParams) -> list[slice]:
 def _term(problem: Problem, p: RegParams, s: int, u_seg: np.ndarray) -> np.ndarray:
     """Segment s's additive part of ℓ (n, K): log π(z) for β, a block's log-likelihood."""
     if s == 0:
-        return class_log_probs(problem.D, u_seg.reshape(p.beta.shape))
+        return logit.class_log_probs(problem.D, u_seg.reshape(p.beta.shape))
     m = problem.measurements[s - 1]
     return m.log_likelihood(m.from_unconstrained(u_seg, p.blocks[s - 1]), problem.chunks[s - 1])
 
@@ -387,7 +372,9 @@ def _problem(model: Any, X: Any, covariates: Any, sample_weight: Any) -> Problem
     """The rows of (X, z) with every covariate present, on the standardised design of
     those rows (as the fit standardises)."""
     Am = model._as_array(X, reset=False)
-    D, keep, w = fitted_design_rows(covariates, model.covariate_design_, len(Am), sample_weight)
+    D, keep, w = logit.fitted_design_rows(
+        covariates, model.covariate_design_, len(Am), sample_weight
+    )
     Am = Am[keep]
     chunks = [m.prepare(model._block_input(Am, cols, m)) for m, cols in model._blocks]
     return Problem([m for m, _ in model._blocks], chunks, D, w)
@@ -401,13 +388,13 @@ def block_standard_errors(model: Any, X: Any, covariates: Any, sample_weight: An
     from emnet.mixture.inference.family_stats import shaped_like
 
     raw = _problem(model, X, covariates, None if sample_weight is None else sample_weight)
-    A = standardizer(raw.D, raw.w)
+    A = logit.standardizer(raw.D, raw.w)
     problem = raw._replace(D=raw.D @ A)
     beta = np.linalg.solve(A, model.coef_.T)
     p = RegParams(beta, tuple(model._get_fitted().blocks))
     cov = covariance(information(problem, p))
     nb = beta.size
-    _, coef_cov = unstandardize(A, beta, cov[:nb, :nb])
+    _, coef_cov = logit.unstandardize(A, beta, cov[:nb, :nb])
     u = _ops(problem).to_unconstrained(p)
     segs = _segments(problem, p)
     h = difference_steps(u)
@@ -464,7 +451,7 @@ def covariate_family_summary(
         )
         se_blocks, n_boundary = se.blocks, se.n_boundary
     shares, shares_se = share_errors(
-        np.exp(class_log_probs(problem.D, model.coef_.T)), problem.D, w, model.coef_cov_
+        np.exp(logit.class_log_probs(problem.D, model.coef_.T)), problem.D, w, model.coef_cov_
     )
     extra = {
         "coefficients": model.coefficients(),
@@ -512,5 +499,5 @@ def _keep_rows(model: Any, X: Any, covariates: Any) -> np.ndarray:
     n = model._as_array(X, reset=False).shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        _, keep = apply_design(covariates, model.covariate_design_, n, drop_missing=True)
+        _, keep = logit.apply_design(covariates, model.covariate_design_, n, drop_missing=True)
     return keep

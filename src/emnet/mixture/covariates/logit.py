@@ -145,6 +145,29 @@ def learn_design(Z: Any, n: int) -> tuple[Design, np.ndarray, np.ndarray]:
     return design, D, keep
 
 
+class FitDesign(NamedTuple):
+    """The covariates of a fit: the learned ``design``, the kept-rows mask, their weights,
+    the standardising map ``A`` and the unit-free design rows ``D @ A``."""
+
+    design: Design
+    keep: np.ndarray
+    weights: np.ndarray
+    A: np.ndarray
+    D: np.ndarray
+
+
+def fit_design(covariates: Any, n: int, sample_weight: Any) -> FitDesign:
+    """Learn the design of a fit's covariates (rows with a missing covariate left out, with
+    a warning) and standardise its columns (coefficients are mapped back by ``A``)."""
+    from emnet.mixture.core.validation import check_weights
+
+    design, D, keep = learn_design(covariates, n)
+    w_all = check_weights(sample_weight, n)
+    w = (np.ones(n) if w_all is None else w_all)[keep]
+    A = standardizer(D, w)
+    return FitDesign(design, keep, w, A, D @ A)
+
+
 def fitted_design_rows(
     covariates: Any, design: Design, n: int, sample_weight: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture.core.validation import check_weights
 from emnet.mixture.covariates.logit import (
     METHODS,
     CovParams,
@@ -29,8 +28,8 @@ from emnet.mixture.covariates.logit import (
     apply_design,
     class_log_probs,
     coef_table,
+    fit_design,
     fitted_design_rows,
-    learn_design,
     logit_m_step,
     standardizer,
     three_step,
@@ -81,13 +80,8 @@ def fit_with_covariates(
         )
     fit_data = model._prepare_fit(X, sample_weight, reset=True)
     codes, offsets = model._codes_for(X)
-    n = codes.shape[0]
-    design, D, keep = learn_design(covariates, n)
-    w_all = check_weights(sample_weight, n)
-    w = (np.ones(n) if w_all is None else w_all)[keep]
+    design, keep, w, A, D = fit_design(covariates, codes.shape[0], sample_weight)
     codes = np.ascontiguousarray(codes[keep])
-    A = standardizer(D, w)
-    D = D @ A  # unit-free columns; coefficients mapped back by A (see _covariates)
     if method != "one-step":
         return _three_step(model, X, codes, offsets, D, w, keep, design, method, A)
     has_missing = bool((codes < 0).any())

@@ -43,6 +43,24 @@ class ModelSummary:
     n_at_best: int | None
     se_method: str
 
+    def _fit_lines(self, df_line: str | None = None) -> list[str]:
+        """The fit block as poLCA prints it: n, parameters, (df), LL, the criteria."""
+        K = self.n_components
+        return [
+            "=" * 57,
+            f"Fit for {K} latent classes:",
+            "=" * 57,
+            f"number of observations: {_num(self.n_observations)}",
+            f"number of estimated parameters: {self.n_parameters}",
+            *([] if df_line is None else [df_line]),
+            f"maximum log-likelihood: {self.loglik:.4f}",
+            "",
+            f"AIC({K}): {self.aic:.4f}",
+            f"BIC({K}): {self.bic:.4f}",
+            f"SABIC({K}): {self.sabic:.4f}",
+            f"CAIC({K}): {self.caic:.4f}",
+        ]
+
 
 @dataclass
 class LCASummary(ModelSummary):
@@ -129,18 +147,9 @@ class LCASummary(ModelSummary):
         out += [
             "",
             *_share_lines(self),
-            "=" * 57,
-            f"Fit for {K} latent classes:",
-            "=" * 57,
-            f"number of observations: {_num(self.n_observations)}",
-            f"number of estimated parameters: {self.n_parameters}",
-            f"residual degrees of freedom: {'n/a' if self.df is None else self.df}",
-            f"maximum log-likelihood: {self.loglik:.4f}",
-            "",
-            f"AIC({K}): {self.aic:.4f}",
-            f"BIC({K}): {self.bic:.4f}",
-            f"SABIC({K}): {self.sabic:.4f}",
-            f"CAIC({K}): {self.caic:.4f}",
+            *self._fit_lines(
+                f"residual degrees of freedom: {'n/a' if self.df is None else self.df}"
+            ),
             f"G^2({K}): {_g(self.g2)} (Likelihood ratio/deviance statistic), p = {_p(self.p_g2)}",
             f"X^2({K}): {_g(self.x2)} (Chi-square goodness of fit), p = {_p(self.p_x2)}",
             f"entropy R^2: {self.entropy:.4f}",
@@ -160,16 +169,7 @@ class LCASummary(ModelSummary):
                     f"starts: {self.n_init}{search}; the best did NOT converge within "
                     "max_iter: these numbers are not a maximum (raise max_iter)"
                 )
-        coef = self.extra.get("coefficients")
-        if coef is not None:
-            out += ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
-            out.append(f"{'':>8}{'term':>20}{'coef':>11}{'se':>10}{'z':>9}{'p':>11}")
-            for k in range(coef.coef.shape[0]):
-                for j, term in enumerate(coef.names):
-                    out.append(
-                        f"{f'class {k + 2}':>8}{term[:19]:>20}{coef.coef[k, j]:>11.4f}"
-                        f"{coef.se[k, j]:>10.4f}{coef.z[k, j]:>9.2f}{coef.p[k, j]:>11.3g}"
-                    )
+        out += _coefficient_lines(self.extra.get("coefficients"), "f")
         out.append("Average posterior probabilities by modal class (rows):")
         for k in range(K):
             row = self.classification[k]
@@ -404,17 +404,7 @@ class FamilySummary(ModelSummary):
             out += ["", f"{self.n_boundary} estimate{s} on the boundary (a class share of 0): "
                         "held fixed, standard error 0."]  # fmt: skip
         out += [
-            "=" * 57,
-            f"Fit for {K} latent classes:",
-            "=" * 57,
-            f"number of observations: {_num(self.n_observations)}",
-            f"number of estimated parameters: {self.n_parameters}",
-            f"maximum log-likelihood: {self.loglik:.4f}",
-            "",
-            f"AIC({K}): {self.aic:.4f}",
-            f"BIC({K}): {self.bic:.4f}",
-            f"SABIC({K}): {self.sabic:.4f}",
-            f"CAIC({K}): {self.caic:.4f}",
+            *self._fit_lines(),
             f"G^2({K}), X^2({K}), residual df: n/a (defined for categorical items only)",
             f"entropy R^2: {self.entropy:.4f}",
             "Average posterior probabilities by modal class (rows):",
@@ -482,8 +472,9 @@ def summary_tables(summary: Any, name: str) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _coefficient_lines(coef: Any) -> list[str]:
-    """The printout of a latent class regression's Wald table (none without covariates)."""
+def _coefficient_lines(coef: Any, style: str = "g") -> list[str]:
+    """The printout of a latent class regression's Wald table (none without covariates);
+    ``style`` "f" (4 decimals, poLCA's) or "g" (4 significant digits)."""
     if coef is None:
         return []
     out = ["", f"Latent class regression ({coef.method}; class 1 is the reference):"]
@@ -491,8 +482,8 @@ def _coefficient_lines(coef: Any) -> list[str]:
     for k in range(coef.coef.shape[0]):
         for j, term in enumerate(coef.names):
             out.append(
-                f"{f'class {k + 2}':>8}{term[:19]:>20}{coef.coef[k, j]:>11.4g}"
-                f"{coef.se[k, j]:>10.4g}{coef.z[k, j]:>9.2f}{coef.p[k, j]:>11.3g}"
+                f"{f'class {k + 2}':>8}{term[:19]:>20}{coef.coef[k, j]:>11.4{style}}"
+                f"{coef.se[k, j]:>10.4{style}}{coef.z[k, j]:>9.2f}{coef.p[k, j]:>11.3g}"
             )
     return out
 

@@ -104,13 +104,7 @@ def log_shares(nk, n):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def log_normalised(v):  # pragma: no cover - compiled
     """v − log Σ_k exp v_k (the maximum shifted out) of a short vector."""
-    top = v[0]
-    for k in range(1, v.shape[0]):
-        if v[k] > top:
-            top = v[k]
-    s = 0.0
-    for k in range(v.shape[0]):
-        s += math.exp(v[k] - top)
+    top, s = exp_shift(v.copy())
     return v - (top + math.log(s))
 
 
