@@ -106,25 +106,13 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             setattr(tags.input_tags, name, True)
         return tags
 
-    def __init__(
-        self, n_components: int, tol: float, max_iter: int, n_init: int, init_params: str,
-        weights_init: Any, accelerate: bool, search_budget: float, random_state: Any,
-        warm_start: bool, verbose: int,
-    ) -> None:  # fmt: skip
-        """The hyperparameters every estimator shares (scikit-learn's rule: stored as
-        given, checked in ``fit``); each estimator's ``__init__`` names its own defaults
-        and adds its distribution's parameters."""
-        self.n_components = n_components
-        self.tol = tol
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.accelerate = accelerate
-        self.search_budget = search_budget
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
+    def _store_params(self, arguments: dict[str, Any]) -> None:
+        """Store an estimator's constructor arguments as they are (scikit-learn's rule: no
+        logic in ``__init__``; every check runs in ``fit``). Each estimator's
+        ``__init__`` names its parameters and defaults and calls this with ``locals()``."""
+        for name, value in arguments.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     def _checked_weights_init(self) -> np.ndarray | None:
         """``weights_init`` as (K,) positive shares (normalised), or None; a ValueError

@@ -171,3 +171,17 @@ def item_names(model: Any, feature_names: Any, n_items: int, X: Any = None) -> l
     if hasattr(model, "feature_names_in_"):
         return [str(c) for c in model.feature_names_in_]
     return [f"item {j + 1}" for j in range(n_items)]
+
+
+def checked_answer_probs(value: Any, label: str, K: int, n_answers: int) -> np.ndarray:
+    """One item's given answer probabilities (``probs_init``) as a (K, R) float array:
+    finite, non-negative rows summing to 1; a ValueError naming ``label`` otherwise."""
+    try:
+        b = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{label}: expected an array of numbers") from None
+    if b.shape != (K, n_answers):
+        raise ValueError(f"{label}: expected shape ({K}, {n_answers}), got {b.shape}")
+    if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(np.abs(b.sum(1) - 1) > 1e-6):
+        raise ValueError(f"{label}: expected rows of probabilities summing to 1")
+    return b

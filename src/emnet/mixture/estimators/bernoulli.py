@@ -144,20 +144,7 @@ class BernoulliMixture(CodedLatentClassMixture):
         bitpack: bool = True,
         search_budget: float = 0.0,
     ) -> None:
-        super().__init__(
-            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
-            search_budget, random_state, warm_start, verbose,
-        )  # fmt: skip
-        self.means_init = means_init
-        self.alpha = alpha
-        self.beta = beta
-        self.weight_concentration = weight_concentration
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
-        self.batch_size = batch_size
-        self.split_merge = split_merge
-        self.bitpack = bitpack
+        self._store_params(locals())
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:

@@ -20,7 +20,7 @@ from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.coded import CodedLatentClassMixture
 from emnet.mixture.core.em import FitData
 from emnet.mixture.core.encoding import Encoding, encode, learn_encoding
-from emnet.mixture.core.validation import check_int, check_weights
+from emnet.mixture.core.validation import check_int, check_weights, checked_answer_probs
 from emnet.mixture.kernels.blocked import categorical_blocked_step, maybe_blocks
 from emnet.mixture.kernels.codes import (
     FusedStep,
@@ -120,13 +120,7 @@ class CategoricalMixture(CodedLatentClassMixture):
         warm_start: bool = False,
         verbose: int = 0,
     ) -> None:
-        super().__init__(
-            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
-            search_budget, random_state, warm_start, verbose,
-        )  # fmt: skip
-        self.probs_init = probs_init
-        self.prob_concentration = prob_concentration
-        self.weight_concentration = weight_concentration
+        self._store_params(locals())
 
     # -- checks --------------------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -251,15 +245,7 @@ class CategoricalMixture(CodedLatentClassMixture):
             )
         blocks = []
         for j, (block, r) in enumerate(zip(items, R, strict=True)):
-            try:
-                b = np.asarray(block, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"probs_init[{j}]: expected an array of numbers") from None
-            if b.shape != (K, r):
-                raise ValueError(f"probs_init[{j}]: expected shape ({K}, {r}), got {b.shape}")
-            if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(np.abs(b.sum(1) - 1) > 1e-6):
-                raise ValueError(f"probs_init[{j}]: expected rows of probabilities summing to 1")
-            blocks.append(b)
+            blocks.append(checked_answer_probs(block, f"probs_init[{j}]", K, r))
         return np.concatenate(blocks, axis=1)
 
     def _m_step(self, stats: FusedStep, params: CategoricalParams) -> CategoricalParams:

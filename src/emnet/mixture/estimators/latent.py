@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from emnet.mixture.backends.family_common import block_input, check_rows, setup_input
 from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
-from emnet.mixture.core.validation import check_int, check_real, check_weights
+from emnet.mixture.core.validation import check_int, check_real, check_weights, checked_answer_probs
 from emnet.mixture.kernels.codes import log_normalised, log_shares, posterior_rows
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 
@@ -164,21 +164,7 @@ class LatentClassModel(BaseEMMixture):
         device: str = "cpu",
         dtype: Any = np.float64,
     ) -> None:
-        super().__init__(
-            n_components, tol, max_iter, n_init, init_params, weights_init, accelerate,
-            search_budget, random_state, warm_start, verbose,
-        )  # fmt: skip
-        self.measurement = measurement
-        self.covariance = covariance
-        self.reg_covar = reg_covar
-        self.means_init = means_init
-        self.covariances_init = covariances_init
-        self.prob_concentration = prob_concentration
-        self.probs_init = probs_init
-        self.proper_maxima = proper_maxima
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
+        self._store_params(locals())
 
     # -- checks and data -----------------------------------------------------------------
     def _check_parameters(self) -> None:
@@ -510,16 +496,7 @@ class LatentClassModel(BaseEMMixture):
         for j, r in coded.items():
             if j not in given:
                 raise ValueError(f"probs_init: no probabilities for column {self._name(j)!r}")
-            label = f"probs_init[{self._name(j)!r}]"
-            try:
-                b = np.asarray(given[j], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{label}: expected an array of numbers") from None
-            if b.shape != (K, r):
-                raise ValueError(f"{label}: expected shape ({K}, {r}), got {b.shape}")
-            if not np.all(np.isfinite(b)) or np.any(b < 0) or np.any(np.abs(b.sum(1) - 1) > 1e-6):
-                raise ValueError(f"{label}: expected rows of probabilities summing to 1")
-            out[j] = b
+            out[j] = checked_answer_probs(given[j], f"probs_init[{self._name(j)!r}]", K, r)
         extra = sorted(set(given) - set(coded))
         if extra:
             raise ValueError(f"probs_init: column {self._name(extra[0])!r} is not categorical")
