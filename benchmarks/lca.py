@@ -107,7 +107,7 @@ def acceleration_rows(data: dict[str, np.ndarray], n_init: int) -> list[list]:
 
 def planted_shares(X: np.ndarray, n_init: int) -> dict[str, float]:
     """Seconds of the planted protocol (K = 1..4) without restarts on threads, and also
-    without the blocked E-step (``_codes``'s log-domain pass over the patterns)."""
+    without the blocked E-step (``kernels.codes``'s log-domain pass over the patterns)."""
     from unittest import mock
 
     out = {}

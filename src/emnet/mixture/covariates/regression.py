@@ -1,4 +1,4 @@
-"""Fitting and predicting with covariates, for both mixtures (the math is in ``_covariates``).
+"""Fitting and predicting with covariates, for both mixtures (the math is in ``covariates.logit``).
 
 Both estimators are latent class models on coded answers (a binary item has two answers),
 so the covariate fit runs on codes for both: the estimator supplies its coding of X
@@ -150,7 +150,7 @@ def _distinct_rows(
 
 
 SCREEN_TOL = 1e-6
-"""The loose tolerance regression runs are screened at (the start search's, ``_base``)."""
+"""The loose tolerance regression runs are screened at (the start search's, ``core.em``)."""
 AT_BEST_TOL = 1e-6
 
 
@@ -231,8 +231,8 @@ def _one_step_covariance(
 ) -> tuple[np.ndarray, Any, Any]:  # fmt: skip
     """(covariance of [β.ravel(), free θ log-odds], their θ layout, the coded view) from the
     observed information of all parameters, by central differences of the exact gradient.
-    The θ parametrisation is ``_stats``' (log-odds against each item's most likely answer,
-    boundary entries held: ``_stats.boundary_masks`` with the rows' posteriors given z)."""
+    The θ parametrisation is ``inference.stats``' (log-odds against each item's most likely answer,
+    boundary entries held: ``inference.stats.boundary_masks`` with the rows' posteriors given z)."""
     from emnet.mixture.inference.stats import CodedView, _pack, _unpack, theta_layout
 
     K = log_t.shape[1]

@@ -41,7 +41,7 @@ from emnet.mixture.kernels.codes import (
 
 PATTERN_MAX_FEATURES = 32
 """Dense float64 data with at most this many features runs EM over its distinct rows
-(weighted by their counts) through the compiled kernels of ``_codes``: on survey-shaped
+(weighted by their counts) through the compiled kernels of ``kernels.codes``: on survey-shaped
 data (few items, many repeated answer patterns) that is far cheaper than matrix products."""
 
 
@@ -211,7 +211,7 @@ class BernoulliMixture(CodedLatentClassMixture):
         return X
 
     def _uses_patterns(self, X: Any) -> bool:
-        """Run EM over distinct rows through the ``_codes`` kernels (see the class doc)?"""
+        """Run EM over distinct rows through the ``kernels.codes`` kernels (see the class doc)?"""
         return (
             self.backend == "numpy"
             and self.batch_size is None
@@ -416,7 +416,7 @@ class BernoulliMixture(CodedLatentClassMixture):
         return arrays
 
     def _restore_state(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-        """Set the fitted arrays of a loaded model after checking them (``_persist``)."""
+        """Set the fitted arrays of a loaded model after checking them (``persistence``)."""
         from emnet.mixture.persistence import check_probability_table, check_weights_array
 
         K = self.n_components
@@ -443,7 +443,7 @@ def _pattern_stats_fn(
     X: np.ndarray, sample_weight: np.ndarray | None, model: BernoulliMixture
 ) -> Any:
     """``stats(params)`` over the distinct rows of dense 0/1/NaN X: one compiled EM step
-    (``_codes.bernoulli_em_step``) whose result ``_m_step`` reads off."""
+    (``kernels.codes.bernoulli_em_step``) whose result ``_m_step`` reads off."""
     codes, totals, _ = compress_rows(binary_codes(X), sample_weight)
     keep = totals > 0
     codes, totals = np.ascontiguousarray(codes[keep]), totals[keep]

@@ -1,4 +1,4 @@
-"""Bit-packed E and M steps for complete binary data (numba kernels; same math as ``_math``).
+"""Bit-packed E and M steps for complete binary data (numba kernels; same math as ``kernels.bernoulli_math``).
 
 For x ∈ {0, 1}ᴰ both products of an EM iteration can be computed without multiplying:
 
@@ -177,7 +177,7 @@ def _tile_logits(rows, lo, hi, tables, bias):
 def _normalise(row, cut, flush):
     """row (joint log-probabilities) → responsibilities in place; returns log p(x) (float64).
 
-    As ``_math._responsibilities_inplace``: exp's argument clamped at ``cut``, results at
+    As ``kernels.bernoulli_math._responsibilities_inplace``: exp's argument clamped at ``cut``, results at
     or below ``flush`` set to 0.
     """
     K = row.shape[0]
@@ -201,7 +201,7 @@ def _normalise(row, cut, flush):
 def _log_normalise(row, cut):
     """row (joint log-probabilities) → log responsibilities in place; returns log p(x).
 
-    As ``_math.e_step``: the log-sum-exp's terms clamped at ``cut``, in float64.
+    As ``kernels.bernoulli_math.e_step``: the log-sum-exp's terms clamped at ``cut``, in float64.
     """
     K = row.shape[0]
     m = row.max()

@@ -1,7 +1,7 @@
 """Latent class E-steps on blocked codes: several items read as one code (SPEC §1b).
 
 On data with many distinct answer patterns (survey-sized sets: tens of thousands of
-patterns over 8–30 items) the pass of ``_codes`` spends its time on J table lookups per
+patterns over 8–30 items) the pass of ``kernels.codes`` spends its time on J table lookups per
 row and class and K exponentials per row. This module cuts both, with the same numbers:
 
 - **Blocks of items.** Consecutive items are grouped into blocks whose joint answers
@@ -17,8 +17,8 @@ row and class and K exponentials per row. This module cuts both, with the same n
   underflow) is redone in logs with a log-sum-exp, so the result is the log-domain one to
   rounding for every row.
 
-The statistics are those of ``_codes`` (``counts`` (M, K), ``resp_sum`` (K,), ``obs``
-(J, K)), so the M-steps of ``_codes`` apply unchanged.
+The statistics are those of ``kernels.codes`` (``counts`` (M, K), ``resp_sum`` (K,), ``obs``
+(J, K)), so the M-steps of ``kernels.codes`` apply unchanged.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ MAX_CAP = 4096
 """The most joint answers a block may have."""
 
 MIN_PATTERNS = 2048
-"""Distinct rows from which the blocked E-step is used (below, ``_codes``'s pass is as
+"""Distinct rows from which the blocked E-step is used (below, ``kernels.codes``'s pass is as
 fast and the block tables would be a large share of a step)."""
 
 
@@ -230,7 +230,7 @@ def blocked_stats(
     want_obs: bool,
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """(Σ w log p(x), counts (M, K), resp_sum (K,), obs (J or 1, K)): the E-step statistics
-    of ``_codes`` computed over blocked rows."""
+    of ``kernels.codes`` computed over blocked rows."""
     M, K = log_table.shape
     lt, t = _block_tables(blocked.entry_row, blocked.entry_col, blocked.n_rows, log_table)
     block_counts = np.zeros((blocked.n_rows, K))
@@ -256,7 +256,7 @@ def categorical_blocked_step(
     weight_concentration: float = 1.0,
     has_missing: bool = True,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """``_codes.categorical_em_step`` over blocked rows (same arguments and result)."""
+    """``kernels.codes.categorical_em_step`` over blocked rows (same arguments and result)."""
     loglik, counts, resp_sum, obs = blocked_stats(
         blocked, sample_weight, log_weights, log_table, len(offsets) - 1, has_missing
     )
@@ -275,7 +275,7 @@ def bernoulli_blocked_step(
     clamp: float,
     has_missing: bool,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """``_codes.bernoulli_em_step`` over blocked rows (same arguments and result)."""
+    """``kernels.codes.bernoulli_em_step`` over blocked rows (same arguments and result)."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     means = np.ascontiguousarray(means, dtype=np.float64)
     log_w, log_t = _bernoulli_tables(weights, means)

@@ -588,7 +588,7 @@ def compress_rows(
 
 
 PARALLEL_ROWS = 20_000
-"""Row counts at or above which an EM step runs on numba's threads (``_numba_threads``)."""
+"""Row counts at or above which an EM step runs on numba's threads (``kernels.threads``)."""
 
 
 def _parallel_parts(n: int) -> int:
@@ -684,7 +684,7 @@ def bernoulli_em_step(
     has_missing: bool,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """(Σ w log p(x) at the input, next weights, next means): one compiled Bernoulli EM
-    step over binary codes (same math as ``_math.chunk_stats`` + ``m_step_from_stats``);
+    step over binary codes (same math as ``kernels.bernoulli_math.chunk_stats`` + ``m_step_from_stats``);
     on ``PARALLEL_ROWS`` rows or more the E-step runs on numba's threads."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     means = np.ascontiguousarray(means, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""The bit-packed form of complete binary data (built by ``_bitpack.pack_binary``).
+"""The bit-packed form of complete binary data (built by ``kernels.bitpack.pack_binary``).
 
 A leaf module of its own, so that the backends can check for it without importing numba
 and the kernels can build it without importing the backends.
@@ -16,7 +16,7 @@ class PackedBinary(NamedTuple):
 
     ``rows`` (n, ⌈D/8⌉): bit 7 − j of ``rows[i, b]`` is x[i, 8b + j].
     ``cols`` (⌈n/8⌉, D): bit 7 − j of ``cols[g, d]`` is x[8g + j, d] (0 past the last row).
-    Built by ``_bitpack.pack_binary``; defined here so that checking for it does not
+    Built by ``kernels.bitpack.pack_binary``; defined here so that checking for it does not
     import numba.
     """
 
