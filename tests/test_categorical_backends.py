@@ -123,7 +123,7 @@ def test_dask_predictions_are_lazy(client):
     np.testing.assert_allclose(proba.compute(), model.predict_proba(X), atol=1e-12)
     np.testing.assert_array_equal(np.asarray(model.predict(Xd)), model.predict(X))
     with pytest.raises(ValueError, match="sample_weight"):
-        CategoricalMixture(**_kw()).fit(Xd, sample_weight=np.ones(len(X)))
+        CategoricalMixture(**_kw()).fit(Xd, sample_weight=-np.ones(len(X)))
     with pytest.raises(ValueError, match="features"):
         model.predict_proba(da.from_array(X[:, :5], chunks=(400, 5)))
 

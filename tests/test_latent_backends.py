@@ -166,7 +166,7 @@ def test_dask_errors_name_the_argument(client):
     X, _ = planted(seed=5, missing=0)
     Xd = da.from_array(X, chunks=(100, 7))
     with pytest.raises(ValueError, match="sample_weight"):
-        LatentClassModel(**_kw(measurement=MIXED)).fit(Xd, sample_weight=np.ones(len(X)))
+        LatentClassModel(**_kw(measurement=MIXED)).fit(Xd, sample_weight=np.ones(len(X) - 1))
     bad = X.copy()
     bad[5, 3] = 1.5
     with pytest.raises(ValueError, match="Poisson column"):

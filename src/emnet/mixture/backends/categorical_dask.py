@@ -14,7 +14,9 @@ categories in every partition). A fit:
    patterns with counts; those are persisted on the workers, once;
 3. **initialises on the client** from a uniform sample of at most
    :data:`~emnet.mixture.backends.family_dask.INIT_SAMPLE_ROWS` rows (all rows, in
-   order, when there are no more; ``init_params="random"`` draws no rows at all);
+   order, when there are no more; ``init_params="random"`` draws no rows at all; with
+   ``sample_weight``, rows drawn in proportion to their weights, or all rows with
+   their weights);
 4. **each EM step**: the class weights and the log table go to the workers once (one
    shared key); every chunk runs the compiled E-step pass
    (:func:`~emnet.mixture.kernels.codes.code_stats`: Σ w η, the (M, K) answer counts,
@@ -24,7 +26,10 @@ categories in every partition). A fit:
    M × K numbers. The EM loop sees the in-memory fit's ``stats(params)``, so the fits
    agree to the order of floating-point sums.
 
-``sample_weight`` is not supported for Dask input.
+``sample_weight`` (a numpy array or a 1-D dask array, checked as in memory:
+:func:`~emnet.mixture.backends.family_dask.check_weights_parts`) is persisted beside each
+chunk; a chunk's patterns carry its rows' summed weights (patterns of weight 0 dropped, as
+in memory), so every E-step's sums, the log-likelihood and N = Σ w are weighted.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from emnet.mixture.backends.family_dask import (
     _sample,
     _shared,
     _tree,
+    check_weights_parts,
+    weight_parts,
 )
 from emnet.mixture.core.em import FitData
 from emnet.mixture.core.encoding import Encoding, distinct_values, encode, merge_distinct
@@ -55,21 +62,26 @@ from emnet.mixture.kernels.codes import (
 __all__ = ["estimate", "prepare_fit"]
 
 
-def _code_part(part: Any, encoding: Encoding) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(distinct patterns, their counts, any answer missing) of one chunk."""
+Chunk = tuple[np.ndarray, np.ndarray, bool, int]
+
+
+def _code_part(part: Any, encoding: Encoding, weights: np.ndarray | None = None) -> Chunk:
+    """(distinct patterns, their counts or summed weights — those of weight 0 dropped —,
+    any answer missing, the chunk's row count) of one chunk."""
     codes = encode(part, encoding)
-    patterns, totals, _ = compress_rows(codes, None)
-    return np.ascontiguousarray(patterns), totals, bool((patterns < 0).any())
+    patterns, totals, _ = compress_rows(codes, weights)
+    if weights is not None:
+        keep = totals > 0
+        patterns, totals = patterns[keep], totals[keep]
+    return np.ascontiguousarray(patterns), totals, bool((patterns < 0).any()), len(codes)
 
 
-def _flags(chunk: tuple[np.ndarray, np.ndarray, bool]) -> tuple[float, bool]:
-    return float(chunk[1].sum()), chunk[2]
+def _flags(chunk: Chunk) -> tuple[int, bool]:
+    return chunk[3], chunk[2]
 
 
-def _stats_part(
-    chunk: tuple[np.ndarray, np.ndarray, bool], offsets: np.ndarray, params: Any, missing: bool
-) -> Any:
-    patterns, totals, _ = chunk
+def _stats_part(chunk: Chunk, offsets: np.ndarray, params: Any, missing: bool) -> Any:
+    patterns, totals = chunk[0], chunk[1]
     return code_stats(patterns, totals, offsets, params.log_weights, params.log_table, missing)
 
 
@@ -77,29 +89,39 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool) -> FitDa
     """``CategoricalMixture._prepare_fit`` for Dask input (the module docstring's steps)."""
     import dask
 
-    if sample_weight is not None:
-        raise ValueError("sample_weight: not supported for Dask input (pass None)")
-    parts, _, D, _ = _partitions(X)
+    parts, _, D, known_rows = _partitions(X)
+    # the weights are cut at the chunks' bounds: a DataFrame's partitions are counted
+    # (with the distinct answers' pass when there is one)
+    count = dask.delayed(len, pure=True)
+    lengths = [count(p) for p in parts] if sample_weight is not None and known_rows is None else []
     if reset:
         distinct = dask.delayed(distinct_values, pure=True)
         merge = dask.delayed(merge_distinct, pure=True)
-        (table,) = dask.compute(_tree([distinct(p) for p in parts], merge))
+        table, *sizes = dask.compute(_tree([distinct(p) for p in parts], merge), *lengths)
         model._coded(table, reset=True)  # learns categories_, names, n_features_in_
     elif model.n_features_in_ != D:
         raise ValueError(
             f"X has {D} features, but CategoricalMixture is expecting "
             f"{model.n_features_in_} features as input (one per item)"
         )
+    else:
+        sizes = list(dask.compute(*lengths))
+    weights = None
+    if sample_weight is not None:
+        sized = known_rows if known_rows is not None else [int(r) for r in sizes]
+        weights = check_weights_parts(sample_weight, sized)
     encoding = _shared(model._encoding, "encoding")
     code = dask.delayed(_code_part, pure=True)
-    chunks = dask.persist(*[code(p, encoding) for p in parts])
+    chunk_w = weight_parts(weights, len(parts))
+    chunks = dask.persist(*[code(p, encoding, w) for p, w in zip(parts, chunk_w, strict=True)])
     flags = dask.compute(*[dask.delayed(_flags, pure=True)(c) for c in chunks])
     rows = [int(n) for n, _ in flags]
     n = sum(rows)
     if reset and n < model.n_components:
         raise ValueError(f"n_components={model.n_components} must be <= n_samples={n}")
     missing = any(m for _, m in flags)
-    sample = encode(_sample(parts, rows, model.random_state), model._encoding)
+    sample_raw, sample_w = _sample(parts, rows, model.random_state, weights)
+    sample = encode(sample_raw, model._encoding)
     offsets = offsets_of(model.n_categories_)
     a, c = float(model.prob_concentration), float(model.weight_concentration)
     task = dask.delayed(_stats_part, pure=True)
@@ -116,7 +138,7 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool) -> FitDa
         )
         return FusedStep(s.n, s.loglik, type(p)(log_w, log_t))
 
-    return FitData(sample, None, stats)
+    return FitData(sample, sample_w, stats)
 
 
 def _log_resp_part(

@@ -22,7 +22,8 @@ What a fit computes where (nothing but statistics and small summaries reaches th
    Gaussian block's centred rows and features) are persisted on the workers, once.
 4. **The initialisation** runs on the client on a uniform sample of at most
    :data:`INIT_SAMPLE_ROWS` rows (all rows, in order, when there are no more: then the
-   starts are those of the in-memory fit).
+   starts are those of the in-memory fit; with ``sample_weight``, rows drawn with
+   probability proportional to their weights, or all rows with their weights).
 5. **Each E-step**: the parameters go to the workers once (one shared key), every chunk
    computes its per-class log-likelihood, posterior and each block's
    ``sufficient_stats`` where it lives, and the statistics are summed pairwise in a tree
@@ -30,8 +31,14 @@ What a fit computes where (nothing but statistics and small summaries reaches th
    ``stats(params)``, so a Dask fit runs the iterations of the in-memory fit (equal to
    the order of floating-point sums).
 
+``sample_weight`` (n,): a numpy array or a 1-D dask array (rechunked to X's row chunks),
+checked as in memory (finite, non-negative, not all zero). Each chunk's weights are
+persisted on the workers beside it (:func:`check_weights_parts`) and weigh every sum over
+rows there: the setup summaries (the Gaussian and Poisson column moments), each E-step's
+statistics, the log-likelihood and N = Σ w.
+
 Whatever scheduler is active is used: a ``distributed.Client`` created before ``fit``,
-else dask's default threads. ``sample_weight`` is not supported for Dask input.
+else dask's default threads.
 """
 
 from __future__ import annotations
@@ -52,12 +59,21 @@ from emnet.mixture.backends.family_common import (
     setup_input,
 )
 from emnet.mixture.core.em import FitData
+from emnet.mixture.core.validation import MAX_TOTAL_WEIGHT, check_weights
 from emnet.mixture.measurement.base import Measurement
 
-__all__ = ["INIT_SAMPLE_ROWS", "estimate", "is_dask_collection", "prepare_fit"]
+__all__ = [
+    "INIT_SAMPLE_ROWS",
+    "Weights",
+    "check_weights_parts",
+    "estimate",
+    "is_dask_collection",
+    "prepare_fit",
+]
 
 INIT_SAMPLE_ROWS = 20_000
-"""Rows drawn (uniformly, on the cluster) to initialise a Dask fit."""
+"""Rows drawn (uniformly, or in proportion to ``sample_weight``, on the cluster) to
+initialise a Dask fit."""
 PROFILE_VALUES = 11
 """Distinct values a column profile keeps (one more than the categorical rule's 10)."""
 
@@ -175,13 +191,13 @@ def _block_data(part: Any, A: np.ndarray, cols: np.ndarray, m: Measurement, spec
     return setup_input(part, A, cols, m, spec.names, row_numbers=False)
 
 
-def _setup_part(part: Any, spec: ChunkSpec) -> list[Any]:
+def _setup_part(part: Any, spec: ChunkSpec, weights: np.ndarray | None = None) -> list[Any]:
     A, _ = _read(part, spec.values)
     out = []
     for m, cols in spec.blocks:
         data = _block_data(part, A, cols, m, spec)
         m.check_input(data, [spec.names[j] if spec.names else int(j) for j in cols])
-        out.append(m.setup_summary(data, None))
+        out.append(m.setup_summary(data, weights))
     return out
 
 
@@ -226,42 +242,163 @@ def _shared(value: Any, what: str) -> Any:
     return dask.delayed(value, name=f"emnet-{what}-{uuid.uuid4().hex}", traverse=False)
 
 
-def _stats_task(spec: ChunkSpec, params: Any, chunks: list[Any]) -> Any:
-    return chunk_stats([m for m, _ in spec.blocks], params, chunks)
+def _stats_task(
+    spec: ChunkSpec, params: Any, chunks: list[Any], weights: np.ndarray | None = None
+) -> Any:
+    return chunk_stats([m for m, _ in spec.blocks], params, chunks, weights)
 
 
 def _add_task(spec: ChunkSpec, a: Any, b: Any) -> Any:
     return add_family_stats([m for m, _ in spec.blocks], a, b)
 
 
-def _sample(parts: list[Any], rows: list[int], random_state: Any) -> Any:
-    """All rows (in order) when there are at most INIT_SAMPLE_ROWS, else a uniform
-    sample of that many (seeded from ``random_state``), as an in-memory chunk."""
+class Weights(NamedTuple):
+    """Checked ``sample_weight`` of a Dask fit: per chunk of rows, its float64 weights (a
+    persisted delayed value on the cluster) and their sum; all of them on the client when
+    given as a numpy array (else None)."""
+
+    parts: list[Any]
+    totals: np.ndarray
+    local: np.ndarray | None
+
+
+def _weight_summary(w: np.ndarray) -> tuple[int, float, float]:
+    """(first row that is not a finite non-negative number or −1, its value, Σ w)."""
+    w = np.asarray(w, dtype=np.float64)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return i, float(w[i]), np.nan
+    with np.errstate(over="ignore"):
+        return -1, np.nan, float(w.sum())
+
+
+def _as_float(w: np.ndarray) -> np.ndarray:
+    return np.asarray(w, dtype=np.float64)
+
+
+def check_weights_parts(sample_weight: Any, rows: list[int]) -> Weights | None:
+    """``sample_weight`` for a Dask fit whose chunks hold ``rows`` rows each: a numpy array
+    (or anything ``check_weights`` takes) checked on the client and cut at the chunks'
+    bounds, or a 1-D dask array rechunked to those bounds and checked on the workers —
+    the in-memory checks (finite, non-negative, not all zero; errors name
+    ``sample_weight`` and the row). Each chunk's weights are persisted on the cluster."""
+    import dask
+
+    if sample_weight is None:
+        return None
+    n = int(sum(rows))
+    bounds = np.concatenate([[0], np.cumsum(rows)]).astype(int)
+    if not is_dask_collection(sample_weight):
+        w = check_weights(sample_weight, n)
+        assert w is not None
+        pieces = [w[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        parts = dask.persist(*[_shared(p, "weights") for p in pieces])
+        return Weights(list(parts), np.array([p.sum() for p in pieces]), w)
+    w = sample_weight
+    if hasattr(w, "to_dask_array"):  # a dask Series
+        w = w.to_dask_array(lengths=True)
+    shape = tuple(getattr(w, "shape", ()))
+    if len(shape) != 1:
+        raise ValueError(f"sample_weight: expected a 1-D array of {n} weights, got shape {shape}")
+    if np.isnan(shape[0]):
+        raise ValueError("sample_weight: unknown chunk sizes; call compute_chunk_sizes() first")
+    if shape[0] != n:
+        raise ValueError(f"sample_weight: expected shape ({n},), got {shape}")
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight: expected {n} non-negative numbers")
+    w = w.rechunk((tuple(int(r) for r in rows),))
+    as_float = dask.delayed(_as_float, pure=True)
+    parts = list(dask.persist(*[as_float(p) for p in w.to_delayed().ravel()]))
+    summary = dask.delayed(_weight_summary, pure=True)
+    found = dask.compute(*[summary(p) for p in parts])
+    totals = np.zeros(len(parts))
+    for c, (i, value, total) in enumerate(found):
+        if i >= 0:
+            raise ValueError(
+                "sample_weight: expected finite non-negative numbers, got "
+                f"{value!r} in row {int(bounds[c]) + i}"
+            )
+        totals[c] = total
+    with np.errstate(over="ignore"):
+        total = float(totals.sum())
+    if n and not total <= MAX_TOTAL_WEIGHT:
+        raise ValueError(
+            f"sample_weight: the weights sum past {MAX_TOTAL_WEIGHT:g}; sums and squares of "
+            "sums that large overflow the statistics. Rescale the weights (e.g. to sum to "
+            "the number of rows): only their ratios change the estimates"
+        )
+    if n and not total > 0:
+        raise ValueError(
+            "sample_weight: all weights are zero (at least one row needs a positive weight)"
+        )
+    return Weights(parts, totals, None)
+
+
+def weight_parts(weights: Weights | None, count: int) -> list[Any]:
+    """Each chunk's weights (None for every chunk without weights)."""
+    return [None] * count if weights is None else list(weights.parts)
+
+
+def _weighted_rows(w: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` row positions of a chunk drawn with replacement ∝ its weights, sorted."""
+    p = np.asarray(w, dtype=np.float64)
+    return np.sort(np.random.default_rng(seed).choice(len(p), count, p=p / p.sum()))
+
+
+def _take_weighted(part: Any, w: np.ndarray, count: int, seed: int) -> Any:
+    return _take_rows(part, _weighted_rows(w, count, seed))
+
+
+def _sample(
+    parts: list[Any], rows: list[int], random_state: Any, weights: Weights | None = None
+) -> tuple[Any, np.ndarray | None]:
+    """(rows, their weights) to initialise from, as an in-memory chunk: all rows (in
+    order, with their weights) when there are at most INIT_SAMPLE_ROWS, else a sample of
+    that many (seeded from ``random_state``; None weights): uniform without replacement,
+    or with ``weights`` drawn with replacement in proportion to them (the chunks by a
+    multinomial draw on their sums, the rows within a chunk on its worker)."""
     import dask
 
     n = sum(rows)
     if n <= INIT_SAMPLE_ROWS:
-        picks: list[np.ndarray | None] = [None] * len(parts)
-    else:
-        seed = check_random_state(random_state).randint(2**31) if random_state is not None else 0
-        chosen = np.sort(np.random.default_rng(seed).choice(n, INIT_SAMPLE_ROWS, replace=False))
-        bounds = np.concatenate([[0], np.cumsum(rows)])
-        picks = [chosen[(chosen >= lo) & (chosen < hi)] - lo
-                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+        taken = [p for p, r in zip(parts, rows, strict=True) if r]
+        if weights is None:
+            sample_w = None
+        elif weights.local is not None:
+            sample_w = weights.local
+        else:
+            kept = [w for w, r in zip(weights.parts, rows, strict=True) if r]
+            sample_w = np.concatenate([np.zeros(0), *dask.compute(*kept)])
+        return _concat(list(dask.compute(*taken))), sample_w
+    seed = check_random_state(random_state).randint(2**31) if random_state is not None else 0
+    if weights is not None:
+        rng = np.random.default_rng(seed)
+        counts = rng.multinomial(INIT_SAMPLE_ROWS, weights.totals / weights.totals.sum())
+        seeds = rng.integers(2**31, size=len(parts))
+        take = dask.delayed(_take_weighted, pure=True)
+        drawn = [
+            take(p, w, int(k), int(s))
+            for p, w, k, s in zip(parts, weights.parts, counts, seeds, strict=True)
+            if k
+        ]
+        return _concat(list(dask.compute(*drawn))), None
+    chosen = np.sort(np.random.default_rng(seed).choice(n, INIT_SAMPLE_ROWS, replace=False))
+    bounds = np.concatenate([[0], np.cumsum(rows)])
+    picks = [chosen[(chosen >= lo) & (chosen < hi)] - lo
+             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
     taken = [
         dask.delayed(_take_rows)(p, idx)
         for p, idx, r in zip(parts, picks, rows, strict=True)
-        if r and (idx is None or len(idx))
+        if r and len(idx)
     ]
-    return _concat(list(dask.compute(*taken)))
+    return _concat(list(dask.compute(*taken))), None
 
 
 def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: Values) -> FitData:
     """``LatentClassModel._prepare_fit`` for Dask input (the module docstring's steps)."""
     import dask
 
-    if sample_weight is not None:
-        raise ValueError("sample_weight: not supported for Dask input (pass None)")
     parts, names, D, _ = _partitions(X)
     if not reset and model.n_features_in_ != D:
         raise ValueError(f"X has {D} columns; the model was fitted on {model.n_features_in_}")
@@ -281,6 +418,8 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: 
             del model.feature_names_in_
         model._columns = names
         model._column_kinds = _merged_kinds(scans, D)
+    weights = check_weights_parts(sample_weight, rows)
+    chunk_w = weight_parts(weights, len(parts))
     if new_blocks:
         declared = model.measurement
         if declared is None:
@@ -294,7 +433,10 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: 
         setup = dask.delayed(_setup_part, pure=True)
         merge = dask.delayed(_merge_setups, pure=True)
         shared = _shared(spec, "spec")
-        total = _tree([setup(p, shared) for p in parts], lambda a, b: merge(shared, a, b))
+        total = _tree(
+            [setup(p, shared, w) for p, w in zip(parts, chunk_w, strict=True)],
+            lambda a, b: merge(shared, a, b),
+        )
         (summaries,) = dask.compute(total)
         for (m, _), s in zip(blocks, summaries, strict=True):
             m.setup_from_summary(s)
@@ -304,7 +446,7 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: 
     shared = _shared(spec, "spec")
     prepare = dask.delayed(_prepare_part, pure=True)
     prepared = dask.persist(*[prepare(p, shared) for p in parts])
-    sample_raw = _sample(parts, rows, model.random_state)
+    sample_raw, sample_w = _sample(parts, rows, model.random_state, weights)
     sample, _ = _read(sample_raw, values)
     model._fit_matrix = sample
     model._fit_chunks = _prepare_part(sample_raw, spec)
@@ -314,11 +456,14 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: 
     def stats(params: Any) -> Any:
         p = _shared(params, "params")
         (out,) = dask.compute(
-            _tree([task(shared, p, c) for c in prepared], lambda a, b: add(shared, a, b))
+            _tree(
+                [task(shared, p, c, w) for c, w in zip(prepared, chunk_w, strict=True)],
+                lambda a, b: add(shared, a, b),
+            )
         )
         return out
 
-    return FitData(sample, None, stats)
+    return FitData(sample, sample_w, stats)
 
 
 def _log_resp_part(part: Any, spec: ChunkSpec, params: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,294 @@
+"""``sample_weight`` on Dask input: LatentClassModel and CategoricalMixture fitted on a
+LocalCluster with weights (a numpy array or a dask array, rechunked to X's rows) equal
+the weighted in-memory fits; integer weights equal repeated rows; bad weights are refused
+naming ``sample_weight``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emnet.mixture import CategoricalMixture, LatentClassModel
+from emnet.mixture.backends import family_dask
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+
+TOL = 1e-10
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        warnings.catch_warnings(),
+        distributed.LocalCluster(
+            n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        warnings.simplefilter("ignore")
+        yield c
+
+
+# -- data and comparisons (as tests/test_latent_backends.py and tests/test_categorical_backends.py) --
+def planted(n: int = 600, seed: int = 0, missing: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """3 Gaussian, 2 Poisson and 2 categorical (4 answers) columns from 3 classes."""
+    rng = np.random.default_rng(seed)
+    z = rng.integers(3, size=n)
+    mu = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0], [0.0, 3.0, 3.0]])
+    G = mu[z] + rng.normal(size=(n, 3)) @ np.array([[1, 0.3, 0], [0, 1, 0.2], [0, 0, 1]])
+    P = rng.poisson(np.array([1.0, 4.0, 9.0])[z][:, None] * np.ones((1, 2))).astype(float)
+    C = ((rng.integers(0, 2, size=(n, 2)) + 2 * z[:, None]) % 4).astype(float)
+    X = np.column_stack([G, P, C])
+    if missing:
+        X[rng.random(X.shape) < missing] = np.nan
+        for cols, fill in (([0, 1, 2], 0), ([3, 4], 3), ([5, 6], 5)):  # no empty row per type
+            empty = np.isnan(X[:, cols]).all(axis=1)
+            X[empty, fill] = np.nanmedian(X[:, fill]) if fill != 5 else 1.0
+    return X, z
+
+
+MIXED = {"gaussian": [0, 1, 2], "poisson": [3, 4], "categorical": [5, 6]}
+
+
+def _kw(**extra: object) -> dict:
+    # Plain EM (accelerate=False) for the equalities to 1e-10: EM is a contraction near
+    # the maximum, so the rounding-level differences of summing by chunks stay at that
+    # level; SQUAREM's step length is a ratio of differences of nearly equal iterates and
+    # turns them into ~1e-8 differences of the parameters along flat directions of the
+    # likelihood (test_dask_with_squarem_agrees_to_the_likelihood).
+    kw = dict(
+        n_components=3, n_init=1, random_state=0, max_iter=300, search_budget=0.0,
+        accelerate=False,
+    )  # fmt: skip
+    kw.update(extra)
+    return kw
+
+
+def _same(a: LatentClassModel, b: LatentClassModel, tol: float = TOL) -> None:
+    assert a.n_iter_ == b.n_iter_
+    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
+    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
+    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e3 * tol, equal_nan=True)
+    if a.covariances_ is not None:
+        np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=0, atol=1e3 * tol)
+    if a.rates_ is not None:
+        np.testing.assert_allclose(b.rates_, a.rates_, rtol=0, atol=1e3 * tol)
+    for key, probs in a.probs_.items():
+        np.testing.assert_allclose(b.probs_[key], probs, rtol=0, atol=tol)
+
+
+def cat_planted(
+    n: int = 2000, seed: int = 0, missing: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """n rows × 8 items with 3 or 4 answers (1..R), K = 3 planted classes, NaN missing."""
+    rng = np.random.default_rng(seed)
+    K, R = 3, [3, 4, 3, 4, 3, 4, 3, 4]
+    z = rng.choice(K, size=n, p=[0.5, 0.3, 0.2])
+    X = np.empty((n, len(R)))
+    for j, r in enumerate(R):
+        probs = rng.dirichlet(np.full(r, 0.5), size=K)
+        cum = probs[z].cumsum(axis=1)
+        X[:, j] = 1 + (rng.random((n, 1)) > cum).sum(axis=1)
+    if missing:
+        X[rng.random(X.shape) < missing] = np.nan
+        X[np.isnan(X).all(axis=1), 0] = 1.0
+    return X, z
+
+
+def _cat_kw(**extra: object) -> dict:
+    # plain EM for the equalities to 1e-10 (see tests/test_latent_backends.py); at most 60
+    # iterations: the fits are compared iteration by iteration, not at convergence
+    kw = dict(
+        n_components=3, random_state=0, n_init=1, search_budget=0.0, accelerate=False,
+        max_iter=60,
+    )  # fmt: skip
+    kw.update(extra)
+    return kw
+
+
+def _cat_same(a: CategoricalMixture, b: CategoricalMixture, tol: float = TOL) -> None:
+    assert a.n_iter_ == b.n_iter_
+    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
+    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
+    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
+    for p, q in zip(a.probs_, b.probs_, strict=True):
+        np.testing.assert_allclose(q, p, rtol=0, atol=tol)
+    for p, q in zip(a.categories_, b.categories_, strict=True):
+        np.testing.assert_array_equal(q, p)
+
+
+def _weights(n: int, seed: int = 0, zeros: bool = True) -> np.ndarray:
+    w = np.random.default_rng(seed).uniform(0.2, 3.0, size=n)
+    if zeros:
+        w[::17] = 0.0
+    return w
+
+
+def _fit(cls: type, kw: dict, X: object, w: object) -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(**kw).fit(X, sample_weight=w)
+
+
+def _latent_both(X: np.ndarray, Xd: object, w: np.ndarray, wd: object = None, **kw: object):
+    local = _fit(LatentClassModel, _kw(**kw), X, w)
+    remote = _fit(LatentClassModel, _kw(**kw), Xd, w if wd is None else wd)
+    return local, remote
+
+
+# -- LatentClassModel ------------------------------------------------------------------------
+@pytest.mark.parametrize("covariance", ["VVI", "VVV"])
+@pytest.mark.parametrize("as_dask", [False, True], ids=["numpy-w", "dask-w"])
+def test_weighted_gaussian_equals_in_memory(client, covariance, as_dask):
+    X, _ = planted()
+    G = X[:, :3]
+    w = _weights(len(G))
+    wd = da.from_array(w, chunks=77) if as_dask else None  # rechunked to X's rows
+    local, remote = _latent_both(G, da.from_array(G, chunks=(130, 2)), w, wd,
+                                 covariance=covariance)  # fmt: skip
+    _same(local, remote)
+    assert np.isnan(G).any()
+
+
+@pytest.mark.parametrize(
+    "measurement, cols",
+    [("categorical", [5, 6]), (MIXED, slice(None))],
+    ids=["categorical", "mixed"],
+)
+def test_weighted_types_with_missing_equal_in_memory(client, measurement, cols):
+    X, _ = planted(seed=1)
+    A = X[:, cols]
+    w = _weights(len(A), seed=1)
+    local, remote = _latent_both(A, da.from_array(A, chunks=(128, 7)), w,
+                                 da.from_array(w, chunks=200), measurement=measurement)  # fmt: skip
+    _same(local, remote)
+    assert remote.measurement_ == local.measurement_
+
+
+def test_weighted_setup_constants_equal_in_memory(client):
+    X, _ = planted(seed=4)
+    w = _weights(len(X), seed=4)
+    local, remote = _latent_both(X, da.from_array(X, chunks=(97, 7)), w, measurement=MIXED,
+                                 max_iter=1)  # fmt: skip
+    unweighted = _fit(LatentClassModel, _kw(measurement=MIXED, max_iter=1), X, None)
+    for (a, _), (b, _), (c, _) in zip(local._blocks, remote._blocks, unweighted._blocks,
+                                      strict=True):  # fmt: skip
+        for key, value in a.state_arrays().items():
+            np.testing.assert_allclose(b.state_arrays()[key], value, rtol=1e-13)
+            if a.name == "gaussian":  # the column moments are weighted
+                assert not np.allclose(c.state_arrays()[key], value)
+
+
+def test_weighted_dataframe_equals_in_memory(client):
+    X, _ = planted(seed=2)
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    w = _weights(len(X), seed=2)
+    local, remote = _latent_both(frame, dd.from_pandas(frame, npartitions=4), w,
+                                 measurement=MIXED)  # fmt: skip
+    _same(local, remote)
+
+
+def test_weighted_large_sample_draws_in_proportion(client, monkeypatch):
+    """More rows than INIT_SAMPLE_ROWS: the start sample is drawn ∝ the weights (a row
+    of weight 0 is never drawn) and the fit reaches the in-memory maximum."""
+    monkeypatch.setattr(family_dask, "INIT_SAMPLE_ROWS", 200)
+    X, _ = planted(seed=6, missing=0)
+    w = _weights(len(X), seed=6)
+    X[w == 0, 0] = 1e6  # marks the rows that must not be drawn
+    parts = list(da.from_array(X, chunks=(128, 7)).to_delayed().ravel())
+    rows = [128] * 4 + [len(X) - 512]
+    weights = family_dask.check_weights_parts(w, rows)
+    sample, sample_w = family_dask._sample(parts, rows, 0, weights)
+    assert sample.shape == (200, X.shape[1]) and sample_w is None
+    assert (sample[:, 0] < 1e6).all()
+    G = planted(seed=6, missing=0)[0][:, :3]
+    local, remote = _latent_both(G, da.from_array(G, chunks=(128, 3)), w, max_iter=500,
+                                 tol=1e-10)  # fmt: skip
+    assert remote.lower_bound_ == pytest.approx(local.lower_bound_, abs=1e-6)
+
+
+def test_integer_weights_equal_repeated_rows(client):
+    X, _ = planted(seed=7)
+    w = np.random.default_rng(7).integers(0, 4, size=len(X)).astype(float)
+    w[0] = 2.0
+    Xd = da.from_array(X, chunks=(128, 7))
+    weighted = _fit(LatentClassModel, _kw(measurement=MIXED, init_params="random"), Xd, w)
+    R = np.repeat(X, w.astype(int), axis=0)
+    repeated = _fit(LatentClassModel, _kw(measurement=MIXED, init_params="random"),
+                    da.from_array(R, chunks=(128, 7)), None)  # fmt: skip
+    # the same maximum (the starts differ: the rows are not the same)
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, abs=1e-6)
+    order = np.argsort(weighted.weights_)
+    other = np.argsort(repeated.weights_)
+    np.testing.assert_allclose(weighted.weights_[order], repeated.weights_[other], atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [LatentClassModel, CategoricalMixture])
+def test_bad_weights_name_sample_weight(client, cls):
+    X, _ = cat_planted(n=300, seed=8)
+    Xd = da.from_array(X, chunks=(100, 8))
+    kw = _cat_kw() if cls is CategoricalMixture else _kw(measurement="categorical")
+    n = len(X)
+    negative = np.ones(n)
+    negative[150] = -1.0
+    nan = np.ones(n)
+    nan[220] = np.nan
+    cases = [
+        (negative, "row 150"),
+        (nan, "row 220"),
+        (np.ones(n - 1), "expected shape"),
+        (np.zeros(n), "all weights are zero"),
+        (da.from_array(negative, chunks=70), "row 150"),
+        (da.from_array(nan, chunks=70), "row 220"),
+        (da.from_array(np.ones(n + 3), chunks=70), "expected shape"),
+        (da.from_array(np.zeros(n), chunks=70), "all weights are zero"),
+        (da.ones((n, 2), chunks=70), "1-D"),
+    ]
+    for w, what in cases:
+        with pytest.raises(ValueError, match=f"sample_weight.*{what}"):
+            _fit(cls, kw, Xd, w)
+
+
+# -- CategoricalMixture ----------------------------------------------------------------------
+@pytest.mark.parametrize("init_params", ["random", "random_from_data"])
+@pytest.mark.parametrize("as_dask", [False, True], ids=["numpy-w", "dask-w"])
+def test_categorical_mixture_weighted_equals_in_memory(client, init_params, as_dask):
+    X, _ = cat_planted()
+    w = _weights(len(X), seed=9)
+    wd = da.from_array(w, chunks=450) if as_dask else w
+    local = _fit(CategoricalMixture, _cat_kw(init_params=init_params), X, w)
+    remote = _fit(CategoricalMixture, _cat_kw(init_params=init_params),
+                  da.from_array(X, chunks=(300, 3)), wd)  # fmt: skip
+    _cat_same(local, remote)
+    unweighted = _fit(CategoricalMixture, _cat_kw(init_params=init_params), X, None)
+    assert abs(unweighted.lower_bound_ - local.lower_bound_) > 1e-6
+
+
+def test_categorical_mixture_weighted_dataframe(client):
+    X, _ = cat_planted(seed=2)
+    frame = pd.DataFrame(
+        {f"q{j}": [None if np.isnan(v) else f"ans{int(v)}" for v in X[:, j]] for j in range(8)}
+    )
+    w = _weights(len(X), seed=10)
+    local = _fit(CategoricalMixture, _cat_kw(), frame, w)
+    remote = _fit(CategoricalMixture, _cat_kw(), dd.from_pandas(frame, npartitions=5),
+                  da.from_array(w, chunks=333))  # fmt: skip
+    _cat_same(local, remote)
+
+
+def test_categorical_mixture_integer_weights_equal_repeated_rows(client):
+    X, _ = cat_planted(seed=11)
+    w = np.random.default_rng(11).integers(0, 4, size=len(X)).astype(float)
+    kw = _cat_kw(init_params="random")
+    weighted = _fit(CategoricalMixture, kw, da.from_array(X, chunks=(300, 8)), w)
+    R = np.repeat(X, w.astype(int), axis=0)
+    repeated = _fit(CategoricalMixture, kw, da.from_array(R, chunks=(300, 8)), None)
+    # random starts draw no rows: the same start, the same iterations
+    _cat_same(weighted, repeated, tol=1e-9)
