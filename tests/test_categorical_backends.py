@@ -8,6 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_same_categorical as _same
+from conftest import plain_em_categorical as _kw
+from conftest import planted_answers as planted
 from sklearn.metrics import adjusted_rand_score
 
 from emnet.mixture import CategoricalMixture
@@ -19,57 +22,6 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 TOL = 1e-10
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        warnings.catch_warnings(),
-        distributed.LocalCluster(
-            n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        warnings.simplefilter("ignore")
-        yield c
-
-
-def planted(n: int = 2000, seed: int = 0, missing: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """n rows × 8 items with 3 or 4 answers (1..R), K = 3 planted classes, NaN missing."""
-    rng = np.random.default_rng(seed)
-    K, R = 3, [3, 4, 3, 4, 3, 4, 3, 4]
-    z = rng.choice(K, size=n, p=[0.5, 0.3, 0.2])
-    X = np.empty((n, len(R)))
-    for j, r in enumerate(R):
-        probs = rng.dirichlet(np.full(r, 0.5), size=K)
-        cum = probs[z].cumsum(axis=1)
-        X[:, j] = 1 + (rng.random((n, 1)) > cum).sum(axis=1)
-    if missing:
-        X[rng.random(X.shape) < missing] = np.nan
-        X[np.isnan(X).all(axis=1), 0] = 1.0
-    return X, z
-
-
-def _kw(**extra: object) -> dict:
-    # plain EM for the equalities to 1e-10 (see tests/test_latent_backends.py); at most 60
-    # iterations: the fits are compared iteration by iteration, not at convergence
-    kw = dict(
-        n_components=3, random_state=0, n_init=1, search_budget=0.0, accelerate=False,
-        max_iter=60,
-    )  # fmt: skip
-    kw.update(extra)
-    return kw
-
-
-def _same(a: CategoricalMixture, b: CategoricalMixture, tol: float = TOL) -> None:
-    assert a.n_iter_ == b.n_iter_
-    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
-    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
-    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
-    for p, q in zip(a.probs_, b.probs_, strict=True):
-        np.testing.assert_allclose(q, p, rtol=0, atol=tol)
-    for p, q in zip(a.categories_, b.categories_, strict=True):
-        np.testing.assert_array_equal(q, p)
 
 
 @pytest.mark.parametrize("init_params", ["random", "random_from_data"])

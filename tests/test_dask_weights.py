@@ -10,6 +10,27 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import (
+    MIXED,
+)
+from conftest import (
+    assert_same_categorical as _cat_same,
+)
+from conftest import (
+    assert_same_latent as _same,
+)
+from conftest import (
+    plain_em_categorical as _cat_kw,
+)
+from conftest import (
+    plain_em_latent as _kw,
+)
+from conftest import (
+    planted_answers as cat_planted,
+)
+from conftest import (
+    planted_mixed as planted,
+)
 
 from emnet.mixture import CategoricalMixture, LatentClassModel
 from emnet.mixture.backends import family_dask
@@ -22,108 +43,7 @@ distributed = pytest.importorskip("distributed")
 TOL = 1e-10
 
 
-@pytest.fixture(scope="module")
-def client():
-    with (
-        warnings.catch_warnings(),
-        distributed.LocalCluster(
-            n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        warnings.simplefilter("ignore")
-        yield c
-
-
 # -- data and comparisons (as tests/test_latent_backends.py and tests/test_categorical_backends.py) --
-def planted(n: int = 600, seed: int = 0, missing: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """3 Gaussian, 2 Poisson and 2 categorical (4 answers) columns from 3 classes."""
-    rng = np.random.default_rng(seed)
-    z = rng.integers(3, size=n)
-    mu = np.array([[0.0, 0.0, 0.0], [3.0, 3.0, 0.0], [0.0, 3.0, 3.0]])
-    G = mu[z] + rng.normal(size=(n, 3)) @ np.array([[1, 0.3, 0], [0, 1, 0.2], [0, 0, 1]])
-    P = rng.poisson(np.array([1.0, 4.0, 9.0])[z][:, None] * np.ones((1, 2))).astype(float)
-    C = ((rng.integers(0, 2, size=(n, 2)) + 2 * z[:, None]) % 4).astype(float)
-    X = np.column_stack([G, P, C])
-    if missing:
-        X[rng.random(X.shape) < missing] = np.nan
-        for cols, fill in (([0, 1, 2], 0), ([3, 4], 3), ([5, 6], 5)):  # no empty row per type
-            empty = np.isnan(X[:, cols]).all(axis=1)
-            X[empty, fill] = np.nanmedian(X[:, fill]) if fill != 5 else 1.0
-    return X, z
-
-
-MIXED = {"gaussian": [0, 1, 2], "poisson": [3, 4], "categorical": [5, 6]}
-
-
-def _kw(**extra: object) -> dict:
-    # Plain EM (accelerate=False) for the equalities to 1e-10: EM is a contraction near
-    # the maximum, so the rounding-level differences of summing by chunks stay at that
-    # level; SQUAREM's step length is a ratio of differences of nearly equal iterates and
-    # turns them into ~1e-8 differences of the parameters along flat directions of the
-    # likelihood (test_dask_with_squarem_agrees_to_the_likelihood).
-    kw = dict(
-        n_components=3, n_init=1, random_state=0, max_iter=300, search_budget=0.0,
-        accelerate=False,
-    )  # fmt: skip
-    kw.update(extra)
-    return kw
-
-
-def _same(a: LatentClassModel, b: LatentClassModel, tol: float = TOL) -> None:
-    assert a.n_iter_ == b.n_iter_
-    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
-    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
-    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
-    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=1e3 * tol, equal_nan=True)
-    if a.covariances_ is not None:
-        np.testing.assert_allclose(b.covariances_, a.covariances_, rtol=0, atol=1e3 * tol)
-    if a.rates_ is not None:
-        np.testing.assert_allclose(b.rates_, a.rates_, rtol=0, atol=1e3 * tol)
-    for key, probs in a.probs_.items():
-        np.testing.assert_allclose(b.probs_[key], probs, rtol=0, atol=tol)
-
-
-def cat_planted(
-    n: int = 2000, seed: int = 0, missing: float = 0.05
-) -> tuple[np.ndarray, np.ndarray]:
-    """n rows × 8 items with 3 or 4 answers (1..R), K = 3 planted classes, NaN missing."""
-    rng = np.random.default_rng(seed)
-    K, R = 3, [3, 4, 3, 4, 3, 4, 3, 4]
-    z = rng.choice(K, size=n, p=[0.5, 0.3, 0.2])
-    X = np.empty((n, len(R)))
-    for j, r in enumerate(R):
-        probs = rng.dirichlet(np.full(r, 0.5), size=K)
-        cum = probs[z].cumsum(axis=1)
-        X[:, j] = 1 + (rng.random((n, 1)) > cum).sum(axis=1)
-    if missing:
-        X[rng.random(X.shape) < missing] = np.nan
-        X[np.isnan(X).all(axis=1), 0] = 1.0
-    return X, z
-
-
-def _cat_kw(**extra: object) -> dict:
-    # plain EM for the equalities to 1e-10 (see tests/test_latent_backends.py); at most 60
-    # iterations: the fits are compared iteration by iteration, not at convergence
-    kw = dict(
-        n_components=3, random_state=0, n_init=1, search_budget=0.0, accelerate=False,
-        max_iter=60,
-    )  # fmt: skip
-    kw.update(extra)
-    return kw
-
-
-def _cat_same(a: CategoricalMixture, b: CategoricalMixture, tol: float = TOL) -> None:
-    assert a.n_iter_ == b.n_iter_
-    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
-    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
-    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
-    for p, q in zip(a.probs_, b.probs_, strict=True):
-        np.testing.assert_allclose(q, p, rtol=0, atol=tol)
-    for p, q in zip(a.categories_, b.categories_, strict=True):
-        np.testing.assert_array_equal(q, p)
-
-
 def _weights(n: int, seed: int = 0, zeros: bool = True) -> np.ndarray:
     w = np.random.default_rng(seed).uniform(0.2, 3.0, size=n)
     if zeros:
