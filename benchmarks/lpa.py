@@ -94,18 +94,28 @@ def compact(var: np.ndarray, k: int, structure: str) -> np.ndarray:
     }[structure]
 
 
+def timed_fit(model, X) -> float:
+    """Fit ``model`` on X with its warnings silenced; the seconds the fit took."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    return time.perf_counter() - t0
+
+
+def from_start(k, structure, weights, means, covariances) -> LatentClassModel:
+    """emnet from one given start: n_init=1, no start search."""
+    return LatentClassModel(
+        k, covariance=structure, n_init=1, tol=TOL, max_iter=20000, search_budget=0.0,
+        weights_init=weights, means_init=means, covariances_init=covariances,
+    )  # fmt: skip
+
+
 def run_emnet(X, k, structure, starts) -> tuple[float, float, int]:
     best, seconds, aside = -np.inf, 0.0, 0
     for w, m, var in starts:
-        model = LatentClassModel(
-            k, covariance=structure, n_init=1, tol=TOL, max_iter=20000, weights_init=w,
-            means_init=m, covariances_init=compact(var, k, structure), search_budget=0.0,
-        )  # fmt: skip
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(X)
-        seconds += time.perf_counter() - t0
+        model = from_start(k, structure, w, m, compact(var, k, structure))
+        seconds += timed_fit(model, X)
         aside += int(model.n_degenerate_starts_)
         if not model.n_degenerate_starts_:
             best = max(best, float(model.score(X) * len(X)))
@@ -124,11 +134,7 @@ def run_sklearn(X, k, structure, starts) -> tuple[float, float]:
             k, covariance_type=kind, tol=TOL, max_iter=20000, weights_init=w, means_init=m,
             precisions_init=prec,
         )  # fmt: skip
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gm.fit(X)
-        seconds += time.perf_counter() - t0
+        seconds += timed_fit(gm, X)
         best = max(best, float(gm.score(X) * len(X)))
     return best, seconds
 
@@ -138,11 +144,7 @@ def run_defaults(X, k, structure, n_init) -> tuple[float, float]:
     model = LatentClassModel(
         k, covariance=structure, n_init=n_init, tol=TOL, max_iter=20000, random_state=0
     )
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X)
-    seconds = time.perf_counter() - t0
+    seconds = timed_fit(model, X)
     proper = model.n_degenerate_starts_ < len(model.init_lower_bounds_)
     return (float(model.score(X) * len(X)) if proper else -np.inf), seconds
 
@@ -150,14 +152,8 @@ def run_defaults(X, k, structure, n_init) -> tuple[float, float]:
 def is_proper(X, k, structure, weights, means, covariances) -> bool:
     """Whether a peer's solution is a proper maximum by emnet's rule: EM from it (it is
     a fixed point already) and the block's degenerate test on the result."""
-    model = LatentClassModel(
-        k, covariance=structure, n_init=1, tol=TOL, max_iter=20000, search_budget=0.0,
-        weights_init=np.asarray(weights) / np.sum(weights), means_init=means,
-        covariances_init=covariances,
-    )  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X)
+    model = from_start(k, structure, np.asarray(weights) / np.sum(weights), means, covariances)
+    timed_fit(model, X)
     return not bool(model.init_degenerate_[0])
 
 
@@ -168,11 +164,7 @@ def run_stepmix(X, k, structure, n_init) -> tuple[float, float, tuple]:
         n_components=k, measurement=STEPMIX[structure], n_init=n_init, abs_tol=TOL,
         rel_tol=0.0, max_iter=20000, verbose=0, progress_bar=0, random_state=0,
     )  # fmt: skip
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(X)
-    seconds = time.perf_counter() - t0
+    seconds = timed_fit(model, X)
     p = model.get_parameters()
     solution = (p["weights"], p["measurement"]["means"], p["measurement"]["covariances"])
     return float(model.score(X) * len(X)), seconds, solution

@@ -7,7 +7,9 @@ Import them by name (``from conftest import quiet_fit, planted_categorical``): p
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -87,19 +89,27 @@ MIXED = {"gaussian": [0, 1, 2], "poisson": [3, 4], "categorical": [5, 6]}
 """The measurement of :func:`planted_mixed`'s columns."""
 
 
-@pytest.fixture(scope="module")
-def client():
-    """A 2-worker LocalCluster (threads) for a module of Dask tests, closed after it; a
-    test module may define its own ``client``."""
+@contextlib.contextmanager
+def local_client(processes: bool) -> Iterator[Any]:
+    """A Client of a 2-worker LocalCluster (1 thread each; worker processes or threads),
+    its start-up warnings silenced; closed on exit."""
     distributed = pytest.importorskip("distributed")
     with (
         warnings.catch_warnings(),
         distributed.LocalCluster(
-            n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+            n_workers=2, processes=processes, threads_per_worker=1, dashboard_address=None
         ) as cluster,
         distributed.Client(cluster) as c,
     ):
         warnings.simplefilter("ignore")
+        yield c
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A 2-worker LocalCluster (threads) for a module of Dask tests, closed after it; a
+    test module may define its own ``client``."""
+    with local_client(processes=False) as c:
         yield c
 
 

@@ -10,6 +10,8 @@ import pytest
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
+from conftest import local_client  # noqa: E402
+
 from emnet.mixture import BernoulliMixture, select_n_components  # noqa: E402
 from emnet.mixture.backends.dask_backend import dask_stats, is_dask_array, prepare_dask_array  # noqa: E402
 from emnet.mixture.kernels.bernoulli_math import chunk_stats  # noqa: E402
@@ -17,14 +19,7 @@ from emnet.mixture.kernels.bernoulli_math import chunk_stats  # noqa: E402
 
 @pytest.fixture(scope="module")
 def client():
-    with (
-        warnings.catch_warnings(),
-        distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        warnings.simplefilter("ignore")
+    with local_client(processes=True) as c:  # worker processes: the real cluster's case
         yield c
 
 
