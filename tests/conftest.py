@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from emnet.mixture import CategoricalMixture, LatentClassModel
+if TYPE_CHECKING:  # annotations only: collecting a test does not import the mixtures
+    from emnet.mixture import CategoricalMixture, LatentClassModel
 
 
 def quiet_fit(model: Any, *args: Any, **kw: Any) -> Any:
