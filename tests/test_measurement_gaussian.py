@@ -241,3 +241,42 @@ def test_covariance_floor_is_relative_to_the_column_variance() -> None:
     assert a.score(X) - np.log(1000.0 * 0.001) == pytest.approx(b.score(scaled), abs=1e-8)
     s = np.array([1.0, 1000.0, 0.001])
     np.testing.assert_allclose(b.covariances_, a.covariances_ * np.outer(s, s), rtol=1e-6)
+
+
+def test_search_goes_on_while_every_start_collapsed() -> None:
+    """wine, VVV, K = 6: every one of the 10 k-means++ starts of seed 1 ends in a
+    collapsed class. The start search used to count such starts as "at the best" and
+    spend nothing; it now goes on past its budget, alternating k-means++ and random soft
+    partitions, until a start ends at a proper maximum."""
+    from sklearn.datasets import load_wine
+
+    X = load_wine().data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "every start ended in a degenerate class" fails
+        m = LatentClassModel(6, covariance="VVV", random_state=1).fit(X)
+    assert m.init_degenerate_[:10].all()  # the n_init starts
+    assert m.n_screened_ > 0
+    assert not m.init_degenerate_.all()
+    best = m.init_lower_bounds_[~m.init_degenerate_].max()
+    assert m.lower_bound_ == pytest.approx(best)
+    eig = m._blocks[0][0].standardized_eigenvalues(m._params.blocks[0])
+    assert eig.min() >= EIGEN_FLOOR
+
+
+def test_search_takes_start_kinds_in_turn() -> None:
+    X, _ = _planted(np.random.RandomState(4))
+    m = LatentClassModel(3, covariance="VVI", random_state=0).fit(X)
+    kinds = []
+    real = LatentClassModel._initialize
+
+    def spy(self, A, w, rng, kind=None):  # type: ignore[no-untyped-def]
+        kinds.append(kind)
+        return real(self, A, w, rng, kind)
+
+    fit_data = m._prepare_fit(X, None, reset=False)
+    rng = np.random.RandomState(0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(LatentClassModel, "_initialize", spy)
+        for i in range(4):
+            m._search_start(fit_data, rng, i)
+    assert kinds == ["random", "kmeans++", "random", "kmeans++"]

@@ -374,18 +374,27 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         to convergence. E-steps spent: at most ``search_budget`` × (1 − the share of starts
         at the best objective) × those of the ``n_init`` starts, so data whose starts agree
         cost nothing extra; at most :data:`SEARCH_MAX_STARTS` × ``n_init`` extra starts.
+        While every run so far was set aside (objective −inf: ``LatentClassModel``'s
+        collapsed classes), the search goes on past the budget, up to that many starts.
         Returns (the finished runs, the number of extra starts screened)."""
         share = float(getattr(self, "search_budget", 0.0))
         if share <= 0.0 or self.tol >= SCREEN_TOL or self.max_iter == 0:
             return [], 0
         best = max(r.lower_bound for r in runs)
-        at_best = np.mean([r.lower_bound >= best - AT_BEST_TOL for r in runs])
+        # every start set aside (-inf): none is at a best, the whole budget is there
+        at_best = (
+            np.mean([r.lower_bound >= best - AT_BEST_TOL for r in runs])
+            if math.isfinite(best)
+            else 0.0
+        )
         budget = share * (1.0 - at_best) * sum(r.n_em_steps for r in runs)
         reach = float(np.median([_gain_after(r.history, SCREEN_TOL) for r in runs]))
         found: list[EMRun] = []
         spent = screened = 0
-        while spent < budget and screened < SEARCH_MAX_STARTS * len(runs):
-            start = self._initialize(fit_data.data, fit_data.sample_weight, rng)
+        cap = SEARCH_MAX_STARTS * len(runs)
+        # while every run so far was set aside, the search goes on past the budget
+        while (spent < budget or not math.isfinite(best)) and screened < cap:
+            start = self._search_start(fit_data, rng, screened)
             rough = self._run_em(fit_data.stats, start, tol=SCREEN_TOL)
             screened += 1
             spent += rough.n_em_steps
@@ -402,6 +411,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
             best = max(best, run.lower_bound)
         return found, screened
+
+    def _search_start(self, fit_data: FitData, rng: np.random.RandomState, index: int) -> Any:
+        """The ``index``-th extra start of the start search (default: one more start of
+        the estimator's own kind)."""
+        return self._initialize(fit_data.data, fit_data.sample_weight, rng)
 
     def _search_after(
         self, X: Any, sample_weight: Any, starts: list[BaseEMMixture], seed: int

@@ -44,6 +44,11 @@ from emnet.mixture.kernels.codes import log_normalised, log_shares, posterior_ro
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
 
 INIT_PARAMS = ("kmeans++", "random_from_data", "random")
+SEARCH_KINDS = {
+    "kmeans++": ("random", "kmeans++"),
+    "random_from_data": ("random", "random_from_data"),
+}
+"""The start kinds the start search takes in turn, per ``init_params``."""
 MAX_CATEGORICAL_VALUES = 10
 EM_BLAS_THREADS = 1
 """BLAS threads during an EM run. The E-step's matrix products are thin (K columns out,
@@ -107,7 +112,10 @@ class LatentClassModel(BaseEMMixture):
         order (a binary column: (P(0), P(1))).
     proper_maxima : set starts that end in a degenerate class aside (module docstring).
     accelerate, search_budget, random_state, warm_start, verbose : as in
-        :class:`~emnet.mixture.CategoricalMixture`.
+        :class:`~emnet.mixture.CategoricalMixture`. The start search takes its extra
+        starts in turn from random soft partitions and ``init_params``
+        (:data:`SEARCH_KINDS`), and while every start so far ended in a collapsed class it
+        goes on past its budget (up to 5 × ``n_init`` extra starts).
     backend : "numpy" or "torch" (the E-step as matrix products on ``device``, "cpu",
         "cuda" or "auto", in ``dtype``, float64 by default:
         :mod:`emnet.mixture.backends.family_torch`). A Dask array or DataFrame passed to
@@ -361,22 +369,28 @@ class LatentClassModel(BaseEMMixture):
         return np.zeros((0, len(p.log_weights))) if ll is None else ll
 
     def _initialize(
-        self, A: np.ndarray, sample_weight: np.ndarray | None, rng: np.random.RandomState
+        self,
+        A: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rng: np.random.RandomState,
+        kind: str | None = None,
     ) -> LatentParams:
+        """One start of ``kind`` (default: ``init_params``)."""
+        kind = self.init_params if kind is None else kind
         K, n = self.n_components, A.shape[0]
         w = np.ones(n) if sample_weight is None else sample_weight
         if A is getattr(self, "_fit_matrix", None):
             chunks = self._fit_chunks
         else:
             chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
-        random = self.init_params == "random"
+        random = kind == "random"
         given = self._start_is_given()
         if given:  # every parameter below is replaced: no seeds drawn
             resp = np.full((n, K), 1.0 / K)
         elif random:
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
-            resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng)
+            resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng, kind)
         fixed = {"means_init": self.means_init, "covariances_init": self.covariances_init}
         blocks = []
         for (m, _), chunk in zip(self._blocks, chunks, strict=True):
@@ -389,6 +403,16 @@ class LatentClassModel(BaseEMMixture):
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
+
+    def _search_start(self, fit_data: FitData, rng: np.random.RandomState, index: int) -> Any:
+        """The start search alternates its extra starts between ``init_params`` and a
+        random soft partition (:data:`SEARCH_KINDS`): partitions around seeds and random
+        soft partitions fall into different maxima (breast cancer, VVV, K >= 5: every
+        k-means++ start collapses a class; wine, EEE, K = 6: random starts reach the best
+        maximum more often), so the search does not depend on one kind's luck."""
+        kinds = SEARCH_KINDS.get(self.init_params, (self.init_params,))
+        kind = kinds[index % len(kinds)]
+        return self._initialize(fit_data.data, fit_data.sample_weight, rng, kind)
 
     def _start_is_given(self) -> bool:
         """``weights_init`` and every block's ``*_init`` options are given: the start is
@@ -414,7 +438,7 @@ class LatentClassModel(BaseEMMixture):
         return np.hstack([np.asarray(A[:, keep], dtype=np.float64), *parts])
 
     def _seed_partition(
-        self, A: np.ndarray, w: np.ndarray, rng: np.random.RandomState
+        self, A: np.ndarray, w: np.ndarray, rng: np.random.RandomState, kind: str
     ) -> np.ndarray:
         """Hard partition: each row to its nearest of K seeds (k-means++ or random rows) on
         the standardised, mean-imputed data."""
@@ -424,7 +448,7 @@ class LatentClassModel(BaseEMMixture):
         Z = (np.where(np.isnan(A), mean, A) - mean) / np.where(sd > 0, sd, 1.0)
         p = w / w.sum()
         positive = int(np.sum(w > 0))
-        if self.init_params == "random_from_data":
+        if kind == "random_from_data":
             seeds = rng.choice(n, size=K, replace=positive < K, p=p)
             centers = Z[seeds]
         else:
