@@ -120,3 +120,22 @@ def test_a_covariate_fit_does_not_keep_the_previous_search_count():
     fit_cov = model.fit(X, covariates=Z)
     assert fit_cov.n_screened_ == 0
     assert "screened" not in str(fit_cov.summary(X, covariates=Z))
+
+
+@pytest.mark.parametrize("cls", [BernoulliMixture, CategoricalMixture])
+def test_selection_takes_an_unfitted_coded_estimator_and_its_parameters(cls):
+    """An instance of a coded-item estimator gives select_n_components its parameters (it
+    took only a LatentClassModel instance), and its K run as separate one-start fits."""
+    X = lsat6().to_numpy()
+    if cls is CategoricalMixture:
+        template = cls(prob_concentration=2.0, tol=1e-9)
+        kwargs = {"prob_concentration": 2.0, "tol": 1e-9}
+    else:
+        template = cls(tol=1e-9, accelerate=False)
+        kwargs = {"tol": 1e-9, "accelerate": False}
+    by_instance = select_n_components(X, [1, 2], n_init=2, estimator=template)
+    by_class = select_n_components(X, [1, 2], n_init=2, estimator=cls, **kwargs)
+    np.testing.assert_allclose(by_instance.loglik, by_class.loglik, rtol=0, atol=1e-9)
+    model = by_instance.models[2]
+    assert type(model) is cls and model.n_init == 1 and model.tol == 1e-9
+    assert not cls._whole_fit_selection

@@ -99,6 +99,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     _takes_text: ClassVar[bool] = False
     #: scikit-learn input tags set to True (``__sklearn_tags__``)
     _input_tags: ClassVar[tuple[str, ...]] = ("allow_nan",)
+    #: ``select_n_components`` fits each K as one fit with all its starts (True: the
+    #: estimator compares its starts, e.g. LatentClassModel's proper-maxima rule) rather
+    #: than as separate one-start fits
+    _whole_fit_selection: ClassVar[bool] = False
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -618,6 +622,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture.inference.stats import classification_of
 
         return classification_of(*self._posterior(X, sample_weight))
+
+    @abstractmethod
+    def _bootstrap_replicate(
+        self, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
+    ) -> tuple[float, bool]:
+        """One bootstrap sample of the BLRT with this fitted model as the null
+        (:mod:`emnet.mixture.inference.blrt`): (LR_b, whether the random-start K fit ended
+        below the K − 1 fit)."""
 
     def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
         """Whether a run from an extra start (the BLRT's) may be kept (default: yes;

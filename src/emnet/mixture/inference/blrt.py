@@ -28,7 +28,7 @@ data's K fit) ended below the K − 1 fit: those the split starts rescued. It me
 hard the K-class likelihood is to maximise here; a large count says that more starts
 (``n_init``) are worth their time.
 
-**LatentClassModel** (any measurement blocks; :func:`_one_family`): the same plan through
+**LatentClassModel** (any measurement blocks; :func:`family_replicate`): the same plan through
 the measurement contract — samples from the null's ``sample``; the K − 1 refit starts
 from the null's parameters too, the K refit from the data's K fit and from the bootstrap
 K − 1 fit's split starts (``LatentClassModel._split_starts``: a class's posterior mass
@@ -136,11 +136,18 @@ def _one(
     null_model: Any, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
 ) -> tuple[float, bool]:
     """(LR, whether the random-start K fit ended below the K − 1 fit) of one bootstrap
-    sample: simulate from the null, fit K − 1 and K (see the module docstring)."""
-    from emnet.mixture.estimators.latent import LatentClassModel
+    sample: simulate from the null, fit K − 1 and K (see the module docstring). The
+    estimator runs it (``_bootstrap_replicate``: :func:`coded_replicate` for the coded
+    items' estimators, :func:`family_replicate` for LatentClassModel)."""
+    return null_model._bootstrap_replicate(n, seed, n_init, params, alt)
 
-    if isinstance(null_model, LatentClassModel):
-        return _one_family(null_model, n, seed, n_init, params, alt)
+
+def coded_replicate(
+    null_model: Any, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
+) -> tuple[float, bool]:
+    """:func:`_one` for the coded-item estimators (``core.coded``): the sample is drawn
+    from the null's log θ table; the starts are the null's and the data's K fit's tables
+    and the split starts of :func:`_split_starts`."""
     codes = _sample(null_model, n, seed)
     k0 = len(null_model.weights_)
     cls = type(null_model)
@@ -166,7 +173,7 @@ def _one(
     return 2.0 * (ll1 - ll0), bool(below)
 
 
-def _one_family(
+def family_replicate(
     null_model: Any, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
 ) -> tuple[float, bool]:
     """:func:`_one` for a ``LatentClassModel`` (any measurement blocks): the sample is

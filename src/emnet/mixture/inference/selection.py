@@ -134,8 +134,8 @@ def _parse_ks(ks: Any, n_samples: int) -> list[int]:
 
 def _estimator_class(estimator: Any) -> tuple[type, dict[str, Any]]:
     """(the estimator class, its default parameters) from ``estimator``: a name of
-    :data:`ESTIMATORS`, one of the classes, or an unfitted LatentClassModel instance
-    (its parameters, but K, starts and seed, become the defaults)."""
+    :data:`ESTIMATORS`, one of the classes, or an unfitted instance of one of them (its
+    parameters, but K, starts and seed, become the defaults)."""
     from emnet.mixture.estimators.bernoulli import BernoulliMixture
     from emnet.mixture.estimators.categorical import CategoricalMixture
     from emnet.mixture.estimators.latent import LatentClassModel
@@ -151,20 +151,19 @@ def _estimator_class(estimator: Any) -> tuple[type, dict[str, Any]]:
         BernoulliMixture, CategoricalMixture, LatentClassModel
     ):  # fmt: skip
         return estimator, {}
-    if isinstance(estimator, LatentClassModel):
+    if isinstance(estimator, BernoulliMixture | CategoricalMixture | LatentClassModel):
         params = estimator.get_params(deep=False)
         for name in ("n_components", "n_init", "random_state", "warm_start"):
             params.pop(name, None)
-        return LatentClassModel, params
+        return type(estimator), params
     raise ValueError(f"estimator: expected one of {ESTIMATORS}, got {estimator!r}")
 
 
 def _whole_fits(cls: type) -> bool:
-    """Whether each K is one fit with all its starts (LatentClassModel: its proper-maxima
-    rule compares the starts, so they cannot run as separate one-start fits)."""
-    from emnet.mixture.estimators.latent import LatentClassModel
-
-    return issubclass(cls, LatentClassModel)
+    """Whether each K is one fit with all its starts (the estimator's declared
+    ``_whole_fit_selection``; LatentClassModel: its proper-maxima rule compares the
+    starts, so they cannot run as separate one-start fits)."""
+    return bool(cls._whole_fit_selection)
 
 
 def _fit_one(
@@ -213,7 +212,7 @@ def select_n_components(
         the measurement blocks that ``measurement=`` names), 'gaussian' (latent profile
         analysis: LatentClassModel with every column Gaussian, ``covariance=`` "EEI",
         "VVI", "EEE" or "VVV") or 'poisson'; or one of the classes, or an unfitted
-        LatentClassModel whose parameters are the defaults. A LatentClassModel is fitted
+        instance of one whose parameters are the defaults. A LatentClassModel is fitted
         once per K with ``n_init`` starts (its proper-maxima rule sets starts that end in
         a collapsed class aside: ``n_set_aside``; its BLRT refits keep to it too); the
         table has no G², X² or df for it (they need a table of response patterns).
