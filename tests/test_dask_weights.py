@@ -1,5 +1,5 @@
-"""``sample_weight`` on Dask input: LatentClassModel and CategoricalMixture fitted on a
-LocalCluster with weights (a numpy array or a dask array, rechunked to X's rows) equal
+"""``sample_weight`` on Dask input: LatentClassModel, CategoricalMixture and
+BernoulliMixture fitted on a LocalCluster with weights (a numpy array or a dask array, rechunked to X's rows) equal
 the weighted in-memory fits; integer weights equal repeated rows; bad weights are refused
 naming ``sample_weight``."""
 
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import (
     MIXED,
+    planted_binary,
 )
 from conftest import (
     assert_same_categorical as _cat_same,
@@ -32,8 +33,8 @@ from conftest import (
     planted_mixed as planted,
 )
 
-from emnet.mixture import CategoricalMixture, LatentClassModel
-from emnet.mixture.backends import family_dask
+from emnet.mixture import BernoulliMixture, CategoricalMixture, LatentClassModel
+from emnet.mixture.backends import dask_backend, family_dask
 
 da = pytest.importorskip("dask.array")
 dd = pytest.importorskip("dask.dataframe")
@@ -212,3 +213,111 @@ def test_categorical_mixture_integer_weights_equal_repeated_rows(client):
     repeated = _fit(CategoricalMixture, kw, da.from_array(R, chunks=(300, 8)), None)
     # random starts draw no rows: the same start, the same iterations
     _cat_same(weighted, repeated, tol=1e-9)
+
+
+# -- BernoulliMixture ------------------------------------------------------------------------
+def _bern_kw(**extra: object) -> dict:
+    # conftest's plain-EM settings (compared iteration by iteration, not at convergence)
+    return _cat_kw(**{"tol": 1e-10, **extra})
+
+
+def _bern_same(a: BernoulliMixture, b: BernoulliMixture, tol: float = TOL) -> None:
+    assert a.n_iter_ == b.n_iter_
+    assert abs(a.lower_bound_ - b.lower_bound_) <= tol
+    np.testing.assert_allclose(b.history_, a.history_, rtol=0, atol=tol)
+    np.testing.assert_allclose(b.weights_, a.weights_, rtol=0, atol=tol)
+    np.testing.assert_allclose(b.means_, a.means_, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("start", ["kmeans++", "given"])
+@pytest.mark.parametrize("as_dask", [False, True], ids=["numpy-w", "dask-w"])
+def test_bernoulli_weighted_equals_in_memory(client, start, as_dask):
+    """The weighted Dask fit is the weighted in-memory fit (with missing values); the
+    start is the in-memory one (all rows with their weights); bic and aic with the
+    weights on the Dask rows are the in-memory ones."""
+    X, _, w0, m0 = planted_binary(900, 3, 12, seed=12, nan_frac=0.05)
+    w = _weights(len(X), seed=12)
+    wd = da.from_array(w, chunks=77) if as_dask else w  # rechunked to X's rows
+    kw = _bern_kw(**({"means_init": m0, "weights_init": w0} if start == "given" else {}))
+    Xd = da.from_array(X, chunks=(130, 5))
+    local = _fit(BernoulliMixture, kw, X, w)
+    remote = _fit(BernoulliMixture, kw, Xd, wd)
+    _bern_same(local, remote)
+    unweighted = _fit(BernoulliMixture, kw, X, None)
+    assert abs(unweighted.lower_bound_ - local.lower_bound_) > 1e-6
+    for name in ("bic", "aic"):
+        expected = getattr(local, name)(X, sample_weight=w)
+        got = getattr(remote, name)(Xd, sample_weight=wd)
+        assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_bernoulli_weighted_uint8_equals_in_memory(client):
+    """Complete 0/1 uint8 rows (the bit-packed kernels on every chunk), weights of a dask
+    array, plain EM from k-means++ on all rows with their weights: the log-likelihood and
+    parameters agree to 1e-10."""
+    X, _, _, _ = planted_binary(300, 5, 36, seed=13)
+    X = X.astype(np.uint8)
+    w = _weights(len(X), seed=13)
+    kw = _bern_kw(n_components=5)
+    local = _fit(BernoulliMixture, kw, X, w)
+    remote = _fit(BernoulliMixture, kw, da.from_array(X, chunks=(256, 40)),
+                  da.from_array(w, chunks=300))  # fmt: skip
+    _bern_same(local, remote)
+    assert local.n_iter_ > 5
+
+
+def test_bernoulli_integer_weights_equal_repeated_rows(client):
+    X, _, w0, m0 = planted_binary(600, 3, 10, seed=14, nan_frac=0.05)
+    w = np.random.default_rng(14).integers(0, 4, size=len(X)).astype(float)
+    kw = _bern_kw(means_init=m0, weights_init=w0)
+    weighted = _fit(BernoulliMixture, kw, da.from_array(X, chunks=(128, 10)),
+                    da.from_array(w, chunks=100))  # fmt: skip
+    R = np.repeat(X, w.astype(int), axis=0)
+    repeated = _fit(BernoulliMixture, kw, da.from_array(R, chunks=(128, 10)), None)
+    # the same start, the same iterations
+    _bern_same(weighted, repeated, tol=1e-9)
+
+
+def test_bernoulli_large_sample_draws_in_proportion(client, monkeypatch):
+    """More rows than INIT_SAMPLE_ROWS: the start sample is drawn ∝ the weights (no row
+    of weight 0) and the fit reaches the weighted in-memory maximum."""
+    monkeypatch.setattr(family_dask, "INIT_SAMPLE_ROWS", 200)
+    X, _, _, _ = planted_binary(1200, 2, 10, seed=15)
+    w = _weights(len(X), seed=15)
+    X[w == 0, -1] = np.nan  # marks the rows that must not be drawn
+    Xd = da.from_array(X, chunks=(250, 10))
+    model = BernoulliMixture(2, random_state=0)
+    model._check_parameters()
+    fit_data = dask_backend.prepare_fit(model, Xd, model._backend(), da.from_array(w, chunks=99),
+                                        reset=True)  # fmt: skip
+    assert fit_data.data.shape == (200, X.shape[1]) and fit_data.sample_weight is None
+    assert not np.isnan(fit_data.data[:, -1]).any()
+    kw = _bern_kw(n_components=2, accelerate=True, max_iter=500)
+    local = _fit(BernoulliMixture, kw, X, w)
+    remote = _fit(BernoulliMixture, kw, Xd, w)
+    assert remote.lower_bound_ == pytest.approx(local.lower_bound_, abs=1e-6)
+
+
+def test_bernoulli_bad_weights_name_sample_weight(client):
+    X, _, _, _ = planted_binary(300, 2, 6, seed=16)
+    Xd = da.from_array(X, chunks=(100, 6))
+    n = len(X)
+    negative = np.ones(n)
+    negative[150] = -1.0
+    nan = np.ones(n)
+    nan[220] = np.nan
+    cases = [
+        (negative, "row 150"),
+        (nan, "row 220"),
+        (np.ones(n - 1), "expected shape"),
+        (np.ones((n, 2)), "expected shape"),
+        (np.zeros(n), "all weights are zero"),
+        (da.from_array(negative, chunks=70), "row 150"),
+        (da.from_array(nan, chunks=70), "row 220"),
+        (da.from_array(np.ones(n + 3), chunks=70), "expected shape"),
+        (da.from_array(np.zeros(n), chunks=70), "all weights are zero"),
+        (da.ones((n, 2), chunks=70), "1-D"),
+    ]
+    for w, what in cases:
+        with pytest.raises(ValueError, match=f"sample_weight.*{what}"):
+            _fit(BernoulliMixture, _bern_kw(n_components=2), Xd, w)

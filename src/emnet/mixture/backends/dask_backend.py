@@ -7,6 +7,16 @@ tasks, never the rows. The estimator's EM loop only ever sees ``stats(weights, m
 so a dask fit runs exactly the iterations of the in-memory fit (same init → same result up
 to the order of floating-point sums).
 
+``sample_weight`` (n,): a numpy array or a 1-D dask array, rechunked to X's row chunks and
+checked as in memory (finite, non-negative, not all zero; errors name ``sample_weight``)
+by :func:`~emnet.mixture.backends.family_dask.check_weights_parts`, which persists each
+chunk's weights on the workers beside it. Every sum over rows is weighted there: each
+E-step's statistics, the log-likelihood and N = Σ w. The start is drawn as for
+:class:`~emnet.mixture.LatentClassModel` (:func:`~emnet.mixture.backends.family_dask._sample`):
+all rows with their weights when there are at most :data:`INIT_SAMPLE_ROWS` (then the
+start is the weighted in-memory fit's), else that many rows drawn in proportion to the
+weights.
+
 Whatever scheduler is active is used: a ``distributed.Client`` created before ``fit`` (a
 ``LocalCluster`` or ``Client("tcp://scheduler:8786")``), else dask's default threads.
 """
@@ -20,8 +30,17 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture.backends.family_dask import _tree
+from emnet.mixture.backends import family_dask
+from emnet.mixture.backends.family_dask import (  # INIT_SAMPLE_ROWS: one for every Dask fit
+    INIT_SAMPLE_ROWS,
+    Weights,
+    _sample,
+    _tree,
+    check_weights_parts,
+    weight_parts,
+)
 from emnet.mixture.backends.numpy_backend import prepared_stats
+from emnet.mixture.core.em import FitData
 from emnet.mixture.kernels.bernoulli_math import SuffStats, add_stats, chunk_stats
 
 __all__ = [
@@ -33,6 +52,7 @@ __all__ = [
     "dask_log_resp",
     "prepare_fit",
     "estimate_dask",
+    "INIT_SAMPLE_ROWS",
 ]
 
 StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]
@@ -105,24 +125,34 @@ def prepare_dask_array(X: Any) -> tuple[Any, DaskInfo]:
     return X, DaskInfo(n, d, any(has_nan for _, has_nan in checks))
 
 
-def dask_stats(X: Any, chunk_fn: StatsFn | None = None) -> Callable[..., SuffStats]:
+def dask_stats(
+    X: Any, chunk_fn: StatsFn | None = None, weights: Weights | None = None
+) -> Callable[..., SuffStats]:
     """Return ``stats(weights, means) -> SuffStats`` over all of X, computed on the workers.
 
     ``chunk_fn(X_chunk, weights, means)`` defaults to the numpy kernel
     :func:`emnet.mixture.kernels.bernoulli_math.chunk_stats`; a backend's bound ``chunk_stats`` (picklable)
-    may be passed instead.
+    may be passed instead. With ``weights`` (the checked ``sample_weight`` of
+    :func:`~emnet.mixture.backends.family_dask.check_weights_parts`, cut at X's row
+    chunks) each chunk's persisted weights go to ``chunk_fn`` as ``sample_weight=``, so
+    every sum over rows is weighted (``n`` is Σ w).
     """
     import dask
 
     fn = chunk_stats if chunk_fn is None else chunk_fn
     blocks = list(X.to_delayed().ravel())
+    chunk_w = weight_parts(weights, len(blocks))
     task = dask.delayed(fn, pure=True)
     add = dask.delayed(add_stats, pure=True)
+
+    def part(block: Any, w: Any, m: Any, sw: Any) -> Any:
+        return task(block, w, m) if sw is None else task(block, w, m, sample_weight=sw)
 
     def stats(weights: np.ndarray, means: np.ndarray) -> SuffStats:
         w = dask.delayed(np.asarray(weights, dtype=np.float64), pure=True)
         m = dask.delayed(np.asarray(means, dtype=np.float64), pure=True)
-        (total,) = dask.compute(_tree([task(b, w, m) for b in blocks], add))
+        pieces = [part(b, w, m, sw) for b, sw in zip(blocks, chunk_w, strict=True)]
+        (total,) = dask.compute(_tree(pieces, add))
         return total
 
     return stats
@@ -153,16 +183,19 @@ def dask_log_resp(
     return lr, lp
 
 
-INIT_SAMPLE_ROWS = 20_000
-"""Rows drawn (uniformly, computed on the cluster) to initialise a dask fit."""
+def prepare_fit(
+    estimator: Any, X: Any, backend: Any, sample_weight: Any = None, *, reset: bool
+) -> FitData:
+    """``BernoulliMixture._prepare_fit`` on a dask array: the in-memory start sample (and
+    its weights) and the distributed ``stats(params)``.
 
-
-def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[np.ndarray, Any]:
-    """For ``BaseEMMixture.fit`` on a dask array: (in-memory sample for init, stats function).
-
-    Validates X on the workers, records ``n_features_in_`` and builds the distributed
-    ``stats(weights, means)`` with the estimator's backend kernel. The initialisation
-    (k-means++ etc.) runs on a uniform sample of at most ``INIT_SAMPLE_ROWS`` rows.
+    Validates X on the workers, records ``n_features_in_``, checks ``sample_weight`` (a
+    numpy or 1-D dask array, cut at X's row chunks and persisted beside them: see the
+    module docstring) and builds the distributed ``stats`` with the estimator's backend
+    kernel. The initialisation (k-means++ etc.) runs on at most
+    :data:`~emnet.mixture.backends.family_dask.INIT_SAMPLE_ROWS` rows: a uniform sample
+    without weights; with them all rows and their weights when there are no more, else
+    rows drawn in proportion to the weights.
     """
     X, info = prepare_dask_array(X)
     if reset:
@@ -176,9 +209,16 @@ def prepare_fit(estimator: Any, X: Any, backend: Any, *, reset: bool) -> tuple[n
             f"X has {info.n_features} features, but {type(estimator).__name__} was fitted "
             f"with {estimator.n_features_in_}"
         )
+    rows = [int(r) for r in X.chunks[0]]
+    weights = check_weights_parts(sample_weight, rows)
     seed = check_random_state(estimator.random_state).randint(2**31) if reset else 0
-    sample = sample_rows(X, INIT_SAMPLE_ROWS, np.random.default_rng(seed))
-    return sample, dask_stats(X, functools.partial(prepared_stats, backend))
+    if weights is None:
+        sample = sample_rows(X, family_dask.INIT_SAMPLE_ROWS, np.random.default_rng(seed))
+        sample_w = None
+    else:  # the family's weighted start sample (rows ∝ weights, or all with their weights)
+        sample, sample_w = _sample(list(X.to_delayed().ravel()), rows, seed, weights)
+    stats = dask_stats(X, functools.partial(prepared_stats, backend), weights)
+    return FitData(np.asarray(sample), sample_w, lambda p: stats(p.weights, p.means))
 
 
 def estimate_dask(estimator: Any, X: Any, backend: Any) -> tuple[Any, Any]:

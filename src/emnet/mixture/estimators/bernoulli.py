@@ -108,7 +108,9 @@ class BernoulliMixture(CodedLatentClassMixture):
     weights; integer weights equal repeated rows, BIC's n is Σ w). Dense float64 data with
     at most ``PATTERN_MAX_FEATURES`` features is fitted over its distinct rows weighted by
     their counts (pattern compression): the same numbers, to rounding, at a fraction of
-    the cost; the initialisation still sees every row.
+    the cost; the initialisation still sees every row. On a dask array ``fit`` takes a
+    numpy or 1-D dask array of weights, kept beside X's row chunks on the workers
+    (``emnet.mixture.backends.dask_backend``): the same fit as in memory.
 
     Input: numpy arrays and lists, pandas DataFrames, scipy.sparse matrices (used as CSR,
     never densified). Values must be 0 or 1; NaN marks a missing entry, which is
@@ -261,10 +263,7 @@ class BernoulliMixture(CodedLatentClassMixture):
         if is_dask_array(X):  # EM on the cluster: emnet.mixture.backends.dask_backend
             from emnet.mixture.backends.dask_backend import prepare_fit
 
-            if sample_weight is not None:
-                raise ValueError("sample_weight: not supported for dask arrays (pass None)")
-            sample, stats = prepare_fit(self, X, backend, reset=reset)
-            return FitData(sample, None, lambda p: stats(p.weights, p.means), None)
+            return prepare_fit(self, X, backend, sample_weight, reset=reset)
         X = self._validate_X(X, reset=reset)
         w = check_weights(sample_weight, X.shape[0])
         data = self._prepare(X, backend)
