@@ -273,9 +273,14 @@ def main() -> None:
                 print(*(f"{v:.4f}" if isinstance(v, float) else v for v in row), flush=True)
         if big:
             notes.append(
-                f"planted: scikit-learn and stepmix ran {peer_starts} of the {n_init} starts; "
-                "their seconds are scaled to 20"
+                f"{name}: scikit-learn and stepmix ran {peer_starts} of the {n_init} starts; "
+                f"their seconds are scaled to {n_init}"
             )
+            if mclust is not None:
+                notes.append(
+                    f"{name}: mclust's hierarchical start runs on 2000 random rows (its "
+                    'default mclust.options("subset")), its EM on all'
+                )
     header = ["data", "structure", "K", "emnet LL (proper)", "emnet s", "set aside",
               "emnet defaults LL", "defaults s", "sklearn LL", "sklearn s", "stepmix LL",
               "stepmix s", "stepmix above emnet", "mclust LL"]  # fmt: skip
@@ -299,7 +304,8 @@ def main() -> None:
             f"{totals['emnet_sm']:.1f} s). Per data set: {by_data}. mclust's own protocol: "
             f"{totals['mclust']:.1f} s (all structures and K, hierarchical start). "
             '"emnet defaults": LatentClassModel as a user runs it (its own k-means++ '
-            'starts and start search, same number of starts); "stepmix above emnet": '
+            "starts, and the start search's k-means++ and random soft partitions; the "
+            'same number of starts); "stepmix above emnet": '
             "where stepmix's best is higher than both emnet columns, whether its solution "
             "is a proper maximum by emnet's rule (EM from it, then the degenerate test)."
             + ("" if not notes else " " + "; ".join(notes) + "."),
