@@ -209,6 +209,46 @@ def _cell(v: object) -> object:
     return v
 
 
+def section_text(
+    rows: list, totals: dict, per_data: dict, notes: list, ks: tuple, n_init: int,
+    have_stepmix: bool,
+) -> str:  # fmt: skip
+    """The ``lpa`` section of docs/benchmarks.md: the protocol's ratios and the table."""
+    header = ["data", "structure", "K", "emnet LL (proper)", "emnet s", "set aside",
+              "emnet defaults LL", "defaults s", "sklearn LL", "sklearn s", "stepmix LL",
+              "stepmix s", "stepmix above emnet", "mclust LL"]  # fmt: skip
+    by_data = "; ".join(
+        f"{name}: {d['sk'] / max(d['emnet_sk'], 1e-12):.1f}× scikit-learn, "
+        f"{d['sm'] / max(d['emnet_sm'], 1e-12):.1f}× stepmix"
+        for name, d in per_data.items()
+    )
+    ratio_sk = totals["sklearn"] / max(totals["emnet_sk"], 1e-12)
+    ratio_sm = totals["stepmix"] / max(totals["emnet_sm"], 1e-12) if have_stepmix else np.nan
+    text = "\n".join(
+        [
+            "## Latent profile analysis (`benchmarks/lpa.py`)",
+            "",
+            machine_line(),
+            "",
+            f"Protocol: K = {ks[0]}..{ks[-1]}, {n_init} starts, tol {TOL:g}, EEI/VVI/EEE/VVV. "
+            f"emnet total {totals['emnet']:.1f} s. Against scikit-learn (same starts, VVI/EEE/VVV): "
+            f"{ratio_sk:.1f}× ({totals['sklearn']:.1f} s vs {totals['emnet_sk']:.1f} s). "
+            f"Against stepmix (VVI/EEE/VVV): {ratio_sm:.1f}× ({totals['stepmix']:.1f} s vs "
+            f"{totals['emnet_sm']:.1f} s). Per data set: {by_data}. mclust's own protocol: "
+            f"{totals['mclust']:.1f} s (all structures and K, hierarchical start). "
+            '"emnet defaults": LatentClassModel as a user runs it (its own k-means++ '
+            "starts, and the start search's k-means++ and random soft partitions; the "
+            'same number of starts); "stepmix above emnet": '
+            "where stepmix's best is higher than both emnet columns, whether its solution "
+            "is a proper maximum by emnet's rule (EM from it, then the degenerate test)."
+            + ("" if not notes else " " + "; ".join(notes) + "."),
+            "",
+            markdown_table(header, [[_cell(v) for v in row] for row in rows]),
+        ]
+    )
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -287,38 +327,7 @@ def main() -> None:
                     f"{name}: mclust's hierarchical start runs on 2000 random rows (its "
                     'default mclust.options("subset")), its EM on all'
                 )
-    header = ["data", "structure", "K", "emnet LL (proper)", "emnet s", "set aside",
-              "emnet defaults LL", "defaults s", "sklearn LL", "sklearn s", "stepmix LL",
-              "stepmix s", "stepmix above emnet", "mclust LL"]  # fmt: skip
-    by_data = "; ".join(
-        f"{name}: {d['sk'] / max(d['emnet_sk'], 1e-12):.1f}× scikit-learn, "
-        f"{d['sm'] / max(d['emnet_sm'], 1e-12):.1f}× stepmix"
-        for name, d in per_data.items()
-    )
-    ratio_sk = totals["sklearn"] / max(totals["emnet_sk"], 1e-12)
-    ratio_sm = totals["stepmix"] / max(totals["emnet_sm"], 1e-12) if have_stepmix else np.nan
-    text = "\n".join(
-        [
-            "## Latent profile analysis (`benchmarks/lpa.py`)",
-            "",
-            machine_line(),
-            "",
-            f"Protocol: K = {ks[0]}..{ks[-1]}, {n_init} starts, tol {TOL:g}, EEI/VVI/EEE/VVV. "
-            f"emnet total {totals['emnet']:.1f} s. Against scikit-learn (same starts, VVI/EEE/VVV): "
-            f"{ratio_sk:.1f}× ({totals['sklearn']:.1f} s vs {totals['emnet_sk']:.1f} s). "
-            f"Against stepmix (VVI/EEE/VVV): {ratio_sm:.1f}× ({totals['stepmix']:.1f} s vs "
-            f"{totals['emnet_sm']:.1f} s). Per data set: {by_data}. mclust's own protocol: "
-            f"{totals['mclust']:.1f} s (all structures and K, hierarchical start). "
-            '"emnet defaults": LatentClassModel as a user runs it (its own k-means++ '
-            "starts, and the start search's k-means++ and random soft partitions; the "
-            'same number of starts); "stepmix above emnet": '
-            "where stepmix's best is higher than both emnet columns, whether its solution "
-            "is a proper maximum by emnet's rule (EM from it, then the degenerate test)."
-            + ("" if not notes else " " + "; ".join(notes) + "."),
-            "",
-            markdown_table(header, [[_cell(v) for v in row] for row in rows]),
-        ]
-    )
+    text = section_text(rows, totals, per_data, notes, ks, n_init, have_stepmix)
     print(text)
     if not args.no_write and not args.quick:
         write_section("lpa", text)
