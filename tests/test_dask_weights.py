@@ -156,15 +156,22 @@ def test_bad_weights_name_sample_weight(client, cls):
     X, _ = cat_planted(n=300, seed=8)
     Xd = da.from_array(X, chunks=(100, 8))
     kw = _cat_kw() if cls is CategoricalMixture else _kw(measurement="categorical")
-    n = len(X)
+    for w, what in _bad_weights(len(X)):
+        with pytest.raises(ValueError, match=f"sample_weight.*{what}"):
+            _fit(cls, kw, Xd, w)
+
+
+def _bad_weights(n: int) -> list[tuple[object, str]]:
+    """(weights for n rows, what the error must say): numpy and dask, each wrong once."""
     negative = np.ones(n)
     negative[150] = -1.0
     nan = np.ones(n)
     nan[220] = np.nan
-    cases = [
+    return [
         (negative, "row 150"),
         (nan, "row 220"),
         (np.ones(n - 1), "expected shape"),
+        (np.ones((n, 2)), "expected shape"),
         (np.zeros(n), "all weights are zero"),
         (da.from_array(negative, chunks=70), "row 150"),
         (da.from_array(nan, chunks=70), "row 220"),
@@ -172,9 +179,6 @@ def test_bad_weights_name_sample_weight(client, cls):
         (da.from_array(np.zeros(n), chunks=70), "all weights are zero"),
         (da.ones((n, 2), chunks=70), "1-D"),
     ]
-    for w, what in cases:
-        with pytest.raises(ValueError, match=f"sample_weight.*{what}"):
-            _fit(cls, kw, Xd, w)
 
 
 # -- CategoricalMixture ----------------------------------------------------------------------
@@ -301,23 +305,6 @@ def test_bernoulli_large_sample_draws_in_proportion(client, monkeypatch):
 def test_bernoulli_bad_weights_name_sample_weight(client):
     X, _, _, _ = planted_binary(300, 2, 6, seed=16)
     Xd = da.from_array(X, chunks=(100, 6))
-    n = len(X)
-    negative = np.ones(n)
-    negative[150] = -1.0
-    nan = np.ones(n)
-    nan[220] = np.nan
-    cases = [
-        (negative, "row 150"),
-        (nan, "row 220"),
-        (np.ones(n - 1), "expected shape"),
-        (np.ones((n, 2)), "expected shape"),
-        (np.zeros(n), "all weights are zero"),
-        (da.from_array(negative, chunks=70), "row 150"),
-        (da.from_array(nan, chunks=70), "row 220"),
-        (da.from_array(np.ones(n + 3), chunks=70), "expected shape"),
-        (da.from_array(np.zeros(n), chunks=70), "all weights are zero"),
-        (da.ones((n, 2), chunks=70), "1-D"),
-    ]
-    for w, what in cases:
+    for w, what in _bad_weights(len(X)):
         with pytest.raises(ValueError, match=f"sample_weight.*{what}"):
             _fit(BernoulliMixture, _bern_kw(n_components=2), Xd, w)
