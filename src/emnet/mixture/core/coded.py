@@ -87,15 +87,6 @@ class CodedLatentClassMixture(BaseEMMixture):
         keeps them all (a bootstrap sample may miss an answer)."""
         return None
 
-    def _bootstrap_replicate(
-        self, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
-    ) -> tuple[float, bool]:
-        """One BLRT bootstrap sample over the log θ table
-        (:func:`emnet.mixture.inference.blrt.coded_replicate`)."""
-        from emnet.mixture.inference.blrt import coded_replicate
-
-        return coded_replicate(self, n, seed, n_init, params, alt)
-
     def _profile_items(self, standard_errors: Any = None) -> list[ProfileItem]:
         """One "answers" panel per item: its (K, R_j) probabilities, their standard errors
         (``standard_errors``: ``model.standard_errors(X)`` or a list of (K, R_j) arrays) and

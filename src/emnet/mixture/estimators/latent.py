@@ -138,6 +138,7 @@ class LatentClassModel(BaseEMMixture):
     """
 
     _whole_fit_selection = True  # the proper-maxima rule compares a fit's starts
+    _blrt_replicate = "family_replicate"  # the BLRT through the measurement blocks
     _saved_array_names = (
         "weights_", "init_degenerate_", "gaussian_means", "gaussian_covariances",
         "gaussian_scale", "gaussian_center", "gaussian_columns", "poisson_rates",
@@ -855,15 +856,6 @@ class LatentClassModel(BaseEMMixture):
             se = None if standard_errors is None else standard_errors.blocks[b]
             items += m.profile_items(p, se, [str(self._name(int(j))) for j in cols])
         return items
-
-    def _bootstrap_replicate(
-        self, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
-    ) -> tuple[float, bool]:
-        """One BLRT bootstrap sample through the measurement blocks
-        (:func:`emnet.mixture.inference.blrt.family_replicate`)."""
-        from emnet.mixture.inference.blrt import family_replicate
-
-        return family_replicate(self, n, seed, n_init, params, alt)
 
     def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
         """The proper-maxima rule for a run from an extra start (the BLRT's)."""

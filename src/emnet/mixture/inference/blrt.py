@@ -137,8 +137,9 @@ def _one(
 ) -> tuple[float, bool]:
     """(LR, whether the random-start K fit ended below the K − 1 fit) of one bootstrap
     sample: simulate from the null, fit K − 1 and K (see the module docstring). The
-    estimator runs it (``_bootstrap_replicate``: :func:`coded_replicate` for the coded
-    items' estimators, :func:`family_replicate` for LatentClassModel)."""
+    estimator runs it (``_bootstrap_replicate`` with its declared ``_blrt_replicate``:
+    :func:`coded_replicate` for the coded items' estimators, :func:`family_replicate` for
+    LatentClassModel)."""
     return null_model._bootstrap_replicate(n, seed, n_init, params, alt)
 
 
