@@ -13,7 +13,8 @@ by :func:`~emnet.mixture.backends.family_dask.check_weights_parts`, which persis
 chunk's weights on the workers beside it. Every sum over rows is weighted there: each
 E-step's statistics, the log-likelihood and N = Σ w. The start is drawn as for
 :class:`~emnet.mixture.LatentClassModel` (:func:`~emnet.mixture.backends.family_dask._sample`):
-all rows with their weights when there are at most :data:`INIT_SAMPLE_ROWS` (then the
+all rows with their weights when there are at most
+:data:`~emnet.mixture.backends.family_dask.INIT_SAMPLE_ROWS` (then the
 start is the weighted in-memory fit's), else that many rows drawn in proportion to the
 weights.
 
@@ -30,9 +31,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
-from emnet.mixture.backends import family_dask
-from emnet.mixture.backends.family_dask import (  # INIT_SAMPLE_ROWS: one for every Dask fit
-    INIT_SAMPLE_ROWS,
+from emnet.mixture.backends import family_dask  # INIT_SAMPLE_ROWS: one for every Dask fit
+from emnet.mixture.backends.family_dask import (
     Weights,
     _sample,
     _tree,
@@ -52,7 +52,6 @@ __all__ = [
     "dask_log_resp",
     "prepare_fit",
     "estimate_dask",
-    "INIT_SAMPLE_ROWS",
 ]
 
 StatsFn = Callable[[np.ndarray, np.ndarray], SuffStats]

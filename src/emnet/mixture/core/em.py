@@ -103,8 +103,8 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     #: estimator compares its starts, e.g. LatentClassModel's proper-maxima rule) rather
     #: than as separate one-start fits
     _whole_fit_selection: ClassVar[bool] = False
-    #: the BLRT's bootstrap replicate (a function of ``inference.blrt``): over the coded
-    #: items' log θ table, or ``family_replicate`` through the measurement blocks
+    #: the BLRT's bootstrap replicate, a function of ``inference.blrt``: over the coded
+    #: items' log θ table, or ``"family_replicate"`` through the measurement blocks
     _blrt_replicate: ClassVar[str] = "coded_replicate"
 
     def __sklearn_tags__(self) -> Any:
@@ -625,16 +625,6 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         from emnet.mixture.inference.stats import classification_of
 
         return classification_of(*self._posterior(X, sample_weight))
-
-    def _bootstrap_replicate(
-        self, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
-    ) -> tuple[float, bool]:
-        """One bootstrap sample of the BLRT with this fitted model as the null: (LR_b,
-        whether the random-start K fit ended below the K − 1 fit), by the estimator's
-        declared :attr:`_blrt_replicate` of :mod:`emnet.mixture.inference.blrt`."""
-        from emnet.mixture.inference import blrt
-
-        return getattr(blrt, self._blrt_replicate)(self, n, seed, n_init, params, alt)
 
     def _proper_run(self, run: EMRun, fit_data: FitData) -> bool:
         """Whether a run from an extra start (the BLRT's) may be kept (default: yes;

@@ -136,11 +136,11 @@ def _one(
     null_model: Any, n: int, seed: int, n_init: int, params: dict[str, Any], alt: Any = None
 ) -> tuple[float, bool]:
     """(LR, whether the random-start K fit ended below the K − 1 fit) of one bootstrap
-    sample: simulate from the null, fit K − 1 and K (see the module docstring). The
-    estimator runs it (``_bootstrap_replicate`` with its declared ``_blrt_replicate``:
-    :func:`coded_replicate` for the coded items' estimators, :func:`family_replicate` for
-    LatentClassModel)."""
-    return null_model._bootstrap_replicate(n, seed, n_init, params, alt)
+    sample: simulate from the null, fit K − 1 and K (see the module docstring), by the
+    replicate the estimator declares (``_blrt_replicate``): :func:`coded_replicate` for
+    the coded items' estimators, :func:`family_replicate` for LatentClassModel."""
+    replicate = REPLICATES[null_model._blrt_replicate]
+    return replicate(null_model, n, seed, n_init, params, alt)
 
 
 def coded_replicate(
@@ -210,6 +210,10 @@ def family_replicate(
             _run_from_params(big, data, start)
         ll1 = _loglik(big, X)
     return 2.0 * (ll1 - ll0), bool(below)
+
+
+REPLICATES = {"coded_replicate": coded_replicate, "family_replicate": family_replicate}
+"""The bootstrap replicates by the name an estimator declares (``_blrt_replicate``)."""
 
 
 def _start_if_it_fits(model: Any, X: np.ndarray, start: Any) -> None:
