@@ -58,6 +58,7 @@ MAX_WEIGHT_TOTAL = 1e15  # beyond this, weighted sums lose their digits and over
 MAX_CODE = 2**31 - 1  # the largest whole number taken as an answer code
 MIN_CONTINUOUS_VALUES = 10  # a number column with more distinct values is continuous
 COVARIANCES = ("EEI", "VVI", "EEE", "VVV")
+DEFAULT_SEARCH_BUDGET = 0.5  # binary and categorical items, without --search-budget
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -175,10 +176,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--search-budget",
         type=non_negative_float,
-        default=0.5,
+        default=None,
         help="after the starts, screen more random starts at a loose tolerance and finish "
         "those that can reach the best, spending up to this share of the starts' EM steps "
-        "(scaled by the share of starts that missed the best; 0: off; default 0.5)",
+        "(scaled by the share of starts that missed the best; 0: off; default: the "
+        "model's, 0.5 for binary and categorical items, 4 with continuous or count columns)",
     )
     p.add_argument("--n-jobs", type=n_jobs, default=1, help="parallel fits (1; -1: all cores)")
     p.add_argument(
@@ -776,7 +778,7 @@ def _fit_and_write(
             progress=progress,
             max_iter=args.max_iter,
             tol=args.tol,
-            search_budget=args.search_budget,
+            **_search_budget(args, family),
             **family,
         )
     except ValueError as exc:
@@ -931,7 +933,7 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         t0 = time.perf_counter()
         model = cls(
             k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
-            search_budget=args.search_budget, **family,
+            **_search_budget(args, family), **family,
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -1019,3 +1021,12 @@ def _summary_errors(summary: Any) -> Any:
     if kept is not None:
         return kept
     return SimpleNamespace(weights=summary.weights_se, probs=summary.probs_se)
+
+
+def _search_budget(args: argparse.Namespace, family: dict[str, Any]) -> dict[str, float]:
+    """``search_budget``: ``--search-budget`` when given; else 0.5 for binary and
+    categorical items (BernoulliMixture's own default is 0) and the model's default for a
+    measurement with continuous or count columns (``family``: LatentClassModel's)."""
+    if args.search_budget is not None:
+        return {"search_budget": args.search_budget}
+    return {} if family else {"search_budget": DEFAULT_SEARCH_BUDGET}

@@ -378,7 +378,8 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         Each extra start runs only to the loose tolerance :data:`SCREEN_TOL`; one whose
         objective there is within reach of the best (the median gain the ``n_init`` starts
         made after they first passed that tolerance, read off their histories) is run on
-        to convergence. E-steps spent: at most ``search_budget`` × (1 − the share of starts
+        to convergence. E-steps spent (with those spent making the starts,
+        :meth:`_search_start`): at most ``search_budget`` × (1 − the share of starts
         at the best objective) × those of the ``n_init`` starts, so data whose starts agree
         cost nothing extra; at most :data:`SEARCH_MAX_STARTS` × ``n_init`` extra starts.
         While every run so far was set aside (objective −inf: ``LatentClassModel``'s
@@ -401,10 +402,10 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         cap = SEARCH_MAX_STARTS * len(runs)
         # while every run so far was set aside, the search goes on past the budget
         while (spent < budget or not math.isfinite(best)) and screened < cap:
-            start = self._search_start(fit_data, rng, screened)
+            start, cost = self._search_start(fit_data, rng, screened)
             rough = self._run_em(fit_data.stats, start, tol=SCREEN_TOL)
             screened += 1
-            spent += rough.n_em_steps
+            spent += cost + rough.n_em_steps
             if rough.lower_bound < best - reach - AT_BEST_TOL:
                 continue
             run = self._run_em(fit_data.stats, rough.params)
@@ -419,10 +420,13 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             best = max(best, run.lower_bound)
         return found, screened
 
-    def _search_start(self, fit_data: FitData, rng: np.random.RandomState, index: int) -> Any:
-        """The ``index``-th extra start of the start search (default: one more start of
-        the estimator's own kind)."""
-        return self._initialize(fit_data.data, fit_data.sample_weight, rng)
+    def _search_start(
+        self, fit_data: FitData, rng: np.random.RandomState, index: int
+    ) -> tuple[Any, int]:
+        """The ``index``-th extra start of the start search and the E-steps spent making
+        it, which count against the budget (default: one more start of the estimator's
+        own kind, 0)."""
+        return self._initialize(fit_data.data, fit_data.sample_weight, rng), 0
 
     def _search_after(
         self, X: Any, sample_weight: Any, starts: list[BaseEMMixture], seed: int

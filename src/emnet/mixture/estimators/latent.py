@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from emnet.mixture.backends.family_common import block_input, check_rows, setup_input
 from emnet.mixture.backends.family_dask import is_dask_collection
-from emnet.mixture.core.em import BaseEMMixture, EMRun, FitData
+from emnet.mixture.core.em import SCREEN_TOL, BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights, checked_answer_probs
 from emnet.mixture.kernels.codes import log_normalised, log_shares, posterior_rows
 from emnet.mixture.measurement import STRUCTURES, TYPES, Measurement, make_measurement
@@ -48,7 +48,10 @@ SEARCH_KINDS = {
     "kmeans++": ("random", "kmeans++"),
     "random_from_data": ("random", "random_from_data"),
 }
-"""The start kinds the start search takes in turn, per ``init_params``."""
+"""The start kinds the start search takes in turn, per ``init_params`` (after the grown
+starts, :meth:`LatentClassModel._grown_starts`)."""
+GROWTH_ROUNDS = 4
+"""Random split directions per class at each level of the grown starts."""
 MAX_CATEGORICAL_VALUES = 10
 EM_BLAS_THREADS = 1
 """BLAS threads during an EM run. The E-step's matrix products are thin (K columns out,
@@ -111,11 +114,17 @@ class LatentClassModel(BaseEMMixture):
         or a list of such arrays, one per categorical/binary column in the input's column
         order (a binary column: (P(0), P(1))).
     proper_maxima : set starts that end in a degenerate class aside (module docstring).
-    accelerate, search_budget, random_state, warm_start, verbose : as in
-        :class:`~emnet.mixture.CategoricalMixture`. The start search takes its extra
-        starts in turn from random soft partitions and ``init_params``
-        (:data:`SEARCH_KINDS`), and while every start so far ended in a collapsed class it
-        goes on past its budget (up to 5 × ``n_init`` extra starts).
+    search_budget : the start search after the ``n_init`` starts, as in
+        :class:`~emnet.mixture.CategoricalMixture` (0: off), but 4.0 by default: Gaussian
+        likelihoods are far more multimodal than categorical ones (iris, wine and breast
+        cancer, K = 2..6, the four structures, 5 seeds: the best value reached in 210 of
+        300 fits against 179 with 0.5 and no grown starts, for 2.5× the time;
+        docs/lca.md). Its first extra starts are grown from one class, a class at a time
+        (:meth:`_grown_starts`); then it takes random soft partitions and
+        ``init_params`` in turn (:data:`SEARCH_KINDS`). While every start so far ended in
+        a collapsed class it goes on past its budget (up to 5 × ``n_init`` extra starts).
+    accelerate, random_state, warm_start, verbose : as in
+        :class:`~emnet.mixture.CategoricalMixture`.
     backend : "numpy" or "torch" (the E-step as matrix products on ``device``, "cpu",
         "cuda" or "auto", in ``dtype``, float64 by default:
         :mod:`emnet.mixture.backends.family_torch`). A Dask array or DataFrame passed to
@@ -166,7 +175,7 @@ class LatentClassModel(BaseEMMixture):
         probs_init: Any = None,
         proper_maxima: bool = True,
         accelerate: bool = True,
-        search_budget: float = 0.5,
+        search_budget: float = 4.0,
         random_state: Any = None,
         warm_start: bool = False,
         verbose: int = 0,
@@ -338,18 +347,7 @@ class LatentClassModel(BaseEMMixture):
         if reset or not hasattr(self, "_blocks"):
             self._make_blocks(A, w, X)
         chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
-        total = float(n if w is None else w.sum())
-        row_w = np.ones(n) if w is None else w
-
-        def stats(p: LatentParams) -> LatentStats:
-            resp = self._joint_log_lik(p, chunks)  # a fresh array: normalised in place
-            loglik, nk = posterior_rows(resp, row_w)
-            blocks = tuple(
-                m.sufficient_stats(pb, chunk, resp, w)
-                for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True)
-            )
-            return LatentStats(total, loglik, nk, blocks)
-
+        stats = _stats_function(self._blocks, chunks, w, n)
         self._fit_matrix = A
         self._fit_chunks = chunks
         if self.backend == "torch":  # emnet.mixture.backends.family_torch
@@ -361,14 +359,7 @@ class LatentClassModel(BaseEMMixture):
 
     def _joint_log_lik(self, p: LatentParams, chunks: list[Any]) -> np.ndarray:
         """(n, K): log π_k + Σ_b log f_b(x_ib | k), a fresh array."""
-        ll = None
-        for (m, _), pb, chunk in zip(self._blocks, p.blocks, chunks, strict=True):
-            term = m.log_likelihood(pb, chunk)
-            if ll is None:
-                ll = term + p.log_weights
-            else:
-                ll += term
-        return np.zeros((0, len(p.log_weights))) if ll is None else ll
+        return _joint_log_lik(self._blocks, p, chunks)
 
     def _initialize(
         self,
@@ -406,15 +397,34 @@ class LatentClassModel(BaseEMMixture):
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
 
-    def _search_start(self, fit_data: FitData, rng: np.random.RandomState, index: int) -> Any:
-        """The start search alternates its extra starts between ``init_params`` and a
-        random soft partition (:data:`SEARCH_KINDS`): partitions around seeds and random
-        soft partitions fall into different maxima (breast cancer, VVV, K >= 5: every
-        k-means++ start collapses a class; wine, EEE, K = 6: random starts reach the best
-        maximum more often), so the search does not depend on one kind's luck."""
+    def _search_start(
+        self, fit_data: FitData, rng: np.random.RandomState, index: int
+    ) -> tuple[Any, int]:
+        """The start search's extra starts: first the grown starts
+        (:meth:`_grown_starts`), then in turn ``init_params`` and a random soft partition
+        (:data:`SEARCH_KINDS`): partitions around seeds and random soft partitions fall
+        into different maxima (breast cancer, VVV, K >= 5: every k-means++ start
+        collapses a class; wine, EEE, K = 6: random starts reach the best maximum more
+        often), so the search does not depend on one kind's luck."""
+        cost = 0
+        if getattr(self, "_grown", None) is None:  # made at the first extra start, which
+            self._grown, cost = self._grown_starts(fit_data, rng)  # bears their cost
+        if index < len(self._grown):
+            return self._grown[index], cost
         kinds = SEARCH_KINDS.get(self.init_params, (self.init_params,))
-        kind = kinds[index % len(kinds)]
-        return self._initialize(fit_data.data, fit_data.sample_weight, rng, kind)
+        kind = kinds[(index - len(self._grown)) % len(kinds)]
+        return self._initialize(fit_data.data, fit_data.sample_weight, rng, kind), cost
+
+    def _search_starts(
+        self, fit_data: FitData, runs: list[EMRun], rng: np.random.RandomState
+    ) -> tuple[list[EMRun], int]:
+        """The base's start search, its grown starts made once per search (when first
+        asked for) and not kept after it."""
+        self._grown: list[LatentParams] | None = None
+        try:
+            return super()._search_starts(fit_data, runs, rng)
+        finally:
+            self._grown = None
 
     def _start_is_given(self) -> bool:
         """``weights_init`` and every block's ``*_init`` options are given: the start is
@@ -562,7 +572,7 @@ class LatentClassModel(BaseEMMixture):
 
     # -- the proper-maxima rule ----------------------------------------------------------
     def _degenerate_classes(self, params: LatentParams, sizes: np.ndarray) -> np.ndarray:
-        bad = np.zeros(self.n_components, dtype=bool)
+        bad = np.zeros(len(sizes), dtype=bool)
         for (m, _), p in zip(self._blocks, params.blocks, strict=True):
             bad |= m.degenerate(p, sizes)
         return bad
@@ -864,42 +874,110 @@ class LatentClassModel(BaseEMMixture):
         return not self._degenerate_classes(run.params, fit_data.stats(run.params).nk).any()
 
     def _split_starts(self, X: Any, rng: np.random.Generator) -> list[LatentParams]:
-        """Starts with K + 1 classes from this fit on X (the BLRT's): for each class c,
-        its posterior mass split in two along a random direction of the standardised
-        data (weights s_i, 1 − s_i with s_i = (1 + tanh(2 t_i)) / 2, t_i the row's
-        standardised projection), and one more split of the largest class with
-        s_i = 1/2 + 1e-3 tanh(t_i) only, whose likelihood is the fit's to about 1e-6;
-        each start is the M-step of every block from that partition (the contract's
-        ``sufficient_stats`` and ``m_step``), so no start depends on a block's type."""
+        """Starts with K + 1 classes from this fit on X (the BLRT's; :meth:`_splits`)."""
         A = self._as_array(X, reset=False)
         log_resp, _ = self._log_resp(A)
-        eta = np.exp(log_resp)
-        n, K = eta.shape
         chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        Z = self._standardised_seeds(A, chunks)
+        return self._splits(self._params, np.exp(log_resp), chunks, Z, None, rng)
+
+    def _standardised_seeds(self, A: np.ndarray, chunks: list[Any]) -> np.ndarray:
+        """The seed matrix (:meth:`_seed_matrix`) standardised, missing entries at 0."""
         S = self._seed_matrix(A, chunks)  # floats: numeric columns and answer indicators
         mean = np.nanmean(S, axis=0)
         sd = np.nanstd(S, axis=0)
-        Z = (np.where(np.isnan(S), mean, S) - mean) / np.where(sd > 0, sd, 1.0)
-        plan = [(c, False) for c in range(K)] + [(int(np.argmax(self.weights_)), True)]
+        return (np.where(np.isnan(S), mean, S) - mean) / np.where(sd > 0, sd, 1.0)
+
+    def _splits(
+        self,
+        params: LatentParams,
+        eta: np.ndarray,
+        chunks: list[Any],
+        Z: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> list[LatentParams]:
+        """Starts with K + 1 classes from K-class ``params`` and their posteriors ``eta``
+        (n, K): for each class c, its posterior mass split in two along a random direction
+        of the standardised data Z (weights s_i, 1 − s_i with s_i = (1 + tanh(2 t_i)) / 2,
+        t_i the row's projection standardised over the class's (weighted) mass), and one more split of the largest class
+        with s_i = 1/2 + 1e-3 tanh(t_i) only, whose likelihood is the fit's to about 1e-6;
+        each start is the M-step of every block from that partition (the contract's
+        ``sufficient_stats`` and ``m_step``, with the rows' weights), so no start depends
+        on a block's type."""
+        n, K = eta.shape
+        w = np.ones(n) if sample_weight is None else sample_weight
+        plan = [(c, False) for c in range(K)] + [(int(np.argmax(params.log_weights)), True)]
         starts = []
         for c, tiny in plan:
             t = Z @ rng.standard_normal(Z.shape[1])
-            mass = eta[:, c].sum()
-            center = (eta[:, c] @ t) / mass if mass > 0 else 0.0
-            spread = np.sqrt((eta[:, c] @ (t - center) ** 2) / mass) if mass > 0 else 1.0
+            mass_c = eta[:, c] if sample_weight is None else eta[:, c] * sample_weight
+            mass = mass_c.sum()
+            center = (mass_c @ t) / mass if mass > 0 else 0.0
+            spread = np.sqrt((mass_c @ (t - center) ** 2) / mass) if mass > 0 else 1.0
             t = (t - center) / (spread if spread > 0 else 1.0)
             s = 0.5 + 1e-3 * np.tanh(t) if tiny else 0.5 * (1.0 + np.tanh(2.0 * t))
             resp = np.column_stack([eta, eta[:, c] * (1.0 - s)])
             resp[:, c] = eta[:, c] * s
             perm = np.append(np.arange(K), c)
             blocks = tuple(
-                m.m_step(m.sufficient_stats(m.permute(p, perm), chunk, resp, None))
-                for (m, _), p, chunk in zip(self._blocks, self._params.blocks, chunks,
-                                            strict=True)
-            )  # fmt: skip
-            nk = resp.sum(axis=0) + 10.0 * np.finfo(np.float64).eps
+                m.m_step(m.sufficient_stats(m.permute(p, perm), chunk, resp, sample_weight))
+                for (m, _), p, chunk in zip(self._blocks, params.blocks, chunks, strict=True)
+            )
+            nk = w @ resp + 10.0 * np.finfo(np.float64).eps
             starts.append(LatentParams(np.log(nk / nk.sum()), blocks))
         return starts
+
+    def _grown_starts(
+        self, fit_data: FitData, rng: np.random.RandomState
+    ) -> tuple[list[LatentParams], int]:
+        """K-class starts grown from one class (the start search's first extra starts),
+        and the E-steps spent growing them.
+
+        From the one-class fit, each level k = 1, ..., K − 2 runs the split starts of
+        :meth:`_splits` (:data:`GROWTH_ROUNDS` random directions per class) to the search's
+        loose tolerance and keeps the best proper run; the split starts of the K − 1 level
+        are returned. Classes found one at a time, each where the data ask for one more,
+        reach maxima that partitions drawn at once rarely do (breast cancer, VVV, K = 4
+        to 6: above mclust's hierarchical starts in some seeds; see docs/benchmarks.md).
+        None (an empty list) for data not in memory (Dask), a given start, or a level
+        whose runs all collapsed."""
+        K, A, w = self.n_components, fit_data.data, fit_data.sample_weight
+        if K < 2 or not isinstance(A, np.ndarray) or self._start_is_given():
+            return [], 0
+        if A is getattr(self, "_fit_matrix", None):
+            chunks = self._fit_chunks
+        else:
+            chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        stats = _stats_function(self._blocks, chunks, w, A.shape[0])
+        Z = self._standardised_seeds(A, chunks)
+        gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+        one = np.ones((A.shape[0], 1))
+        blocks = tuple(m.initialize(c, one, w) for (m, _), c in zip(self._blocks, chunks,
+                                                                     strict=True))  # fmt: skip
+        params = LatentParams(np.zeros(1), blocks)
+        spent = 0
+        saved, self._marks = getattr(self, "_marks", None), {}  # not this fit's starts
+        try:
+            for k in range(1, K):
+                eta = self._joint_log_lik(params, chunks)
+                eta = np.exp(eta - logsumexp(eta, axis=1, keepdims=True))
+                starts = [
+                    start
+                    for _ in range(GROWTH_ROUNDS)
+                    for start in self._splits(params, eta, chunks, Z, w, gen)
+                ]
+                if k == K - 1:
+                    return starts, spent
+                runs = [self._run_em(stats, start, tol=SCREEN_TOL) for start in starts]
+                spent += sum(r.n_em_steps for r in runs)
+                best = max(runs, key=lambda r: r.lower_bound)
+                if not np.isfinite(best.lower_bound):
+                    return [], spent
+                params = best.params
+        finally:
+            self._marks = saved
+        return [], spent
 
     # -- latent class regression (emnet.mixture.covariates.family_regression) ----------------------
     def _estimate(self, X: Any, covariates: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -910,6 +988,37 @@ class LatentClassModel(BaseEMMixture):
 
             return log_resp(self, X, covariates)
         return self._log_resp(X)
+
+
+def _joint_log_lik(blocks: list[Any], p: LatentParams, chunks: list[Any]) -> np.ndarray:
+    """(n, K): log π_k + Σ_b log f_b(x_ib | k) over the (measurement, columns) ``blocks``,
+    a fresh array."""
+    ll = None
+    for (m, _), pb, chunk in zip(blocks, p.blocks, chunks, strict=True):
+        term = m.log_likelihood(pb, chunk)
+        if ll is None:
+            ll = term + p.log_weights
+        else:
+            ll += term
+    return np.zeros((0, len(p.log_weights))) if ll is None else ll
+
+
+def _stats_function(blocks: list[Any], chunks: list[Any], w: np.ndarray | None, n: int) -> Any:
+    """The in-memory E-step over the n rows' prepared ``chunks``: params →
+    :class:`LatentStats`."""
+    total = float(n if w is None else w.sum())
+    row_w = np.ones(n) if w is None else w
+
+    def stats(p: LatentParams) -> LatentStats:
+        resp = _joint_log_lik(blocks, p, chunks)  # a fresh array: normalised in place
+        loglik, nk = posterior_rows(resp, row_w)
+        parts = tuple(
+            m.sufficient_stats(pb, chunk, resp, w)
+            for (m, _), pb, chunk in zip(blocks, p.blocks, chunks, strict=True)
+        )
+        return LatentStats(total, loglik, nk, parts)
+
+    return stats
 
 
 def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:
