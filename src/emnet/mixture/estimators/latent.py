@@ -940,8 +940,9 @@ class LatentClassModel(BaseEMMixture):
         are returned. Classes found one at a time, each where the data ask for one more,
         reach maxima that partitions drawn at once rarely do (breast cancer, VVV, K = 4
         to 6: above mclust's hierarchical starts in some seeds; see docs/benchmarks.md).
-        None (an empty list) for data not in memory (Dask), a given start, or a level
-        whose runs all collapsed."""
+        The levels run in memory on ``fit_data.data``: the rows themselves, or on Dask
+        input the start sample (:mod:`emnet.mixture.backends.family_dask`). None (an
+        empty list) for one class, a given start, or a level whose runs all collapsed."""
         K, A, w = self.n_components, fit_data.data, fit_data.sample_weight
         if K < 2 or not isinstance(A, np.ndarray) or self._start_is_given():
             return [], 0
