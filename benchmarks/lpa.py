@@ -171,10 +171,25 @@ def run_stepmix(X, k, structure, n_init) -> tuple[float, float, tuple]:
     return float(model.score(X) * len(X)), seconds, solution
 
 
-def run_mclust(X: np.ndarray) -> tuple[dict, float] | None:
-    """{(structure, K): log-likelihood} and the seconds of mclust's whole protocol."""
+def rscript(script: str, X: np.ndarray) -> str | None:
+    """The standard output of R ``script`` run on X (a CSV file, its path the script's
+    first argument); None when Rscript is missing or the script fails."""
     if shutil.which("Rscript") is None:
         return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.csv"
+        np.savetxt(path, X, delimiter=",", header=",".join(f"x{j}" for j in range(X.shape[1])),
+                   comments="")  # fmt: skip
+        try:
+            return subprocess.run(
+                ["Rscript", "-e", script, str(path)], capture_output=True, text=True, check=True
+            ).stdout
+        except subprocess.CalledProcessError:
+            return None
+
+
+def run_mclust(X: np.ndarray) -> tuple[dict, float] | None:
+    """{(structure, K): log-likelihood} and the seconds of mclust's whole protocol."""
     script = (
         "suppressMessages(library(mclust)); X <- as.matrix(read.csv(commandArgs(TRUE)[1]));"
         "t0 <- Sys.time(); fits <- list();"
@@ -183,16 +198,9 @@ def run_mclust(X: np.ndarray) -> tuple[dict, float] | None:
         " cat(m, g, if (is.null(f)) NA else f$loglik, '\\n') };"
         "cat('seconds', as.numeric(difftime(Sys.time(), t0, units = 'secs')), '\\n')"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.csv"
-        np.savetxt(path, X, delimiter=",", header=",".join(f"x{j}" for j in range(X.shape[1])),
-                   comments="")  # fmt: skip
-        try:
-            out = subprocess.run(
-                ["Rscript", "-e", script, str(path)], capture_output=True, text=True, check=True
-            ).stdout
-        except subprocess.CalledProcessError:
-            return None
+    out = rscript(script, X)
+    if out is None:
+        return None
     lls, seconds = {}, float("nan")
     for line in out.splitlines():
         parts = line.split()

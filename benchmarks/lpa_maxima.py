@@ -26,17 +26,14 @@ left out on breast cancer with EEE, where one 20-start fit takes them 20–260 s
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_line, markdown_table, write_section  # noqa: E402
-from lpa import SKLEARN, STEPMIX, STRUCTURES, TOL, is_proper, timed_fit  # noqa: E402
+from lpa import SKLEARN, STEPMIX, STRUCTURES, TOL, is_proper, rscript, timed_fit  # noqa: E402
 
 from emnet.mixture import LatentClassModel  # noqa: E402
 
@@ -83,8 +80,6 @@ def sklearn_fit(X, k, structure, seed, n_init) -> tuple[float, float, tuple]:
 
 def mclust_fits(X: np.ndarray, ks: tuple) -> dict | None:
     """{(structure, K): (log-likelihood, (weights, means, compact covariances))}."""
-    if shutil.which("Rscript") is None:
-        return None
     script = (
         "suppressMessages(library(mclust)); X <- as.matrix(read.csv(commandArgs(TRUE)[1]));"
         f"for (m in c('EEI','VVI','EEE','VVV')) for (g in c({','.join(map(str, ks))})) {{"
@@ -94,16 +89,9 @@ def mclust_fits(X: np.ndarray, ks: tuple) -> dict | None:
         " p <- f$parameters; s <- p$variance$sigma;"
         " cat(m, g, f$loglik, p$pro, p$mean, s, '\\n') }"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.csv"
-        np.savetxt(path, X, delimiter=",", header=",".join(f"x{j}" for j in range(X.shape[1])),
-                   comments="")  # fmt: skip
-        try:
-            out = subprocess.run(
-                ["Rscript", "-e", script, str(path)], capture_output=True, text=True, check=True
-            ).stdout
-        except subprocess.CalledProcessError:
-            return None
+    out = rscript(script, X)
+    if out is None:
+        return None
     D = X.shape[1]
     fits = {}
     for line in out.splitlines():
