@@ -372,10 +372,7 @@ class LatentClassModel(BaseEMMixture):
         kind = self.init_params if kind is None else kind
         K, n = self.n_components, A.shape[0]
         w = np.ones(n) if sample_weight is None else sample_weight
-        if A is getattr(self, "_fit_matrix", None):
-            chunks = self._fit_chunks
-        else:
-            chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        chunks = self._chunks_of(A)
         random = kind == "random"
         given = self._start_is_given()
         if given:  # every parameter below is replaced: no seeds drawn
@@ -383,7 +380,7 @@ class LatentClassModel(BaseEMMixture):
         elif random:
             resp = rng.dirichlet(np.ones(K), size=n)
         else:
-            resp = self._seed_partition(self._seed_matrix(A, chunks), w, rng, kind)
+            resp = self._seed_partition(self._standardised_seeds(A, chunks), w, rng, kind)
         fixed = {"means_init": self.means_init, "covariances_init": self.covariances_init}
         blocks = []
         for (m, _), chunk in zip(self._blocks, chunks, strict=True):
@@ -396,6 +393,14 @@ class LatentClassModel(BaseEMMixture):
         nk = w @ resp + 10.0 * np.finfo(np.float64).eps
         weights = nk / nk.sum()
         return self._apply_init_arrays(LatentParams(np.log(weights), blocks))
+
+    def _chunks_of(self, A: np.ndarray) -> list[Any]:
+        """The blocks' prepared chunks of A, for the starts of a fit: the fit's own when A
+        is its matrix. (Prediction prepares its input anew: after a fit, the caller's
+        array may have changed.)"""
+        if A is getattr(self, "_fit_matrix", None):
+            return self._fit_chunks
+        return [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
 
     def _search_start(
         self, fit_data: FitData, rng: np.random.RandomState, index: int
@@ -450,14 +455,11 @@ class LatentClassModel(BaseEMMixture):
         return np.hstack([np.asarray(A[:, keep], dtype=np.float64), *parts])
 
     def _seed_partition(
-        self, A: np.ndarray, w: np.ndarray, rng: np.random.RandomState, kind: str
+        self, Z: np.ndarray, w: np.ndarray, rng: np.random.RandomState, kind: str
     ) -> np.ndarray:
         """Hard partition: each row to its nearest of K seeds (k-means++ or random rows) on
-        the standardised, mean-imputed data."""
-        K, n = self.n_components, A.shape[0]
-        mean = np.nanmean(A, axis=0)
-        sd = np.nanstd(A, axis=0)
-        Z = (np.where(np.isnan(A), mean, A) - mean) / np.where(sd > 0, sd, 1.0)
+        the standardised, mean-imputed data Z (:meth:`_standardised_seeds`)."""
+        K, n = self.n_components, Z.shape[0]
         p = w / w.sum()
         positive = int(np.sum(w > 0))
         if kind == "random_from_data":
@@ -900,8 +902,9 @@ class LatentClassModel(BaseEMMixture):
         """Starts with K + 1 classes from K-class ``params`` and their posteriors ``eta``
         (n, K): for each class c, its posterior mass split in two along a random direction
         of the standardised data Z (weights s_i, 1 − s_i with s_i = (1 + tanh(2 t_i)) / 2,
-        t_i the row's projection standardised over the class's (weighted) mass), and one more split of the largest class
-        with s_i = 1/2 + 1e-3 tanh(t_i) only, whose likelihood is the fit's to about 1e-6;
+        t_i the row's projection standardised over the class's weighted mass), and one
+        more split of the largest class with s_i = 1/2 + 1e-3 tanh(t_i) only, whose
+        likelihood is the fit's to about 1e-6;
         each start is the M-step of every block from that partition (the contract's
         ``sufficient_stats`` and ``m_step``, with the rows' weights), so no start depends
         on a block's type."""
@@ -911,7 +914,7 @@ class LatentClassModel(BaseEMMixture):
         starts = []
         for c, tiny in plan:
             t = Z @ rng.standard_normal(Z.shape[1])
-            mass_c = eta[:, c] if sample_weight is None else eta[:, c] * sample_weight
+            mass_c = eta[:, c] * w
             mass = mass_c.sum()
             center = (mass_c @ t) / mass if mass > 0 else 0.0
             spread = np.sqrt((mass_c @ (t - center) ** 2) / mass) if mass > 0 else 1.0
@@ -946,10 +949,7 @@ class LatentClassModel(BaseEMMixture):
         K, A, w = self.n_components, fit_data.data, fit_data.sample_weight
         if K < 2 or not isinstance(A, np.ndarray) or self._start_is_given():
             return [], 0
-        if A is getattr(self, "_fit_matrix", None):
-            chunks = self._fit_chunks
-        else:
-            chunks = [m.prepare(self._block_input(A, cols, m)) for m, cols in self._blocks]
+        chunks = self._chunks_of(A)
         stats = _stats_function(self._blocks, chunks, w, A.shape[0])
         Z = self._standardised_seeds(A, chunks)
         gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
