@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python benchmarks/bmm.py
 	$(BIN)/python benchmarks/lca.py
 	$(BIN)/python benchmarks/lpa.py
+	$(BIN)/python benchmarks/lpa_threads.py
 	$(BIN)/python benchmarks/bmm_peers.py
 	$(BIN)/python benchmarks/bmm_memory.py
 	$(BIN)/python benchmarks/resnet.py

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -60,12 +61,14 @@ or K rows): memory-bound, so BLAS threads gain little on them (measured: at most
 at 20 000 × 10 on an idle 2-core machine, none at 100 000 × 10) and lose up to 10× when
 the cores are busy (threads waiting on each other). None: BLAS's own setting."""
 CONCURRENT_MIN_SECONDS = 3e-4
-"""An in-memory fit runs its starts after the first on one thread per core when the
-first start's run took at least this long per E-step (the E-step's products and
-compiled kernels release the GIL; each run is the same computation as alone, so the
-result equals the serial one). Below it the threads' turns at the GIL cost more than
-they gain (measured on 2 cores: iris and wine 0.6-0.75× the serial time, breast cancer
-VVI 0.8× at 0.11 ms an E-step; breast cancer VVV 1.6× at 0.47 ms)."""
+"""An in-memory fit runs its starts after the first on one thread per core when one
+E-step (timed at the first start's end, the fastest of two) takes at least this long:
+the E-step's products and compiled kernels release the GIL, and each run is the same
+computation as alone, so the result equals the serial one. Below it the threads' turns
+at the GIL cost more than they gain. Measured on 2 cores (E-step; all starts' time,
+serial over threaded): iris and wine 0.03-0.08 ms, 0.6-0.75×; breast cancer VVI 0.11
+ms, 0.8-0.9×; 1 000 × 10 planted VVV 0.18 ms, 1.3×; breast cancer VVV 0.47 ms, 1.5×
+(docs/benchmarks.md, lpa-threads)."""
 """``measurement=None``: whole-number columns with at most this many distinct values are
 read as categorical items."""
 
@@ -615,8 +618,8 @@ class LatentClassModel(BaseEMMixture):
 
     def _run_starts(self, fit_data: FitData, starts: list[Any]) -> list[EMRun]:
         """One EM run per start, in order: the first alone, the others on one thread per
-        core when the first took at least :data:`CONCURRENT_MIN_SECONDS` per E-step (the
-        base's threads; ``fit_data.concurrent``: the backend allows them). The BLAS limit
+        core when an E-step takes at least :data:`CONCURRENT_MIN_SECONDS` (the base's
+        threads; ``fit_data.concurrent``: the backend allows them). The BLAS limit
         is taken once around them all: threads entering and leaving it in turn would
         restore each other's settings."""
         with _blas_threads(EM_BLAS_THREADS):
@@ -624,9 +627,8 @@ class LatentClassModel(BaseEMMixture):
             try:
                 if not fit_data.concurrent or self.n_components == 1 or len(starts) < 3:
                     return super()._run_starts(fit_data._replace(concurrent=False), starts)
-                began = time.perf_counter()
                 first = self._run_em(fit_data.stats, starts[0])
-                heavy = (time.perf_counter() - began) / first.n_em_steps >= CONCURRENT_MIN_SECONDS
+                heavy = _seconds_per_call(fit_data.stats, first.params) >= CONCURRENT_MIN_SECONDS
                 rest = super()._run_starts(fit_data._replace(concurrent=heavy), starts[1:])
                 return [first, *rest]
             finally:
@@ -1049,6 +1051,17 @@ def _stats_function(blocks: list[Any], chunks: list[Any], w: np.ndarray | None, 
         return LatentStats(total, loglik, nk, parts)
 
     return stats
+
+
+def _seconds_per_call(fn: Any, arg: Any, repeat: int = 2) -> float:
+    """The fastest of ``repeat`` timed calls fn(arg) (one slow call, e.g. the machine busy
+    for a moment, does not decide)."""
+    best = math.inf
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - began)
+    return best
 
 
 def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:
