@@ -53,7 +53,8 @@ def test_threaded_starts_equal_serial_ones(data: str, kw: dict) -> None:
     before = _blas_settings()
     serial, serial_threads = _fit(False, X, **kw)
     threaded, threads = _fit(True, X, **kw)
-    assert serial_threads == [] and len(threads) == kw["n_init"] - 1  # the first: alone
+    assert serial_threads == [] and len(threads) >= kw["n_init"] - 1  # the first: alone
+    assert threaded.n_screened_ == serial.n_screened_
     np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
     np.testing.assert_array_equal(threaded.init_degenerate_, serial.init_degenerate_)
     assert threaded.lower_bound_ == serial.lower_bound_
@@ -75,9 +76,51 @@ def test_starts_run_under_one_blas_limit(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(latent, "_blas_threads", counting)
     X = planted_profiles(300, seed=7, D=3)
-    model, threads = _fit(True, X, n_components=3, covariance="VVV", n_init=4,
-                          search_budget=0.0)  # fmt: skip
-    assert len(threads) == 3
-    assert taken.count(latent.EM_BLAS_THREADS) == 1  # around the starts, once
+    model, threads = _fit(True, X, n_components=4, covariance="VVV", n_init=4)
+    assert model.n_screened_ > 0 and len(threads) >= 3 + model.n_screened_
+    assert len(taken) >= len(threads)
+    assert all(t is None for t in taken if t != latent.EM_BLAS_THREADS)  # the runs'
+    assert taken.count(latent.EM_BLAS_THREADS) == 2  # around the starts, around the search
     assert all(t is None for t in taken if t != latent.EM_BLAS_THREADS)
     assert np.isfinite(model.lower_bound_)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_start_search_on_threads_equals_the_serial_search(seed: int) -> None:
+    """Extra starts screened ahead on threads are taken in order as if screened one after
+    another: the same search (the same starts screened and finished, the same fit), and
+    those screened ahead but not taken leave the generator and the record of set-aside
+    starts as they were."""
+    X = planted_profiles(300, seed=10 + seed, D=3, shift=1.5)
+    kw = {"n_components": 5, "covariance": "VVV", "n_init": 4, "search_budget": 2.0}
+    serial, _ = _fit(False, X, **kw)
+    threaded, threads = _fit(True, X, **kw)
+    assert serial.n_screened_ > 0
+    assert len(threads) >= 3 + serial.n_screened_
+    assert threaded.n_screened_ == serial.n_screened_
+    np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
+    np.testing.assert_array_equal(threaded.init_degenerate_, serial.init_degenerate_)
+    assert threaded.lower_bound_ == serial.lower_bound_
+    np.testing.assert_array_equal(threaded.predict_proba(X), serial.predict_proba(X))
+
+
+def test_starts_screened_ahead_and_not_taken_are_undone() -> None:
+    """The search's generator ends where a one-at-a-time search leaves it, and the
+    set-aside marks of runs screened ahead but not taken are dropped."""
+    X = planted_profiles(300, seed=20, D=3, shift=1.5)
+    ends = {}
+    for threaded in (False, True):
+        m = LatentClassModel(4, covariance="VVV", n_init=3, random_state=0, search_budget=0.5)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(em, "_n_cores", lambda: 3)
+            data = m._prepare_fit(X, None, reset=True)
+            m._marks = {}
+            rng = np.random.RandomState(5)
+            runs = m._run_starts(data, [m._initialize(data.data, None, rng) for _ in range(3)])
+            runs[0] = runs[0]._replace(lower_bound=runs[0].lower_bound - 1.0)  # disagree
+            m._threaded = threaded
+            found, screened = m._search_starts(data, runs, rng)
+        ends[threaded] = (rng.randint(1 << 30), screened, [r.lower_bound for r in found],
+                          len(m._marks))  # fmt: skip
+    assert ends[True] == ends[False]
+    assert ends[False][1] % 3 != 0  # the threaded search screened ahead past its stop

@@ -362,13 +362,25 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             # whole run, is the same from every start. Run it once.
             run = self._run_em(fit_data.stats, starts[0])
             return [run] * len(starts)
-        threads = min(len(starts), _n_cores()) if fit_data.concurrent else 1
-        if threads <= 1 or self.verbose >= 1:
-            return [self._run_em(fit_data.stats, p) for p in starts]
+        return self._runs_of(fit_data, starts)
+
+    def _start_threads(self, fit_data: FitData) -> int:
+        """Threads for runs from independent starts (1: this thread): one per core when
+        ``fit_data.concurrent`` and not ``verbose`` (whose printout is in order)."""
+        return _n_cores() if fit_data.concurrent and self.verbose < 1 else 1
+
+    def _runs_of(
+        self, fit_data: FitData, starts: list[Any], tol: float | None = None
+    ) -> list[EMRun]:
+        """One EM run per start (to ``tol``), in order; on :meth:`_start_threads`
+        threads when more than one."""
+        threads = min(len(starts), self._start_threads(fit_data))
+        if threads <= 1:
+            return [self._run_em(fit_data.stats, p, tol=tol) for p in starts]
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads, thread_name_prefix="emnet-start") as pool:
-            return list(pool.map(lambda p: self._run_em(fit_data.stats, p), starts))
+            return list(pool.map(lambda p: self._run_em(fit_data.stats, p, tol=tol), starts))
 
     def _search_starts(
         self, fit_data: FitData, runs: list[EMRun], rng: np.random.RandomState
@@ -400,10 +412,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         found: list[EMRun] = []
         spent = screened = 0
         cap = SEARCH_MAX_STARTS * len(runs)
+        ahead: list[tuple[int, EMRun, Any]] = []  # screened ahead (_screen_ahead)
         # while every run so far was set aside, the search goes on past the budget
         while (spent < budget or not math.isfinite(best)) and screened < cap:
-            start, cost = self._search_start(fit_data, rng, screened)
-            rough = self._run_em(fit_data.stats, start, tol=SCREEN_TOL)
+            if not ahead:
+                ahead = self._screen_ahead(fit_data, rng, screened, cap)
+            cost, rough, _ = ahead.pop(0)
             screened += 1
             spent += cost + rough.n_em_steps
             if rough.lower_bound < best - reach - AT_BEST_TOL:
@@ -418,7 +432,31 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 )
             )
             best = max(best, run.lower_bound)
+        if ahead:  # screened ahead and not taken: as if never drawn nor run
+            rng.set_state(ahead[0][2])
+            self._forget_runs([r for _, r, _ in ahead])
         return found, screened
+
+    def _forget_runs(self, runs: list[EMRun]) -> None:
+        """Drop whatever the estimator recorded of these runs (default: nothing)."""
+
+    def _screen_ahead(
+        self, fit_data: FitData, rng: np.random.RandomState, index: int, cap: int
+    ) -> list[tuple[int, EMRun, Any]]:
+        """The search's next extra starts from ``index``, one per :meth:`_start_threads`
+        thread (at most up to ``cap``), each run to :data:`SCREEN_TOL`: [(E-steps spent
+        making the start, its run, the generator's state before it was drawn)]. The
+        starts are drawn in order and their runs are independent, so the search takes
+        them one by one as if screened one after another; the state lets it undo the
+        draws of those it does not take."""
+        m = max(1, min(self._start_threads(fit_data), cap - index))
+        drawn = []
+        for j in range(m):
+            state = rng.get_state()
+            start, cost = self._search_start(fit_data, rng, index + j)
+            drawn.append((start, cost, state))
+        rough = self._runs_of(fit_data, [d[0] for d in drawn], tol=SCREEN_TOL)
+        return [(cost, r, state) for (_, cost, state), r in zip(drawn, rough, strict=True)]
 
     def _search_start(
         self, fit_data: FitData, rng: np.random.RandomState, index: int

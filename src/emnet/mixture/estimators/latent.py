@@ -435,10 +435,12 @@ class LatentClassModel(BaseEMMixture):
         self, fit_data: FitData, runs: list[EMRun], rng: np.random.RandomState
     ) -> tuple[list[EMRun], int]:
         """The base's start search, its grown starts made once per search (when first
-        asked for) and not kept after it."""
+        asked for) and not kept after it; its runs under one BLAS limit (threads:
+        :meth:`_run_starts`)."""
         self._grown: list[LatentParams] | None = None
         try:
-            return super()._search_starts(fit_data, runs, rng)
+            with self._blas_limit():
+                return super()._search_starts(fit_data, runs, rng)
         finally:
             self._grown = None
 
@@ -617,20 +619,31 @@ class LatentClassModel(BaseEMMixture):
         return run
 
     def _run_starts(self, fit_data: FitData, starts: list[Any]) -> list[EMRun]:
-        """One EM run per start, in order: the first alone, the others on one thread per
-        core when an E-step takes at least :data:`CONCURRENT_MIN_SECONDS` (the base's
-        threads; ``fit_data.concurrent``: the backend allows them). The BLAS limit
-        is taken once around them all: threads entering and leaving it in turn would
-        restore each other's settings."""
+        """One EM run per start, in order: the first alone, then the others (and later
+        the start search's screening runs) on one thread per core when an E-step takes at
+        least :data:`CONCURRENT_MIN_SECONDS` (``fit_data.concurrent``: the backend allows
+        threads)."""
+        self._threaded = False
+        with self._blas_limit():
+            if not fit_data.concurrent or self.n_components == 1 or len(starts) < 3:
+                return super()._run_starts(fit_data, starts)
+            first = self._run_em(fit_data.stats, starts[0])
+            seconds = _seconds_per_call(fit_data.stats, first.params)
+            self._threaded = seconds >= CONCURRENT_MIN_SECONDS
+            return [first, *super()._run_starts(fit_data, starts[1:])]
+
+    def _start_threads(self, fit_data: FitData) -> int:
+        return super()._start_threads(fit_data) if getattr(self, "_threaded", False) else 1
+
+    @contextlib.contextmanager
+    def _blas_limit(self) -> Iterator[None]:
+        """BLAS held to :data:`EM_BLAS_THREADS` threads once around many runs (their own
+        limits left out): threads taking and giving it back in turn would restore each
+        other's settings."""
         with _blas_threads(EM_BLAS_THREADS):
             self._blas_held = True
             try:
-                if not fit_data.concurrent or self.n_components == 1 or len(starts) < 3:
-                    return super()._run_starts(fit_data._replace(concurrent=False), starts)
-                first = self._run_em(fit_data.stats, starts[0])
-                heavy = _seconds_per_call(fit_data.stats, first.params) >= CONCURRENT_MIN_SECONDS
-                rest = super()._run_starts(fit_data._replace(concurrent=heavy), starts[1:])
-                return [first, *rest]
+                yield
             finally:
                 self._blas_held = False
 
@@ -645,6 +658,12 @@ class LatentClassModel(BaseEMMixture):
                 stacklevel=4,
             )
         return run
+
+    def _forget_runs(self, runs: list[EMRun]) -> None:
+        """The start search's runs screened ahead and not taken leave no set-aside mark."""
+        marks = self._marks or {}
+        for r in runs:
+            marks.pop(id(r.params), None)
 
     def _record_runs(self, best: EMRun, runs: list[EMRun]) -> None:
         super()._record_runs(best, runs)
