@@ -994,13 +994,15 @@ class LatentClassModel(BaseEMMixture):
         reach maxima that partitions drawn at once rarely do (breast cancer, VVV, K = 4
         to 6: above mclust's hierarchical starts in some seeds; see docs/benchmarks.md).
         The levels run in memory on ``fit_data.data``: the rows themselves, or on Dask
-        input the start sample (:mod:`emnet.mixture.backends.family_dask`). None (an
+        input the start sample (:mod:`emnet.mixture.backends.family_dask`); a level's runs
+        take the starts' threads when the fit's starts did (:meth:`_run_starts`). None (an
         empty list) for one class, a given start, or a level whose runs all collapsed."""
         K, A, w = self.n_components, fit_data.data, fit_data.sample_weight
         if K < 2 or not isinstance(A, np.ndarray) or self._start_is_given():
             return [], 0
         chunks = self._chunks_of(A)
         stats = _stats_function(self._blocks, chunks, w, A.shape[0])
+        level_data = FitData(A, w, stats, concurrent=True)  # the starts' threads, if any
         Z = self._standardised_seeds(A, chunks)
         gen = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
         one = np.ones((A.shape[0], 1))
@@ -1020,7 +1022,7 @@ class LatentClassModel(BaseEMMixture):
                 ]
                 if k == K - 1:
                     return starts, spent
-                runs = [self._run_em(stats, start, tol=SCREEN_TOL) for start in starts]
+                runs = self._runs_of(level_data, starts, tol=SCREEN_TOL)
                 spent += sum(r.n_em_steps for r in runs)
                 best = max(runs, key=lambda r: r.lower_bound)
                 if not np.isfinite(best.lower_bound):
