@@ -20,6 +20,20 @@ if TYPE_CHECKING:  # annotations only: collecting a test does not import the mix
     from emnet.mixture import CategoricalMixture, LatentClassModel
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _latent_starts_in_one_thread() -> Iterator[None]:
+    """LatentClassModel runs its starts on threads when a timed E-step is slow enough
+    (``CONCURRENT_MIN_SECONDS``): the same results, but the calls' order would depend on
+    the machine's load. Tests run its starts in the calling thread unless they ask for
+    threads (tests/test_latent_threads.py). Session-scoped: hypothesis tests take it too."""
+    from emnet.mixture.estimators import latent
+
+    saved = latent.CONCURRENT_MIN_SECONDS
+    latent.CONCURRENT_MIN_SECONDS = float("inf")
+    yield
+    latent.CONCURRENT_MIN_SECONDS = saved
+
+
 def quiet_fit(model: Any, *args: Any, **kw: Any) -> Any:
     """``model.fit(*args, **kw)`` with scikit-learn's ConvergenceWarning silenced."""
     with warnings.catch_warnings():

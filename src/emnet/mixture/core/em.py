@@ -374,13 +374,18 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     ) -> list[EMRun]:
         """One EM run per start (to ``tol``), in order; on :meth:`_start_threads`
         threads when more than one."""
+        extra = {} if tol is None else {"tol": tol}  # the estimator's own tol otherwise
+
+        def run(p: Any) -> EMRun:
+            return self._run_em(fit_data.stats, p, **extra)
+
         threads = min(len(starts), self._start_threads(fit_data))
         if threads <= 1:
-            return [self._run_em(fit_data.stats, p, tol=tol) for p in starts]
+            return [run(p) for p in starts]
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads, thread_name_prefix="emnet-start") as pool:
-            return list(pool.map(lambda p: self._run_em(fit_data.stats, p, tol=tol), starts))
+            return list(pool.map(run, starts))
 
     def _search_starts(
         self, fit_data: FitData, runs: list[EMRun], rng: np.random.RandomState
