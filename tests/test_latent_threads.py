@@ -20,7 +20,9 @@ def _blas_settings() -> list[tuple[str, int]]:
     return sorted((i["filepath"], i["num_threads"]) for i in threadpool_info())
 
 
-def _fit(threaded: bool, X: np.ndarray, **kw: object) -> tuple[LatentClassModel, list[str]]:
+def _fit(
+    threaded: bool, X: np.ndarray, sample_weight: np.ndarray | None = None, **kw: object
+) -> tuple[LatentClassModel, list[str]]:
     """A fit with the starts after the first on threads (``threaded``) or not, and the
     names of the threads that ran starts."""
     on_threads: list[str] = []
@@ -36,7 +38,7 @@ def _fit(threaded: bool, X: np.ndarray, **kw: object) -> tuple[LatentClassModel,
         mp.setattr(latent, "CONCURRENT_MIN_SECONDS", 0.0 if threaded else np.inf)
         mp.setattr(em, "_n_cores", lambda: 2)  # threads even on a one-core runner
         mp.setattr(LatentClassModel, "_run_em", run_em)
-        model = quiet_fit(LatentClassModel(random_state=3, **kw), X)
+        model = quiet_fit(LatentClassModel(random_state=3, **kw), X, sample_weight=sample_weight)
     return model, on_threads
 
 
@@ -46,13 +48,20 @@ def _fit(threaded: bool, X: np.ndarray, **kw: object) -> tuple[LatentClassModel,
         ("profiles", {"n_components": 3, "covariance": "VVV", "n_init": 6}),
         ("profiles", {"n_components": 4, "covariance": "EEI", "n_init": 5}),
         ("mixed", {"n_components": 3, "measurement": MIXED, "n_init": 5}),
+        ("missing, weighted", {"n_components": 3, "covariance": "VVV", "n_init": 5}),
     ],
 )
 def test_threaded_starts_equal_serial_ones(data: str, kw: dict) -> None:
-    X = planted_profiles(400, seed=4, D=4) if data == "profiles" else planted_mixed(500, seed=5)[0]
+    X = planted_profiles(400, seed=4, D=4) if data != "mixed" else planted_mixed(500, seed=5)[0]
+    fit_kw = {}
+    if data == "missing, weighted":  # the Gaussian E-step per missingness pattern
+        rng = np.random.default_rng(8)
+        X = X.copy()
+        X[rng.random(X.shape) < 0.1] = np.nan
+        fit_kw["sample_weight"] = rng.uniform(0.5, 2.0, size=len(X))
     before = _blas_settings()
-    serial, serial_threads = _fit(False, X, **kw)
-    threaded, threads = _fit(True, X, **kw)
+    serial, serial_threads = _fit(False, X, **kw, **fit_kw)
+    threaded, threads = _fit(True, X, **kw, **fit_kw)
     assert serial_threads == [] and len(threads) >= kw["n_init"] - 1  # the first: alone
     assert threaded.n_screened_ == serial.n_screened_
     np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
@@ -61,6 +70,7 @@ def test_threaded_starts_equal_serial_ones(data: str, kw: dict) -> None:
     assert threaded.n_iter_ == serial.n_iter_
     np.testing.assert_array_equal(threaded.weights_, serial.weights_)
     np.testing.assert_array_equal(threaded.predict_proba(X), serial.predict_proba(X))
+    assert np.isfinite(serial.lower_bound_)
     assert _blas_settings() == before  # the limit is taken and given back once
 
 
