@@ -37,6 +37,7 @@ def _fit(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(latent, "CONCURRENT_MIN_SECONDS", 0.0 if threaded else np.inf)
         mp.setattr(em, "_n_cores", lambda: 2)  # threads even on a one-core runner
+        mp.delenv("OMP_NUM_THREADS", raising=False)
         mp.setattr(LatentClassModel, "_run_em", run_em)
         model = quiet_fit(LatentClassModel(random_state=3, **kw), X, sample_weight=sample_weight)
     return model, on_threads
@@ -123,6 +124,7 @@ def test_starts_screened_ahead_and_not_taken_are_undone() -> None:
         m = LatentClassModel(4, covariance="VVV", n_init=3, random_state=0, search_budget=0.5)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(em, "_n_cores", lambda: 3)
+            mp.delenv("OMP_NUM_THREADS", raising=False)
             data = m._prepare_fit(X, None, reset=True)
             m._marks = {}
             rng = np.random.RandomState(5)
@@ -134,3 +136,39 @@ def test_starts_screened_ahead_and_not_taken_are_undone() -> None:
                           len(m._marks))  # fmt: skip
     assert ends[True] == ends[False]
     assert ends[False][1] % 3 != 0  # the threaded search screened ahead past its stop
+
+
+@pytest.mark.parametrize(("omp", "expected"), [("1", 1), ("2", 2), ("", 3), ("none", 3)])
+def test_start_threads_share_the_cores_omp_num_threads_gives(
+    monkeypatch: pytest.MonkeyPatch, omp: str, expected: int
+) -> None:
+    """joblib's and Dask's worker processes set OMP_NUM_THREADS to share the cores: a fit
+    there runs its starts on at most that many threads (not one per core in each)."""
+    monkeypatch.setattr(em, "_n_cores", lambda: 3)
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    model = LatentClassModel(2)
+    model._threaded = True
+    data = em.FitData(None, None, None, concurrent=True)
+    assert model._start_threads(data) == expected
+    assert model._start_threads(data._replace(concurrent=False)) == 1
+    X = planted_profiles(300, seed=9, D=3)
+    if expected == 1:  # a whole fit keeps its starts in the calling thread
+        _, threads = _fit_with_env(X, omp)
+        assert threads == []
+
+
+def _fit_with_env(X: np.ndarray, omp: str) -> tuple[LatentClassModel, list[str]]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", omp)
+        names: list[str] = []
+        real = LatentClassModel._run_em
+
+        def run_em(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            names.append(threading.current_thread().name)
+            return real(self, *args, **kwargs)
+
+        mp.setattr(latent, "CONCURRENT_MIN_SECONDS", 0.0)
+        mp.setattr(em, "_n_cores", lambda: 2)
+        mp.setattr(LatentClassModel, "_run_em", run_em)
+        model = quiet_fit(LatentClassModel(3, covariance="VVV", n_init=4, random_state=0), X)
+    return model, [n for n in names if n.startswith("emnet-start")]

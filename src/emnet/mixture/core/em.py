@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
@@ -366,8 +367,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _start_threads(self, fit_data: FitData) -> int:
         """Threads for runs from independent starts (1: this thread): one per core when
-        ``fit_data.concurrent`` and not ``verbose`` (whose printout is in order)."""
-        return _n_cores() if fit_data.concurrent and self.verbose < 1 else 1
+        ``fit_data.concurrent`` and not ``verbose`` (whose printout is in order), at most
+        ``OMP_NUM_THREADS`` when that is set (joblib's and Dask's worker processes set it
+        to share the cores between them)."""
+        if not fit_data.concurrent or self.verbose >= 1:
+            return 1
+        return max(1, min(_n_cores(), _thread_budget()))
 
     def _runs_of(
         self, fit_data: FitData, starts: list[Any], tol: float | None = None
@@ -877,6 +882,15 @@ def _gain_after(history: np.ndarray, tol: float) -> float:
         return 0.0
     small = np.flatnonzero(np.abs(np.diff(history)) < tol)
     return float(history[-1] - history[small[0] + 1]) if len(small) else 0.0
+
+
+def _thread_budget() -> int:
+    """``OMP_NUM_THREADS`` when it is a positive whole number, else no limit."""
+    try:
+        limit = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return sys.maxsize
+    return limit if limit >= 1 else sys.maxsize
 
 
 def _n_cores() -> int:
