@@ -55,6 +55,8 @@ starts, :meth:`LatentClassModel._grown_starts`)."""
 GROWTH_ROUNDS = 4
 """Random split directions per class at each level of the grown starts."""
 MAX_CATEGORICAL_VALUES = 10
+"""``measurement=None``: whole-number columns with at most this many distinct values are
+read as categorical items."""
 EM_BLAS_THREADS = 1
 """BLAS threads during an EM run. The E-step's matrix products are thin (K columns out,
 or K rows): memory-bound, so BLAS threads gain little on them (measured: at most 1.25×
@@ -69,8 +71,6 @@ at the GIL cost more than they gain. Measured on 2 cores (E-step; all starts' ti
 serial over threaded): iris and wine 0.03-0.08 ms, 0.6-0.75×; breast cancer VVI 0.11
 ms, 0.8-0.9×; 1 000 × 10 planted VVV 0.18 ms, 1.3×; breast cancer VVV 0.47 ms, 1.5×
 (docs/benchmarks.md, lpa-threads)."""
-"""``measurement=None``: whole-number columns with at most this many distinct values are
-read as categorical items."""
 
 
 class LatentParams(NamedTuple):
