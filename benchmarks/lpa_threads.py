@@ -126,8 +126,8 @@ def main() -> None:
         "search's extra starts, one per core at a time, taken in order as if screened one "
         "after another (those screened ahead of the search's stop are undone), so the fit "
         "and the number of starts screened are those of the serial search (checked). The "
-        "grown starts' levels run on them too; the runs finishing a screened start stay in "
-        "the calling thread (whether to finish one depends on the best so far).\n\n"
+        "grown starts' levels run on them too, and screened starts that reach the search's "
+        "bar two or more at a time are finished ahead on them.\n\n"
         f"{search_table}\n"
     )
     print(body)

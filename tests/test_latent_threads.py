@@ -39,7 +39,9 @@ def _fit(
         mp.setattr(em, "_n_cores", lambda: 2)  # threads even on a one-core runner
         mp.delenv("OMP_NUM_THREADS", raising=False)
         mp.setattr(LatentClassModel, "_run_em", run_em)
-        model = quiet_fit(LatentClassModel(random_state=3, **kw), X, sample_weight=sample_weight)
+        model = quiet_fit(
+            LatentClassModel(**{"random_state": 3, **kw}), X, sample_weight=sample_weight
+        )
     return model, on_threads
 
 
@@ -172,3 +174,39 @@ def _fit_with_env(X: np.ndarray, omp: str) -> tuple[LatentClassModel, list[str]]
         mp.setattr(LatentClassModel, "_run_em", run_em)
         model = quiet_fit(LatentClassModel(3, covariance="VVV", n_init=4, random_state=0), X)
     return model, [n for n in names if n.startswith("emnet-start")]
+
+
+@pytest.mark.parametrize(
+    ("data", "structure", "K", "seed"),
+    [("iris", "EEE", 4, 0), ("iris", "EEE", 4, 1), ("wine", "VVI", 3, 0), ("iris", "VVV", 5, 0)],
+)
+def test_runs_finished_ahead_give_the_serial_search(
+    data: str, structure: str, K: int, seed: int
+) -> None:
+    """Screened starts that reach the search's bar two or more at a time are run on to
+    convergence ahead, on the threads; the search takes those it would have finished and
+    drops the others: the same fit, search and record as one after another (real data,
+    where the search screens dozens of starts)."""
+    from sklearn.datasets import load_iris, load_wine
+
+    X = {"iris": load_iris, "wine": load_wine}[data]().data
+    kw = {"n_components": K, "covariance": structure, "n_init": 12}
+    ahead: list[int] = []
+    real = em.BaseEMMixture._screen_ahead
+
+    def counting(self, *args):  # type: ignore[no-untyped-def]
+        out = real(self, *args)
+        ahead.append(sum(i.finished is not None for i in out))
+        return out
+
+    serial, _ = _fit(False, X, random_state=seed, **kw)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(em.BaseEMMixture, "_screen_ahead", counting)
+        threaded, _ = _fit(True, X, random_state=seed, **kw)
+    assert sum(ahead) > 0  # runs were finished ahead
+    assert serial.n_screened_ > 5
+    assert threaded.n_screened_ == serial.n_screened_
+    np.testing.assert_array_equal(threaded.init_lower_bounds_, serial.init_lower_bounds_)
+    np.testing.assert_array_equal(threaded.init_degenerate_, serial.init_degenerate_)
+    assert threaded.lower_bound_ == serial.lower_bound_
+    np.testing.assert_array_equal(threaded.predict_proba(X), serial.predict_proba(X))

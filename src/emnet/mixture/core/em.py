@@ -86,6 +86,15 @@ class EMRun(NamedTuple):
     n_em_steps: int  # E-steps evaluated (with acceleration, up to 4 per iteration)
 
 
+class _Screened(NamedTuple):
+    """One extra start of the start search, screened ahead (``_screen_ahead``)."""
+
+    cost: int  # E-steps spent making the start
+    rough: EMRun  # its run to SCREEN_TOL
+    state: Any  # the generator's state before the start was drawn
+    finished: EMRun | None = None  # its run on from ``rough`` to convergence, if ahead
+
+
 class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """EM for a finite mixture over opaque parameters (see the module docstring)."""
 
@@ -422,17 +431,22 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         found: list[EMRun] = []
         spent = screened = 0
         cap = SEARCH_MAX_STARTS * len(runs)
-        ahead: list[tuple[int, EMRun, Any]] = []  # screened ahead (_screen_ahead)
+        ahead: list[_Screened] = []  # screened ahead (_screen_ahead)
         # while every run so far was set aside, the search goes on past the budget
         while (spent < budget or not math.isfinite(best)) and screened < cap:
             if not ahead:
-                ahead = self._screen_ahead(fit_data, rng, screened, cap)
-            cost, rough, _ = ahead.pop(0)
+                ahead = self._screen_ahead(fit_data, rng, screened, cap, best - reach)
+            item = ahead.pop(0)
+            rough = item.rough
             screened += 1
-            spent += cost + rough.n_em_steps
+            spent += item.cost + rough.n_em_steps
             if rough.lower_bound < best - reach - AT_BEST_TOL:
+                if item.finished is not None:  # finished ahead, not wanted after all
+                    self._forget_runs([item.finished])
                 continue
-            run = self._run_em(fit_data.stats, rough.params)
+            run = item.finished
+            if run is None:
+                run = self._run_em(fit_data.stats, rough.params)
             spent += run.n_em_steps
             found.append(
                 run._replace(
@@ -443,22 +457,24 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
             best = max(best, run.lower_bound)
         if ahead:  # screened ahead and not taken: as if never drawn nor run
-            rng.set_state(ahead[0][2])
-            self._forget_runs([r for _, r, _ in ahead])
+            rng.set_state(ahead[0].state)
+            self._forget_runs([r for i in ahead for r in (i.rough, i.finished) if r is not None])
         return found, screened
 
     def _forget_runs(self, runs: list[EMRun]) -> None:
         """Drop whatever the estimator recorded of these runs (default: nothing)."""
 
     def _screen_ahead(
-        self, fit_data: FitData, rng: np.random.RandomState, index: int, cap: int
-    ) -> list[tuple[int, EMRun, Any]]:
+        self, fit_data: FitData, rng: np.random.RandomState, index: int, cap: int, floor: float
+    ) -> list[_Screened]:
         """The search's next extra starts from ``index``, one per :meth:`_start_threads`
-        thread (at most up to ``cap``), each run to :data:`SCREEN_TOL`: [(E-steps spent
-        making the start, its run, the generator's state before it was drawn)]. The
-        starts are drawn in order and their runs are independent, so the search takes
-        them one by one as if screened one after another; the state lets it undo the
-        draws of those it does not take."""
+        thread (at most up to ``cap``), each run to :data:`SCREEN_TOL`; when two or more
+        of them reach ``floor`` (the search's bar at this point), those are also run on to
+        convergence, on the threads. The starts are drawn in order and every run is
+        independent, so the search takes them one by one as if it ran them one after
+        another: the bar only rises as it goes, so every run it finishes was finished
+        here; the generator's state before each draw lets it undo the draws it does not
+        take."""
         m = max(1, min(self._start_threads(fit_data), cap - index))
         drawn = []
         for j in range(m):
@@ -466,7 +482,15 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             start, cost = self._search_start(fit_data, rng, index + j)
             drawn.append((start, cost, state))
         rough = self._runs_of(fit_data, [d[0] for d in drawn], tol=SCREEN_TOL)
-        return [(cost, r, state) for (_, cost, state), r in zip(drawn, rough, strict=True)]
+        promising = [i for i, r in enumerate(rough) if r.lower_bound >= floor - AT_BEST_TOL]
+        finished: dict[int, EMRun] = {}
+        if len(promising) > 1:  # one alone runs when the search takes it (if it does)
+            runs = self._runs_of(fit_data, [rough[i].params for i in promising])
+            finished = dict(zip(promising, runs, strict=True))
+        return [
+            _Screened(cost, r, state, finished.get(i))
+            for i, ((_, cost, state), r) in enumerate(zip(drawn, rough, strict=True))
+        ]
 
     def _search_start(
         self, fit_data: FitData, rng: np.random.RandomState, index: int
