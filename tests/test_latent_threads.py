@@ -21,10 +21,15 @@ def _blas_settings() -> list[tuple[str, int]]:
 
 
 def _fit(
-    threaded: bool, X: np.ndarray, sample_weight: np.ndarray | None = None, **kw: object
+    threaded: bool,
+    X: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    omp: str | None = None,
+    **kw: object,
 ) -> tuple[LatentClassModel, list[str]]:
     """A fit with the starts after the first on threads (``threaded``) or not, and the
-    names of the threads that ran starts."""
+    names of the threads that ran starts; ``OMP_NUM_THREADS`` set to ``omp`` (None:
+    unset)."""
     on_threads: list[str] = []
     real = LatentClassModel._run_em
 
@@ -37,7 +42,10 @@ def _fit(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(latent, "CONCURRENT_MIN_SECONDS", 0.0 if threaded else np.inf)
         mp.setattr(em, "_n_cores", lambda: 2)  # threads even on a one-core runner
-        mp.delenv("OMP_NUM_THREADS", raising=False)
+        if omp is None:
+            mp.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            mp.setenv("OMP_NUM_THREADS", omp)
         mp.setattr(LatentClassModel, "_run_em", run_em)
         model = quiet_fit(
             LatentClassModel(**{"random_state": 3, **kw}), X, sample_weight=sample_weight
@@ -155,25 +163,8 @@ def test_start_threads_share_the_cores_omp_num_threads_gives(
     assert model._start_threads(data._replace(concurrent=False)) == 1
     X = planted_profiles(300, seed=9, D=3)
     if expected == 1:  # a whole fit keeps its starts in the calling thread
-        _, threads = _fit_with_env(X, omp)
+        _, threads = _fit(True, X, omp=omp, n_components=3, covariance="VVV", n_init=4)
         assert threads == []
-
-
-def _fit_with_env(X: np.ndarray, omp: str) -> tuple[LatentClassModel, list[str]]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", omp)
-        names: list[str] = []
-        real = LatentClassModel._run_em
-
-        def run_em(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-            names.append(threading.current_thread().name)
-            return real(self, *args, **kwargs)
-
-        mp.setattr(latent, "CONCURRENT_MIN_SECONDS", 0.0)
-        mp.setattr(em, "_n_cores", lambda: 2)
-        mp.setattr(LatentClassModel, "_run_em", run_em)
-        model = quiet_fit(LatentClassModel(3, covariance="VVV", n_init=4, random_state=0), X)
-    return model, [n for n in names if n.startswith("emnet-start")]
 
 
 @pytest.mark.parametrize(

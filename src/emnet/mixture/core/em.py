@@ -434,13 +434,14 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         ahead: list[_Screened] = []  # screened ahead (_screen_ahead)
         # while every run so far was set aside, the search goes on past the budget
         while (spent < budget or not math.isfinite(best)) and screened < cap:
+            bar = best - reach - AT_BEST_TOL  # a screened start below it is not finished
             if not ahead:
-                ahead = self._screen_ahead(fit_data, rng, screened, cap, best - reach)
+                ahead = self._screen_ahead(fit_data, rng, screened, cap, bar)
             item = ahead.pop(0)
             rough = item.rough
             screened += 1
             spent += item.cost + rough.n_em_steps
-            if rough.lower_bound < best - reach - AT_BEST_TOL:
+            if rough.lower_bound < bar:
                 if item.finished is not None:  # finished ahead, not wanted after all
                     self._forget_runs([item.finished])
                 continue
@@ -465,11 +466,11 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Drop whatever the estimator recorded of these runs (default: nothing)."""
 
     def _screen_ahead(
-        self, fit_data: FitData, rng: np.random.RandomState, index: int, cap: int, floor: float
+        self, fit_data: FitData, rng: np.random.RandomState, index: int, cap: int, bar: float
     ) -> list[_Screened]:
         """The search's next extra starts from ``index``, one per :meth:`_start_threads`
         thread (at most up to ``cap``), each run to :data:`SCREEN_TOL`; when two or more
-        of them reach ``floor`` (the search's bar at this point), those are also run on to
+        of them reach ``bar`` (the search's at this point), those are also run on to
         convergence, on the threads. The starts are drawn in order and every run is
         independent, so the search takes them one by one as if it ran them one after
         another: the bar only rises as it goes, so every run it finishes was finished
@@ -482,7 +483,7 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             start, cost = self._search_start(fit_data, rng, index + j)
             drawn.append((start, cost, state))
         rough = self._runs_of(fit_data, [d[0] for d in drawn], tol=SCREEN_TOL)
-        promising = [i for i, r in enumerate(rough) if r.lower_bound >= floor - AT_BEST_TOL]
+        promising = [i for i, r in enumerate(rough) if r.lower_bound >= bar]
         finished: dict[int, EMRun] = {}
         if len(promising) > 1:  # one alone runs when the search takes it (if it does)
             runs = self._runs_of(fit_data, [rough[i].params for i in promising])
