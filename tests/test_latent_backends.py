@@ -67,6 +67,7 @@ def test_dask_with_squarem_agrees_to_the_likelihood(client):
 def test_dask_dataframe_text_answers_and_inferred_types(client):
     X, _ = planted(seed=2)
     frame = pd.DataFrame(X[:, :5], columns=["g1", "g2", "g3", "p1", "p2"])
+    frame[["p1", "p2"]] = frame[["p1", "p2"]].astype("Int64")  # counts: an integer dtype
     frame["c1"] = pd.Series(np.where(np.isnan(X[:, 5]), None, X[:, 5]).astype(object)).map(
         lambda v: None if v is None else f"a{int(v)}"
     )

@@ -277,6 +277,60 @@ def test_measurement_inferred_from_a_dataframe() -> None:
     assert a.measurement_ == {"binary": [1], "categorical": [0], "gaussian": [2]}
 
 
+def test_the_default_measurement_is_inferred() -> None:
+    """Not given, the measurement is inferred (the issue: "inferred from a DataFrame's
+    dtypes when not given"): a survey frame of text, bool, Likert, count and float
+    columns fits as a mixed model with no ``measurement`` argument."""
+    rng = np.random.RandomState(3)
+    n = 400
+    z = rng.randint(0, 2, n)
+    frame = pd.DataFrame(
+        {
+            "region": pd.Categorical(rng.choice(["N", "S", "E"], n)),
+            "smoker": rng.uniform(size=n) < np.where(z == 1, 0.8, 0.2),
+            "likert": rng.randint(1, 4, n) + 2 * z,
+            "visits": rng.poisson(np.where(z == 1, 9.0, 2.0)) + rng.randint(0, 12, n),
+            "bmi": rng.normal(np.where(z == 1, 31.0, 23.0), 3.0),
+        }
+    )
+    frame.loc[::11, "bmi"] = np.nan
+    m = LatentClassModel(2, n_init=2, random_state=0).fit(frame)
+    assert m.measurement_ == {
+        "binary": ["smoker"],
+        "categorical": ["region", "likert"],
+        "gaussian": ["bmi"],
+        "poisson": ["visits"],
+    }
+    text = str(m.summary(frame))
+    assert text.count("Block") == 4
+    assert "inferred from the data: 1 binary, 2 categorical, 1 gaussian, 1 poisson" in text
+    declared = LatentClassModel(2, measurement=m.measurement_, n_init=2, random_state=0)
+    declared.fit(frame)
+    assert declared.lower_bound_ == m.lower_bound_
+    assert "inferred" not in str(declared.summary(frame))
+
+
+def test_float_whole_numbers_stay_gaussian_and_integer_columns_are_counts() -> None:
+    """Only an integer column of many whole numbers is read as counts: a float column of
+    whole numbers (wine's magnesium and proline, in mg) stays Gaussian, so wine with no
+    ``measurement`` is the latent profile model, the same fit as ``"gaussian"``."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).data
+    for X in (wine, wine.to_numpy()):
+        inferred = LatentClassModel(2, n_init=1, random_state=0).fit(X)
+        declared = LatentClassModel(2, measurement="gaussian", n_init=1, random_state=0).fit(X)
+        assert inferred.measurement_ == {"gaussian": list(declared.measurement_["gaussian"])}
+        assert inferred.lower_bound_ == declared.lower_bound_
+    counts = np.random.RandomState(0).poisson(20.0, size=(200, 2))
+    for X in (counts, counts.astype(object)):
+        assert LatentClassModel(1).fit(X).measurement_ == {"poisson": [0, 1]}
+    frame = pd.DataFrame(counts, columns=["a", "b"]).astype("Int64")
+    frame.loc[3, "a"] = pd.NA
+    assert LatentClassModel(1).fit(frame).measurement_ == {"poisson": ["a", "b"]}
+    assert LatentClassModel(1).fit(counts.astype(float)).measurement_ == {"gaussian": [0, 1]}
+
+
 def test_bad_measurements_and_answers() -> None:
     frame, _ = _mixed(100, seed=1)
     with pytest.raises(ValueError, match="'c3'.*two blocks"):

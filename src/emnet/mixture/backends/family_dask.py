@@ -160,7 +160,10 @@ def _merged_kinds(scans: Sequence[Scan], D: int) -> list[str]:
     kinds = []
     for j in range(D):
         seen = {s.kinds[j] for s in scans if s.n}
-        kinds.append("text" if "text" in seen else "bool" if seen == {"bool"} else "number")
+        if "text" in seen:
+            kinds.append("text")
+        else:  # one kind in every chunk ("bool", "integer"), or numbers
+            kinds.append(seen.pop() if seen in ({"bool"}, {"integer"}) else "number")
     return kinds
 
 

@@ -97,12 +97,16 @@ class LatentClassModel(BaseEMMixture):
     n_components : number of latent classes K.
     measurement : "binary", "categorical", "gaussian" or "poisson" for every column, or a
         dict {type: [columns]} of column names (DataFrame input) or 0-based positions
-        (every column in exactly one block), or None: inferred per column from the data
-        (``measurement_`` says what was chosen): text, pandas categorical and other
-        non-numeric columns → categorical; bool columns and numeric columns whose
-        observed values are all 0 or 1 → binary; whole numbers with at most
-        :data:`MAX_CATEGORICAL_VALUES` (10) distinct values → categorical; other
-        non-negative whole numbers → poisson; everything else → gaussian.
+        (every column in exactly one block), or None (the default): inferred per column
+        from its dtype and values (``measurement_`` and the summary's blocks say what
+        was chosen): text, pandas categorical and other non-numeric columns →
+        categorical; bool columns and numeric columns whose observed values are all 0
+        or 1 → binary; whole numbers with at most :data:`MAX_CATEGORICAL_VALUES` (10)
+        distinct values → categorical; non-negative whole numbers in an *integer*
+        column (numpy or pandas integer dtype) → poisson; everything else → gaussian —
+        so an array or DataFrame of float measurements is a latent profile model, even
+        where a column holds whole numbers (wine's magnesium); declare counts stored as
+        floats (a pandas column with missing values) as ``{"poisson": [...]}``.
         Categorical answers may be numbers, strings, bools or pandas categoricals (in
         their declared order); NaN, None and pd.NA mark a missing entry.
     covariance : the Gaussian block's structure, "EEI", "VVI", "EEE" or "VVV" (mclust's
@@ -172,7 +176,7 @@ class LatentClassModel(BaseEMMixture):
         self,
         n_components: int = 1,
         *,
-        measurement: Any = "gaussian",
+        measurement: Any = None,
         covariance: str = "VVI",
         n_init: int = 10,
         tol: float = 1e-10,
@@ -1086,14 +1090,18 @@ def _seconds_per_call(fn: Any, arg: Any, repeat: int = 2) -> float:
 
 
 def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:
-    """(values, per column "number" / "bool" / "text") of a DataFrame (``_as_array``)."""
+    """(values, per column "integer" / "number" / "bool" / "text") of a DataFrame
+    (``_as_array``): "integer" for integer dtypes (numpy's and pandas' nullable ones),
+    "number" for the other numeric ones."""
     cols = [X.iloc[:, j] for j in range(X.shape[1])]
     kinds = []
     for c in cols:
         if isinstance(c.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(c.dtype):
             kinds.append("text")
+        elif pd.api.types.is_bool_dtype(c.dtype):
+            kinds.append("bool")
         else:
-            kinds.append("bool" if pd.api.types.is_bool_dtype(c.dtype) else "number")
+            kinds.append("integer" if pd.api.types.is_integer_dtype(c.dtype) else "number")
     try:
         if "text" not in kinds:
             return X.to_numpy(dtype=np.float64, na_value=np.nan), kinds
@@ -1110,13 +1118,15 @@ def _frame_values(X: Any) -> tuple[np.ndarray, list[str]]:
 
 def _array_values(X: Any) -> tuple[np.ndarray, list[str]]:
     """(values, per column kinds) of an array or list of rows (``_as_array``): numbers
-    and bools as floats; a column with text (or other non-numbers) as it is."""
+    and bools as floats; a column with text (or other non-numbers) as it is. Kinds as in
+    :func:`_frame_values` ("integer": an integer array, or a column of Python or numpy
+    integers only)."""
     try:
         raw = np.asarray(X)
     except ValueError:
         raise ValueError("X: expected a 2-D table (rows of equal length)") from None
     if raw.dtype.kind in "biuf":
-        kind = "bool" if raw.dtype.kind == "b" else "number"
+        kind = {"b": "bool", "i": "integer", "u": "integer"}.get(raw.dtype.kind, "number")
         width = raw.shape[1] if raw.ndim == 2 else 0
         return raw.astype(np.float64), [kind] * width
     A = np.asarray(raw, dtype=object)
@@ -1129,7 +1139,8 @@ def _array_values(X: Any) -> tuple[np.ndarray, list[str]]:
         if all(isinstance(v, bool | np.bool_) for v in seen) and seen:
             kinds.append("bool")
         elif all(isinstance(v, int | float | np.number) and not isinstance(v, str) for v in seen):
-            kinds.append("number")
+            whole = all(isinstance(v, int | np.integer) for v in seen) and seen
+            kinds.append("integer" if whole else "number")
         else:
             kinds.append("text")
             continue
@@ -1140,7 +1151,9 @@ def _array_values(X: Any) -> tuple[np.ndarray, list[str]]:
 
 
 def _inferred_type(column: np.ndarray, kind: str) -> str:
-    """One column's type under ``measurement=None`` (LatentClassModel's docstring)."""
+    """One column's type under ``measurement=None`` (LatentClassModel's docstring): a
+    float column of whole numbers with many values (wine's magnesium in mg, a scale
+    score) stays Gaussian; only an integer column is read as counts."""
     if kind == "text":
         return "categorical"
     if kind == "bool":
@@ -1152,7 +1165,7 @@ def _inferred_type(column: np.ndarray, kind: str) -> str:
     if np.all(values == np.round(values)):
         if len(values) <= MAX_CATEGORICAL_VALUES:
             return "categorical"
-        if values[0] >= 0:
+        if kind == "integer" and values[0] >= 0:
             return "poisson"
     return "gaussian"
 

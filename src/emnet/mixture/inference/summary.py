@@ -396,6 +396,8 @@ class FamilySummary(ModelSummary):
             "",
             *_share_lines(self),
         ]
+        if self.extra.get("measurement_note"):
+            out += ["", self.extra["measurement_note"]]
         for b, (title, rows) in enumerate(zip(self.blocks, self.rows, strict=True)):
             out += ["", f"Block {b + 1}: {title}"]
             out += _parameter_lines(rows, K)
@@ -564,6 +566,10 @@ def family_summary(
         for m, b, s, nm in zip(measurements, params, se_blocks, names, strict=True)
     ]
     fitted = hasattr(model, "init_lower_bounds_")
+    if getattr(model, "measurement", "declared") is None:  # said, as the issue asks
+        found = ", ".join(f"{len(v)} {k}" for k, v in model.measurement_.items())
+        extra = {**extra, "measurement_note": f"Measurement inferred from the data: {found} "
+                 "(declare it with measurement={type: [columns]})"}  # fmt: skip
     return FamilySummary(
         model_name=type(model).__name__,
         n_components=len(model.weights_),
