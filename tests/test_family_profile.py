@@ -80,6 +80,17 @@ def test_raw_units_and_answer_panels(mixed):
     assert [t.get_text() for t in health.get_xticklabels()] == ["1 poor", "2 fair", "3 good"]
 
 
+def test_the_level_panel_title_names_the_columns_it_shows(mixed):
+    X, model, _ = mixed
+    assert plot_profile(model).axes[0].get_title().endswith(": continuous and count columns")
+    only = LatentClassModel(3, measurement="gaussian", n_init=1, random_state=0)
+    only.fit(X[["bmi", "sleep"]])
+    assert plot_profile(only).axes[0].get_title() == "Latent profile (K = 3): continuous columns"
+    counts = LatentClassModel(2, measurement="poisson", n_init=1, random_state=0)
+    counts.fit(X[["visits"]])
+    assert plot_profile(counts).axes[0].get_title() == "Latent profile (K = 2): count columns"
+
+
 def test_without_standard_errors_no_bars_and_path(mixed, tmp_path):
     _, model, _ = mixed
     fig = plot_profile(model)

@@ -110,7 +110,8 @@ class ProfileItem(NamedTuple):
     """One column of the profile plot (:meth:`Measurement.profile_items`).
 
     ``kind``: "level" — ``values`` (K,) class means, ``variances`` (K,) within-class
-    variances (to standardise by the total variance), ``se`` (K,) or None; "answers" —
+    variances (to standardise by the total variance), ``se`` (K,) or None, ``scale`` what
+    the column measures in the plot's title ("continuous", "count"); "answers" —
     ``values`` (K, R) answer probabilities, ``answers`` their labels, ``se`` (K, R) or
     None."""
 
@@ -120,6 +121,7 @@ class ProfileItem(NamedTuple):
     se: np.ndarray | None = None
     answers: list[Any] | None = None
     variances: np.ndarray | None = None
+    scale: str = ""
 
 
 class Measurement(ABC):

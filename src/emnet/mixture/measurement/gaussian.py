@@ -581,7 +581,8 @@ class Gaussian(MomentsMeasurement):
         s = None if se is None else np.asarray(se["means"], dtype=np.float64)
         return [
             ProfileItem(name, "level", params.means[:, j].copy(),
-                        None if s is None else s[:, j].copy(), variances=var[:, j].copy())
+                        None if s is None else s[:, j].copy(), variances=var[:, j].copy(),
+                        scale="continuous")
             for j, name in enumerate(names)
         ]  # fmt: skip
 

@@ -122,7 +122,8 @@ class Poisson(MomentsMeasurement):
         s = None if se is None else np.asarray(se["rates"], dtype=np.float64)
         return [
             ProfileItem(name, "level", params.rates[:, j].copy(),
-                        None if s is None else s[:, j].copy(), variances=params.rates[:, j].copy())
+                        None if s is None else s[:, j].copy(), variances=params.rates[:, j].copy(),
+                        scale="count")
             for j, name in enumerate(names)
         ]  # fmt: skip
 

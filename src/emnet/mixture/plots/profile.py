@@ -487,7 +487,8 @@ def _plot_family(
     i = 0
     if levels:
         _level_panel(axes[0], levels, weights, standardize)
-        axes[0].set_title(f"Latent profile (K = {K}): continuous and count columns")
+        scales = " and ".join(dict.fromkeys(it.scale for it in levels if it.scale))
+        axes[0].set_title(f"Latent profile (K = {K}): {scales or 'continuous'} columns")
         i = 1
     if coded:
         if binary:
