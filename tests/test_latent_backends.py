@@ -121,6 +121,29 @@ def test_dask_errors_name_the_argument(client):
         LatentClassModel(**_kw(measurement=MIXED)).fit(da.from_array(empty, chunks=(100, 7)))
 
 
+@pytest.mark.parametrize("column", [1, 3, 6])  # gaussian, poisson, categorical
+def test_a_column_with_no_observed_value_is_named(client, column):
+    """An all-missing column is an error naming it, in memory and on Dask (on Dask it
+    used to run every start to max_iter with a NaN objective)."""
+    X, _ = planted(seed=5, missing=0)
+    X[:, column] = np.nan
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    spec = {kind: [f"x{j}" for j in cols] for kind, cols in MIXED.items()}
+    for data in (frame, dd.from_pandas(frame, npartitions=3), X, da.from_array(X, chunks=(100, 7))):
+        named = f"x{column}" if hasattr(data, "columns") else column
+        kind = spec if hasattr(data, "columns") else MIXED
+        with pytest.raises(ValueError, match=f"column {named!r} has no observed value"):
+            LatentClassModel(**_kw(measurement=kind, max_iter=5)).fit(data)
+
+
+def test_a_constant_continuous_column_is_named(client):
+    X, _ = planted(seed=5, missing=0.05)
+    X[:, 2] = np.where(np.isnan(X[:, 2]), np.nan, 4.25)
+    for data in (X, da.from_array(X, chunks=(100, 7))):
+        with pytest.raises(ValueError, match="column '2': every observed value is 4.25"):
+            LatentClassModel(**_kw(measurement=MIXED, max_iter=5)).fit(data)
+
+
 # -- torch -----------------------------------------------------------------------------------
 torch = pytest.importorskip("torch")
 

@@ -25,7 +25,9 @@ __all__ = [
     "FamilyStats",
     "add_family_stats",
     "block_input",
+    "check_columns_observed",
     "check_rows",
+    "observed_counts",
     "chunk_stats",
     "joint_log_lik",
     "log_resp",
@@ -132,6 +134,24 @@ def check_rows(A: np.ndarray, kinds: Sequence[str] | None = None, chunk: int | N
         i = int(np.flatnonzero(missing.all(axis=1))[0])
         where = "" if chunk is None else f" of chunk {chunk}"
         raise ValueError(f"X: row {i}{where} has no observed entry")
+
+
+def observed_counts(A: np.ndarray) -> np.ndarray:
+    """(D,) the number of observed (not missing) entries of each column of a table."""
+    missing = np.asarray(pd.isna(A), dtype=bool) if A.dtype == object else np.isnan(A)
+    return A.shape[0] - missing.sum(axis=0)
+
+
+def check_columns_observed(counts: np.ndarray, names: Sequence[str] | None) -> None:
+    """Every column has an observed entry (``counts``: :func:`observed_counts`, summed over
+    the chunks), or a ValueError naming the first that has none: a block cannot learn
+    its constants or its class parameters from a column that is all missing."""
+    empty = np.flatnonzero(np.asarray(counts) == 0)
+    if len(empty):
+        raise ValueError(
+            f"X: column {_label(names, int(empty[0]))!r} has no observed value (every entry "
+            "is missing); leave it out"
+        )
 
 
 def _label(names: Sequence[str] | None, j: int) -> Any:

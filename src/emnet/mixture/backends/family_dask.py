@@ -53,9 +53,11 @@ from sklearn.utils import check_random_state
 
 from emnet.mixture.backends.family_common import (
     add_family_stats,
+    check_columns_observed,
     check_rows,
     chunk_stats,
     log_resp,
+    observed_counts,
     setup_input,
 )
 from emnet.mixture.core.em import FitData
@@ -95,11 +97,13 @@ class ChunkSpec(NamedTuple):
 
 
 class Scan(NamedTuple):
-    """One chunk's row count, per-column kinds and (``measurement=None``) profiles."""
+    """One chunk's row count, per-column kinds, (``measurement=None``) profiles and
+    observed entries per column."""
 
     n: int
     kinds: list[str]
     profiles: list[tuple[np.ndarray, float, float]] | None
+    observed: np.ndarray
 
 
 def _is_frame(X: Any) -> bool:
@@ -153,7 +157,7 @@ def _scan(part: Any, values: Values, chunk: int, profile: bool) -> Scan:
             _profile(A[:, j]) if kinds[j] != "text" else (np.zeros(0), np.nan, np.nan)
             for j in range(A.shape[1])
         ]
-    return Scan(A.shape[0], list(kinds), profiles)
+    return Scan(A.shape[0], list(kinds), profiles, observed_counts(A))
 
 
 def _merged_kinds(scans: Sequence[Scan], D: int) -> list[str]:
@@ -421,6 +425,7 @@ def prepare_fit(model: Any, X: Any, sample_weight: Any, *, reset: bool, values: 
             del model.feature_names_in_
         model._columns = names
         model._column_kinds = _merged_kinds(scans, D)
+        check_columns_observed(sum(s.observed for s in scans), names)
     weights = check_weights_parts(sample_weight, rows)
     chunk_w = weight_parts(weights, len(parts))
     if new_blocks:

@@ -38,7 +38,13 @@ from scipy.special import logsumexp
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from emnet.mixture.backends.family_common import block_input, check_rows, setup_input
+from emnet.mixture.backends.family_common import (
+    block_input,
+    check_columns_observed,
+    check_rows,
+    observed_counts,
+    setup_input,
+)
 from emnet.mixture.backends.family_dask import is_dask_collection
 from emnet.mixture.core.em import SCREEN_TOL, BaseEMMixture, EMRun, FitData
 from emnet.mixture.core.validation import check_int, check_real, check_weights, checked_answer_probs
@@ -228,6 +234,7 @@ class LatentClassModel(BaseEMMixture):
             A, kinds = _array_values(X)
         check_rows(A, kinds)
         if reset:
+            check_columns_observed(observed_counts(A), names)
             self.n_features_in_ = A.shape[1]
             if names is not None:
                 self.feature_names_in_ = np.asarray(names, dtype=object)

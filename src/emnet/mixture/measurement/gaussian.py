@@ -198,7 +198,18 @@ class Gaussian(MomentsMeasurement):
 
     # -- data ------------------------------------------------------------------------------
     def use_moments(self, mean: np.ndarray, var: np.ndarray) -> None:
-        """The column centre and the variances the covariance floor is relative to."""
+        """The column centre and the variances the covariance floor is relative to. A
+        column whose observed values are all equal is refused, named: it has no
+        variance to model, and its class variances would sit on the floor (every start
+        "collapsed")."""
+        constant = np.flatnonzero(~(var > 0))
+        if len(constant):
+            j = int(constant[0])
+            name = self.labels[j] if self.labels is not None else j
+            raise ValueError(
+                f"column {name!r}: every observed value is {float(mean[j]):g}; a constant "
+                "continuous column cannot tell the classes apart: leave it out"
+            )
         self.center = mean
         self.scale = np.where(var > 0, var, 1.0)
 
