@@ -249,7 +249,8 @@ def test_selection_and_blrt_find_two_planted_profiles(seed):
     assert r.blrt_p[1] == pytest.approx(1 / (B + 1))
     assert r.blrt_p[2] > 0.05
     assert all(np.all(v >= -1e-6 * len(X)) for v in r.blrt_ratios.values())
-    assert r.g2 is None and r.x2 is None and r.df is None and r.identified is None
+    assert r.g2 is None and r.x2 is None and r.df is None
+    assert r.identified.all() and not r.all_set_aside.any()  # npar <= n; proper maxima
     row = r.table()[1]
     assert {"loglik", "n_params", "aic", "bic", "sabic", "caic", "entropy", "blrt_p",
             "n_set_aside"} <= set(row) and not {"g2", "x2", "df"} & set(row)  # fmt: skip
@@ -300,3 +301,28 @@ def test_blrt_split_starts_match_the_smaller_fit():
         s = data.stats(p)
         lls.append(s.loglik)
     assert abs(lls[-1] - ll_small) < 1e-4 * len(X)  # the near-duplicate split
+
+
+def test_selection_leaves_out_k_without_a_proper_maximum_or_identification():
+    """A K whose every start collapsed (one wild value: a class of its own row), or with
+    more free parameters than rows, is not the best K: flagged in the table and left
+    out (it used to be chosen, with only a UserWarning that named no K)."""
+    X = load_iris().data.copy()
+    X[3, 2] = 99999.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = select_n_components(X, [1, 2, 3], n_init=3, estimator="gaussian",
+                                covariance="VVV", random_state=0)  # fmt: skip
+    assert r.all_set_aside.tolist() == [False, True, True]
+    assert r.bic[2] < r.bic[0]  # the collapsed fit "wins" on BIC...
+    assert r.best_k == 1  # ...but is left out
+    text = format_selection_table(r)
+    assert text.count(" ‡\n") == 2 and "‡ every start ended in a collapsed class (K = 2, 3)" in text
+    small = np.random.default_rng(0).normal(size=(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = select_n_components(small, [1, 2, 3], n_init=2, estimator="gaussian",
+                                covariance="VVV", random_state=0)  # fmt: skip
+    assert r.n_params.tolist() == [5, 11, 17]
+    assert r.identified.tolist() == [True, False, False] and r.best_k == 1
+    assert "† not identified (K = 2, 3): more free parameters than n;" in format_selection_table(r)

@@ -142,3 +142,94 @@ def test_latent_profile_regression_from_the_command_line(tmp_path, capsys):
     assert abs(abs(slope["coef"]) - 0.1) < 3 * slope["se"]  # the sign follows the labels
     names = {p.name for p in out.iterdir()}
     assert {"profile.png", "bic.png", "covariate_effect_age.png", "report.html"} <= names
+
+
+def _iris(tmp_path, **columns):
+    frame = load_iris(as_frame=True).data
+    frame.columns = ["sl", "sw", "pl", "pw"]
+    for name, values in columns.items():
+        frame[name] = values
+    path = tmp_path / "iris.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def test_exclude_leaves_an_id_column_out_and_an_id_is_noted(tmp_path, capsys):
+    ids = [f"R{i:03d}" for i in range(150)]
+    frame, path = _iris(tmp_path, id=ids)
+    argv = ["--data", str(path), "--k", "1:2", "--n-init", "2"]
+    code, out, err = _run(capsys, [*argv, "--out", str(tmp_path / "a")])
+    assert code == 0 and "item id has a different answer in every row (150 answers)" in err
+    assert "say --exclude id" in err and "4 continuous (Gaussian, VVI), 1 categorical" in out
+    code, out, err = _run(capsys, [*argv, "--exclude", "id", "--out", str(tmp_path / "b")])
+    assert code == 0 and "different answer" not in err, err
+    assert "150 rows x 4 items: 4 continuous (Gaussian, VVI)" in out
+    record = json.loads((tmp_path / "b" / "selection.json").read_text())
+    assert record["item_names"] == ["sl", "sw", "pl", "pw"] and record["excluded"] == ["id"]
+    for bad, says in [
+        (["--exclude", "nope"], "--exclude: no column 'nope'"),
+        (["--exclude", "5", "id"], "--exclude: 'id' is named twice"),
+        (["--weights", "sl", "--exclude", "sl"], "--exclude: 'sl' is a --weights column"),
+        (["--exclude", "sl", "sw", "pl", "pw", "id"], "--exclude: no items are left"),
+        (["--exclude", "id", "--continuous", "id"], "--continuous: column 'id' is not an item"),
+    ]:
+        code, out, err = _run(capsys, [*argv, *bad, "--out", str(tmp_path / "c")])
+        assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, (bad, err)
+
+
+def test_a_k_whose_every_start_collapsed_is_left_out_and_said(tmp_path, capsys):
+    """One wild value (a missing-value code in a measurement) makes every K >= 2 start
+    collapse onto its row: those K are flagged and left out, each said once on stderr
+    (it used to choose K = 3 with a bare UserWarning naming no K)."""
+    frame, path = _iris(tmp_path)
+    frame.loc[3, "pl"] = 99999.0
+    frame.to_csv(path, index=False)
+    argv = ["--data", str(path), "--k", "1:3", "--n-init", "3", "--covariance", "VVV"]
+    code, out, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert code == 0 and "UserWarning" not in err
+    for k in (2, 3):
+        assert f"K = {k}: every start ended in a collapsed class" in err
+    assert (
+        "best K by BIC: 1" in out and "‡ every start ended in a collapsed class (K = 2, 3)" in out
+    )
+    assert "LatentClassModel: 1 latent class;" in out
+
+
+def test_decimal_codes_suggest_continuous_and_infinity_is_named_at_its_row(tmp_path, capsys):
+    gpa = np.clip(np.round(np.random.default_rng(0).normal(3, 0.5, 150) * 2) / 2, 1, 4)
+    _, path = _iris(tmp_path, gpa=gpa)
+    argv = ["--data", str(path), "--k", "1:2", "--out", str(tmp_path / "o")]
+    code, _, err = _run(capsys, argv)
+    first = int(np.flatnonzero(gpa != np.round(gpa))[0]) + 1
+    assert code == 2 and f"item gpa, data row {first}:" in err
+    assert "say --continuous gpa for a measurement" in err
+    frame, path = _iris(tmp_path, likert=np.arange(150) % 5)
+    frame["pl"] = frame["pl"].astype(object)
+    frame.loc[3, "pl"] = "inf"
+    frame.to_csv(path, index=False)
+    code, _, err = _run(capsys, argv)
+    assert code == 2 and "item pl, data row 4: inf is not an answer code (not a finite" in err
+
+
+def test_weights_that_do_not_sum_to_n_are_said_to_be_frequency_weights(tmp_path, capsys):
+    _, path = _iris(tmp_path, w=np.full(150, 5000.0))
+    argv = ["--data", str(path), "--k", "1:2", "--n-init", "2", "--weights", "w"]
+    code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert code == 0 and "the --weights sum to 750000 over 150 rows" in err
+    _, path = _iris(tmp_path, w=np.linspace(0.5, 1.5, 150))
+    code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "p")])
+    assert code == 0 and "--weights sum" not in err
+
+
+def test_unconverged_starts_are_counted_out_of_every_start_run(tmp_path, capsys):
+    """The start search adds starts to --n-init: "4 of 3 starts did not converge" was
+    said; the count is out of every start run."""
+    import re
+
+    rng = np.random.default_rng(0)
+    _, path = _iris(tmp_path, visits=rng.poisson(3, 150), likert=rng.integers(1, 6, 150))
+    argv = ["--data", str(path), "--k", "2:3", "--n-init", "3", "--max-iter", "3"]
+    code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
+    found = re.findall(r"K = \d: (\d+) of (\d+) starts did not converge", err)
+    assert code == 0 and found, err
+    assert all(int(a) <= int(b) for a, b in found) and any(int(b) > 3 for _, b in found)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -145,6 +146,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="columns (names, or 1-based numbers) that predict class membership (latent "
         "class regression); not items. Text columns are categorical",
+    )
+    p.add_argument(
+        "--exclude",
+        nargs="+",
+        metavar="COLUMN",
+        help="columns (names, or 1-based numbers) to leave out: IDs, names, free text",
     )
     p.add_argument(
         "--covariate-method",
@@ -294,9 +301,14 @@ def _weights_of(col: Any, label: str) -> Any:
 
 
 def split_columns(
-    frame: Any, has_header: bool, weights: str | None, covariates: list[str] | None
+    frame: Any,
+    has_header: bool,
+    weights: str | None,
+    covariates: list[str] | None,
+    exclude: list[str] | None = None,
 ) -> tuple[Any, Any, Any]:
-    """(items DataFrame, weights or None, covariates DataFrame or None) of the table.
+    """(items DataFrame, weights or None, covariates DataFrame or None) of the table; the
+    ``exclude`` columns are in none of them.
 
     Without a header, items are named ``item j`` and the other columns ``column j`` (j the
     1-based column of the file)."""
@@ -323,10 +335,21 @@ def split_columns(
             )
         w = _weights_of(frame.iloc[:, jw], other[jw])
         taken.append(jw)
-    rest = [j for j in range(D) if j not in taken]
+    left_out: list[int] = []
+    for spec in exclude or []:
+        j = _column_index(spec, columns, has_header, "--exclude")
+        if j in left_out:
+            raise ValueError(f"--exclude: {spec!r} is named twice")
+        if j in taken:
+            what = "--weights" if weights is not None and j == taken[-1] else "--covariates"
+            raise ValueError(f"--exclude: {spec!r} is a {what} column; leave it out of one")
+        left_out.append(j)
+    rest = [j for j in range(D) if j not in taken and j not in left_out]
     if not rest:
-        what = "--weights" if not idx else "--covariates"
-        raise ValueError(f"{what}: no items are left (every column is a weight or a covariate)")
+        what = "--exclude" if left_out else "--weights" if not idx else "--covariates"
+        raise ValueError(
+            f"{what}: no items are left (every column is a weight, a covariate or excluded)"
+        )
     X = frame.iloc[:, rest].copy()
     X.columns = [names[j] for j in rest]
     Z = None
@@ -345,6 +368,10 @@ def split_columns(
 
 def _item_label(name: str) -> str:
     return name if name.startswith("item ") else f"item {name}"
+
+
+ID_MIN_ANSWERS = 20
+"""An item with at least this many answers, each in one row only, gets a note (an ID?)."""
 
 
 def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
@@ -377,12 +404,18 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
             with np.errstate(invalid="ignore"):
                 code = np.isfinite(v) & (np.abs(v) <= MAX_CODE) & (v == np.round(v))
             bad = np.flatnonzero(present & ~code)
+            wild = np.flatnonzero(present & ~np.isfinite(v))  # named first, when refused
             if bad.size and kind != "categorical":
-                i = int(bad[0])
+                i = int(wild[0] if wild.size else bad[0])
+                hint = (
+                    "not a finite number; an empty cell or NA marks a missing answer"
+                    if wild.size
+                    else f"answers are whole numbers or text; say --continuous {name} for a "
+                    "measurement, or --categorical to take every number as a label"
+                )
                 raise ValueError(
                     f"--data: {label}, data row {i + 1}: {float(v[i])!r} is not an answer code "
-                    "(answers are whole numbers or text; --categorical takes any number as a "
-                    "label)"
+                    f"({hint})"
                 )
             seen = np.unique(v[present]).tolist()
             if bad.size:
@@ -397,6 +430,11 @@ def prepare_items(X: Any, kind: str | None) -> tuple[Any, str, list[str]]:
                 out[name] = pd.array([pd.NA if np.isnan(x) else int(x) for x in v], dtype="Int64")
         if not seen:
             raise ValueError(f"--data: {label} has no answers (every row is missing); leave it out")
+        if len(seen) >= ID_MIN_ANSWERS and len(seen) == int(col.notna().sum()):
+            notes.append(
+                f"{label} has a different answer in every row ({len(seen)} answers): an ID or "
+                f"free text? say --exclude {name} to leave it out"
+            )
         if len(seen) == 1:
             notes.append(
                 f"{label} has a single answer ({_number_text(seen[0]) if not isinstance(seen[0], str) else seen[0]}); "
@@ -437,7 +475,7 @@ def level_items(
             name = names[_column_index(spec, columns, has_header, option)]
             if name not in X.columns:
                 raise ValueError(
-                    f"{option}: column {spec!r} is not an item (a weight or a covariate)"
+                    f"{option}: column {spec!r} is not an item (a weight, a covariate or excluded)"
                 )
             if name in out:
                 raise ValueError(
@@ -546,7 +584,9 @@ def prepare(args: argparse.Namespace) -> Prepared:
 
     frame, has_header, notes = read_survey(args)
     n_read = len(frame)
-    X, weights, Z = split_columns(frame, has_header, args.weights, args.covariates)
+    X, weights, Z = split_columns(
+        frame, has_header, args.weights, args.covariates, getattr(args, "exclude", None)
+    )
     if Z is not None:
         _check_design(Z)
     empty = X.isna().all(axis=1).to_numpy()
@@ -594,13 +634,18 @@ def prepare(args: argparse.Namespace) -> Prepared:
         X = X[keep].reset_index(drop=True)
         weights = None if weights is None else weights[keep]
         Z = None if Z is None else Z[keep].reset_index(drop=True)
+    if weights is not None and abs(float(weights.sum()) - len(weights)) > 0.01 * len(weights):
+        notes.append(
+            f"the --weights sum to {float(weights.sum()):.6g} over {len(weights)} rows: they "
+            "count as frequency weights (n is their sum in the criteria and the standard "
+            "errors); for sampling weights, rescale them to sum to the number of rows"
+        )
     return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement)
 
 
 def _check_design(Z: Any) -> None:
     """The covariates checked as the fit will check them (text mixed with numbers, a
     constant or collinear column), so that the error comes before any fitting."""
-    import warnings
 
     from emnet.mixture.covariates.logit import learn_design
 
@@ -634,7 +679,7 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "sep", None) is not None:
         config["sep"] = args.sep
-    for key in ("continuous", "counts"):
+    for key in ("continuous", "counts", "exclude"):
         if getattr(args, key, None):
             config[key] = list(getattr(args, key))
     if getattr(args, "covariance", "VVI") != "VVI":
@@ -684,6 +729,7 @@ def _run_record(args: argparse.Namespace, data: Prepared) -> dict[str, Any]:
         "estimator": _estimator_name(data),
         "measurement": data.measurement,
         "weights": args.weights,
+        "excluded": getattr(args, "exclude", None),
         "n_samples": int(n),
         "n_rows_read": int(data.n_read),
         "n_rows_without_answers": int(data.n_dropped_empty),
@@ -726,24 +772,46 @@ def _headline(args: argparse.Namespace, data: Prepared, extra: str = "") -> str:
 
 def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
     """What the user must know about the fits: a K whose best start did not converge, a
-    K that is not identified (more free parameters than the pattern table has cells)."""
+    K that is not identified (more free parameters than the pattern table has cells, or
+    than rows), a K whose every start ended in a collapsed class."""
     out = []
-    for row in result.table():
+    rows = result.table()
+    none = all(row.get("identified") is False for row in rows)
+    chosen = (
+        "it is left out of the choice of K"
+        if not none
+        else "no K is identified, so K is chosen among them all: its estimates are not unique"
+    )
+    for row in rows:
         k = row["k"]
         stopped = row.get("n_unconverged") or 0
         if not row.get("converged", True) or stopped:
             best = "" if row.get("converged", True) else ", the best among them"
+            model = (result.models or {}).get(k)  # every start: n_init and the search's
+            total = max(len(getattr(model, "init_lower_bounds_", ())), stopped, 1)
             out.append(
-                f"K = {k}: {stopped} of {args.n_init} starts did not converge within "
+                f"K = {k}: {stopped} of {total} starts did not converge within "
                 f"--max-iter {args.max_iter} EM iterations (tol {args.tol:g}){best}; "
                 + ("its numbers are not a maximum: " if best else "")
                 + "raise --max-iter"
             )
         df = row.get("df")
-        if row.get("identified") is False or (df is not None and df < 0):
+        if df is None and row.get("identified") is False:
+            out.append(
+                f"K = {k} is not identified: {row['n_params']} free parameters, more than the "
+                f"rows; {chosen}"
+            )
+        elif row.get("identified") is False or (df is not None and df < 0):
             out.append(
                 f"K = {k} is not identified: {row['n_params']} free parameters and df = {df} "
-                "(fewer response patterns than parameters); it is left out of the choice of K"
+                f"(fewer response patterns than parameters); {chosen}"
+            )
+        if row.get("all_set_aside"):
+            out.append(
+                f"K = {k}: every start ended in a collapsed class (a class on a few rows or "
+                "without variance in some direction): no proper maximum, so it is left out "
+                "of the choice of K (fewer classes, --covariance EEE or EEI, or check the "
+                "data for wild values and missing-value codes)"
             )
     return out
 
@@ -765,22 +833,26 @@ def _fit_and_write(
     if data.measurement is not None:
         family = {"measurement": data.measurement, "covariance": args.covariance}
     try:
-        result = select_n_components(
-            X,
-            args.k,
-            n_init=args.n_init,
-            estimator=estimator,
-            criterion=args.criterion,
-            sample_weight=weights,
-            blrt=args.blrt,
-            n_jobs=args.n_jobs,
-            random_state=args.seed,
-            progress=progress,
-            max_iter=args.max_iter,
-            tol=args.tol,
-            **_search_budget(args, family),
-            **family,
-        )
+        with warnings.catch_warnings():  # said per K by run_warnings
+            warnings.filterwarnings("ignore", "every start ended in a degenerate", UserWarning)
+            warnings.filterwarnings("ignore", "no K in .* is identified", UserWarning)
+            warnings.filterwarnings("ignore", "every start of every K in", UserWarning)
+            result = select_n_components(
+                X,
+                args.k,
+                n_init=args.n_init,
+                estimator=estimator,
+                criterion=args.criterion,
+                sample_weight=weights,
+                blrt=args.blrt,
+                n_jobs=args.n_jobs,
+                random_state=args.seed,
+                progress=progress,
+                max_iter=args.max_iter,
+                tol=args.tol,
+                **_search_budget(args, family),
+                **family,
+            )
     except ValueError as exc:
         raise ValueError(f"--data {args.data}: {exc}") from None
     model = result.best_model.reorder("weight")
@@ -910,7 +982,6 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     """Each K of --k fitted with the covariates (latent class regression); the chosen one's
     summary (with G², X², df, class shares with SEs, entropy), Wald table and plots."""
     import time
-    import warnings
 
     import numpy as np
     from sklearn.exceptions import ConvergenceWarning
@@ -935,8 +1006,9 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
             k, n_init=args.n_init, random_state=args.seed, max_iter=args.max_iter, tol=args.tol,
             **_search_budget(args, family), **family,
         )  # fmt: skip
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # said per K by run_warnings
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", "every start ended in a degenerate", UserWarning)
             try:
                 model.fit(X, sample_weight=weights, covariates=Z, covariate_method=method)
             except ValueError as exc:
@@ -952,13 +1024,17 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     df = np.array([np.nan if getattr(summaries[k], "df", None) is None else summaries[k].df
                    for k in ks])  # fmt: skip
     coded = data.measurement is None  # G², X², df need a table of response patterns
-    usable = ~(df < 0)
+    n_obs = summaries[ks[0]].n_observations
+    n_par = np.array([summaries[k].n_parameters for k in ks])
+    identified = (df >= 0) | np.isnan(df) if coded else n_par <= n_obs
+    collapsed = np.array([not coded and models[k].n_degenerate_starts_ >= len(
+        models[k].init_lower_bounds_) for k in ks])  # fmt: skip
+    usable = identified & ~collapsed
     if not usable.any():
-        usable[:] = True
+        usable = identified if identified.any() else np.ones(len(ks), dtype=bool)
     scores = np.where(usable, crit[args.criterion], np.inf)
     best_k = ks[int(np.argmin(scores))]
     loglik = col("loglik")
-    n_obs = summaries[ks[0]].n_observations
     result = SelectionResult(
         ks=np.array(ks), loglik=loglik, loglik_per_sample=loglik / n_obs, bic=crit["bic"],
         aic=crit["aic"], n_params=np.array([summaries[k].n_parameters for k in ks]),
@@ -970,6 +1046,7 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
         x2=col("x2") if coded else None, df=df if coded else None,
         n_at_best=np.array([models[k].n_starts_at_best() for k in ks]),
         n_set_aside=None if coded else np.array([models[k].n_degenerate_starts_ for k in ks]),
+        identified=None if coded else identified, all_set_aside=None if coded else collapsed,
     )  # fmt: skip
     model, summary = models[best_k], summaries[best_k]
     regression = hasattr(model, "coef_")  # a one-class LatentClassModel has none

@@ -256,11 +256,12 @@ class BaseEMMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     u = u0 - 2.0 * alpha * r + alpha * alpha * v
                     n_steps += 2
                     new = self._objective(s2, p2, ops)
-                    try:
-                        trial = from_u(u, params)
-                        trial = self._m_step(stats_fn(trial), trial)
-                        s3 = stats_fn(trial)
-                        o3 = self._objective(s3, trial, ops)
+                    try:  # an extrapolation far out may overflow: rejected below, quietly
+                        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                            trial = from_u(u, params)
+                            trial = self._m_step(stats_fn(trial), trial)
+                            s3 = stats_fn(trial)
+                            o3 = self._objective(s3, trial, ops)
                     except InvalidParameters:  # extrapolated outside the model: rejected
                         o3 = -math.inf
                     if math.isfinite(o3) and o3 >= new:

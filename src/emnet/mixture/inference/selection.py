@@ -60,10 +60,14 @@ class SelectionResult:
     # per K: bootstrap samples whose random-start K fit ended below the K − 1 fit (-1: none)
     blrt_n_below: np.ndarray | None = None
     blrt_ratios: dict[int, np.ndarray] | None = field(default=None, repr=False)  # K -> LR_b
-    # free parameters <= min(n, Π_j R_j − 1): K with more are not identified (df < 0)
+    # free parameters <= min(n, Π_j R_j − 1) (LatentClassModel: <= n): K with more are not
+    # identified (df < 0); left out of the choice of best K
     identified: np.ndarray | None = None
     # LatentClassModel: starts that ended in a collapsed class and were set aside, per K
     n_set_aside: np.ndarray | None = None
+    # LatentClassModel: every start of K collapsed (its fit is the best collapsed one);
+    # left out of the choice of best K
+    all_set_aside: np.ndarray | None = None
     n_unconverged: np.ndarray | None = None  # starts that stopped at max_iter, per K
 
     def table(self) -> list[dict[str, float | int | bool | None]]:
@@ -88,6 +92,7 @@ class SelectionResult:
             "converged": self.converged,
             "n_at_best": self.n_at_best,
             "n_set_aside": self.n_set_aside,
+            "all_set_aside": self.all_set_aside,
             "n_unconverged": self.n_unconverged,
             "seconds": self.seconds,
         }
@@ -309,6 +314,9 @@ def select_n_components(
         extra["df"] = np.array([f.df for f in fits])
     if whole:
         extra["n_set_aside"] = np.array([models[k].n_degenerate_starts_ for k in k_values])
+        extra["all_set_aside"] = np.array(
+            [models[k].n_degenerate_starts_ >= len(models[k].init_lower_bounds_) for k in k_values]
+        )
     if blrt:
         from emnet.mixture.inference.blrt import bootstrap_lrt
 
@@ -341,17 +349,28 @@ def select_n_components(
         extra["blrt_p"] = np.array(p_values)
         extra["blrt_n_below"] = np.array(n_below, dtype=np.int64)
         extra["blrt_ratios"] = ratios
-    identified = np.array([whole or _identified(models[k], n) for k in k_values])
-    scores = np.where(identified, crit[criterion], np.inf)
+    identified = np.array([_identified(models[k], n, whole) for k in k_values])
+    admissible = identified & ~extra.get("all_set_aside", np.zeros(len(k_values), dtype=bool))
+    scores = np.where(admissible, crit[criterion], np.inf)
     if not identified.any():
+        bound = "n" if whole else "min(n, number of response patterns - 1) (negative df)"
         warnings.warn(
             f"no K in {k_values} is identified: each has more free parameters than "
-            "min(n, number of response patterns - 1) (negative df); the best K by "
-            f"{criterion.upper()} is reported, but its estimates are not unique",
+            f"{bound}; the best K by {criterion.upper()} is reported, but its estimates "
+            "are not unique",
             UserWarning,
             stacklevel=2,
         )
         scores = crit[criterion]
+    elif not admissible.any():
+        warnings.warn(
+            f"every start of every K in {k_values} ended in a collapsed class; the best K "
+            f"by {criterion.upper()} is reported, but it is not a proper maximum (more "
+            "rows, fewer classes, or a shared covariance)",
+            UserWarning,
+            stacklevel=2,
+        )
+        scores = np.where(identified, crit[criterion], np.inf)
     best_k = k_values[int(np.argmin(scores))]
     return SelectionResult(
         ks=np.array(k_values),
@@ -370,15 +389,19 @@ def select_n_components(
         sabic=crit["sabic"],
         caic=crit["caic"],
         n_at_best=np.array([models[k].n_starts_at_best() for k in k_values]),
-        identified=None if whole else identified,
+        identified=identified,
         n_unconverged=np.array([unconverged[k] for k in k_values]),
         **extra,
     )
 
 
-def _identified(model: Any, n: float) -> bool:
+def _identified(model: Any, n: float, whole: bool = False) -> bool:
     """Whether ``model``'s free parameters fit in min(n, Π_j R_j − 1), the most a
-    table of response patterns can identify (poLCA warns when they do not: df < 0)."""
+    table of response patterns can identify (poLCA warns when they do not: df < 0); a
+    LatentClassModel (``whole``): in n (continuous items have no table of patterns; with
+    more parameters than rows its estimates are not unique)."""
+    if whole:
+        return bool(model._n_parameters() <= n)
     n_answers = np.diff(np.asarray(model._item_offsets)).astype(np.float64)
     log_cells = float(np.log(n_answers).sum())
     cells = np.inf if log_cells > 700 else float(np.exp(log_cells))
@@ -440,7 +463,7 @@ def format_selection_table(result: SelectionResult) -> str:
             ("AIC", "aic", "{:>11.2f}"), ("BIC", "bic", "{:>11.2f}"), ("SABIC", "sabic", "{:>11.2f}"),
             ("CAIC", "caic", "{:>11.2f}"), ("entropy", "entropy", "{:>8.3f}"), ("G2", "g2", "{:>10.2f}"),
             ("X2", "x2", "{:>10.2f}"), ("df", "df", "{:>6}"), ("BLRT p", "blrt_p", "{:>7.3f}"),
-            ("starts@best", "n_at_best", "{:>11}"), ("set aside", "n_set_aside", "{:>9}"),
+            ("starts@best", "n_at_best", "{:>11}"), ("set aside", "n_set_aside", "{:>11}"),
             ("identified", "identified", "{:>10}")]  # fmt: skip
     rows = result.table()
     not_identified = [row["k"] for row in rows if row.get("identified") is False]
@@ -454,6 +477,8 @@ def format_selection_table(result: SelectionResult) -> str:
             v = row[key]
             if key == "identified":
                 cells.append(("yes" if v else "no †").rjust(w))
+            elif key == "n_set_aside" and row.get("all_set_aside"):
+                cells.append(f"all {v} ‡".rjust(w))
             else:
                 cells.append("-".rjust(w) if v is None else fmt.format(v))
         mark = " *" if row["k"] == result.best_k else ""
@@ -461,10 +486,25 @@ def format_selection_table(result: SelectionResult) -> str:
     lines.append(f"best K by {result.criterion.upper()}: {result.best_k}")
     if not_identified:
         left_out = len(not_identified) < len(rows)
+        bound = (
+            "n" if result.n_set_aside is not None
+            else "min(n, number of response patterns - 1), negative df"
+        )  # fmt: skip
         lines.append(
             f"† not identified (K = {', '.join(map(str, not_identified))}): more free "
-            "parameters than min(n, number of response patterns - 1), negative df; "
+            f"parameters than {bound}; "
             + ("left out of the choice of best K" if left_out else "no K is identified")
+        )
+    collapsed = [row["k"] for row in rows if row.get("all_set_aside")]
+    if collapsed:
+        lines.append(
+            f"‡ every start ended in a collapsed class (K = {', '.join(map(str, collapsed))}): "
+            "no proper maximum was found; "
+            + (
+                "left out of the choice of best K"
+                if len(collapsed) < len(rows)
+                else "no K has a proper maximum"
+            )
         )
     below = {row["k"]: row["blrt_n_below"] for row in rows if row.get("blrt_n_below")}
     if below:

@@ -48,7 +48,7 @@ class ModelSummary:
         K = self.n_components
         return [
             "=" * 57,
-            f"Fit for {K} latent classes:",
+            f"Fit for {K} latent {_classes(K)}:",
             "=" * 57,
             f"number of observations: {_num(self.n_observations)}",
             f"number of estimated parameters: {self.n_parameters}",
@@ -120,7 +120,7 @@ class LCASummary(ModelSummary):
     def __str__(self) -> str:
         K = self.n_components
         out = [
-            f"{self.model_name}: {K} latent classes",
+            f"{self.model_name}: {K} latent {_classes(K)}",
             "Conditional item response (column) probabilities, by item, for each class "
             f"(row); standard errors ({self.se_method}) in parentheses",
         ]
@@ -178,6 +178,10 @@ class LCASummary(ModelSummary):
             else:  # no row has this modal class: there is no average to show
                 out.append(f" class {k + 1}: — (no row has this modal class)")
         return "\n".join(out)
+
+
+def _classes(K: int) -> str:
+    return "class" if K == 1 else "classes"
 
 
 def _se(v: float) -> str:
@@ -391,7 +395,7 @@ class FamilySummary(ModelSummary):
     def __str__(self) -> str:
         K = self.n_components
         out = [
-            f"{self.model_name}: {K} latent classes; standard errors ({self.se_method}) in "
+            f"{self.model_name}: {K} latent {_classes(K)}; standard errors ({self.se_method}) in "
             "parentheses",
             "",
             *_share_lines(self),
