@@ -120,6 +120,15 @@ def _term(view: FamilyView, s: int, u_seg: np.ndarray) -> np.ndarray:
     return m.log_likelihood(m.from_unconstrained(u_seg, view.params[s - 1]), view.chunks[s - 1])
 
 
+def _weighted_term(view: FamilyView, s: int, u_seg: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Segment s's terms of Σ_ik weights_ik ℓ_ik (``Measurement.weighted_terms``)."""
+    if s == 0:
+        return _term(view, 0, u_seg) * weights
+    m = view.measurements[s - 1]
+    p = m.from_unconstrained(u_seg, view.params[s - 1])
+    return m.weighted_terms(p, view.chunks[s - 1], weights)
+
+
 class _Derivatives(NamedTuple):
     u: np.ndarray
     segments: list[slice]
@@ -199,16 +208,26 @@ def information(
     held_class, held = _held(view, der)
     free = np.flatnonzero(~held)
     term = lambda s, us: _term(view, s, us)  # noqa: E731
-    return segment_information(term, der, view.sample_weight, free, method), free, held_class, der
+    weighted = lambda s, us, weights: _weighted_term(view, s, us, weights)  # noqa: E731
+    info = segment_information(term, der, view.sample_weight, free, method, weighted)
+    return info, free, held_class, der
 
 
 def segment_information(
-    term: Any, der: _Derivatives, w: np.ndarray, free: np.ndarray, method: str = "hessian"
+    term: Any,
+    der: _Derivatives,
+    w: np.ndarray,
+    free: np.ndarray,
+    method: str = "hessian",
+    weighted: Any = None,
 ) -> np.ndarray:
     """The information of the coordinates ``free`` of a :func:`segment_derivatives`
     expansion: the outer product of the per-row scores (``"opg"``), or the observed
     information Σ w s sᵀ − Σ w Σ_k η ∂ℓ ∂ℓᵀ − Σ w Σ_k η ∂²ℓ (``"hessian"``; the mixed second
-    differences only within a segment and where two coordinates move a common class)."""
+    differences only within a segment and where two coordinates move a common class).
+    ``weighted(s, u_seg, weights)`` (optional): segment s's terms of Σ_ik weights_ik ℓ_ik
+    (:meth:`Measurement.weighted_terms`) for those second differences, instead of the
+    (n, K) ``term`` times the weights."""
     n = len(w)
     first = np.broadcast_to(der.first, (len(der.u), n, der.eta.shape[1]))
     S = np.einsum("ank,nk->na", first[free], der.eta)  # per-row scores (n, F)
@@ -220,6 +239,9 @@ def segment_information(
     outer = np.einsum("ank,nk,bnk->ab", first[free], weta, first[free])
     second = np.zeros((len(free), len(free)))
     h = difference_steps(der.u)
+    if weighted is None:
+        weighted = lambda s, us, weights: term(s, us) * weights  # noqa: E731
+    base: dict[int, np.ndarray] = {}
     for i, a in enumerate(free):
         second[i, i] = der.second_diag[a]
         for j in range(i):
@@ -228,14 +250,16 @@ def segment_information(
             if der.owner[b] != s or not (der.moves[a] & der.moves[b]).any():
                 continue
             sl = der.segments[s]
+            if s not in base:
+                base[s] = weighted(s, der.u[sl], weta)
             f = []
             for ca, cb in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
                 us = der.u[sl].copy()
                 us[a - sl.start] += ca * h[a]
                 us[b - sl.start] += cb * h[b]
-                f.append(term(s, us) - der.base[s])
+                f.append(weighted(s, us, weta) - base[s])
             d2 = (f[0] - f[1] - f[2] + f[3]) / (4.0 * h[a] * h[b])
-            second[i, j] = second[j, i] = float(np.sum(np.broadcast_to(d2, weta.shape) * weta))
+            second[i, j] = second[j, i] = float(np.sum(d2))
     info = opg - outer - second
     return (info + info.T) / 2.0
 

@@ -207,6 +207,16 @@ class Measurement(ABC):
     def log_likelihood(self, params: Any, X: Any) -> np.ndarray:
         """(n, K): log f(x_i | class k), missing entries marginalised."""
 
+    def weighted_terms(self, params: Any, X: Any, weights: np.ndarray) -> np.ndarray:
+        """Terms whose sum is Σ_ik weights_ik log f(x_i | k) (``weights`` (n, K), the same
+        array object from call to call), each a smooth function of the parameters: the
+        observed information's second differences are taken term by term and then summed
+        (:func:`~emnet.mixture.inference.family_stats.segment_information`). Default: the
+        (n, K) products; a block whose log-likelihood is linear in features of the rows
+        returns the (K, F) products of their weighted sums and its feature weights, the
+        same sum without the rows."""
+        return self.log_likelihood(params, X) * weights
+
     @abstractmethod
     def sufficient_stats(
         self, params: Any, X: Any, resp: np.ndarray, sample_weight: np.ndarray | None

@@ -324,6 +324,20 @@ class Gaussian(MomentsMeasurement):
             out[rows] = -0.5 * (len(o) * _LOG_2PI + f.logdet[None, :] + quad.T)
         return out
 
+    def weighted_terms(self, params: GaussianParams, X: Any, weights: np.ndarray) -> np.ndarray:
+        """Complete rows: log f(x_i | k) = φ(x_i) · W_k, so Σ_ik weights_ik log f = Σ_k S_k ·
+        W_k with S = weightsᵀ Φ (K, F + D + 1), summed over the rows once per ``weights``
+        array: the terms S ⊙ Wᵀ cost no pass over the rows (the observed information of a
+        30-column VVV block: minutes to seconds). Rows with missing entries: the default."""
+        chunk = self.prepare(X)
+        if chunk.features is None:
+            return super().weighted_terms(params, chunk, weights)
+        memo = getattr(self, "_weighted_memo", None)
+        if memo is None or memo[0] is not weights or memo[1] is not chunk.features:
+            memo = (weights, chunk.features, weights.T @ chunk.features)
+            self._weighted_memo = memo
+        return memo[2] * self._feature_weights(params, weights.shape[1]).T
+
     def sufficient_stats(
         self,
         params: GaussianParams,
