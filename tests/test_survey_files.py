@@ -87,6 +87,30 @@ def test_spss_value_labels_and_user_missing_codes(tmp_path):
     assert "'often'" in text and "'agree'" in text and "user-missing" in text
 
 
+
+@pytest.mark.parametrize("suffix", [".sav", ".dta"])
+def test_a_measurement_with_labelled_special_codes_stays_numbers(tmp_path, suffix):
+    """A numeric column with many unlabelled values and a few labelled codes (income;
+    -9 "refused", -8 "don't know") is a measurement: its labelled answers are missing
+    codes, with a note, and the rest its numbers (it used to become a categorical item
+    of every income, which --continuous refused as text)."""
+    pyreadstat = pytest.importorskip("pyreadstat")
+    rng = np.random.default_rng(0)
+    income = np.round(rng.lognormal(10, 0.5, 60))
+    income[[2, 5]] = -9
+    income[7] = -8
+    df = pd.DataFrame({"income": income, "q": rng.integers(1, 4, 60).astype(float)})
+    path = tmp_path / f"s{suffix}"
+    labels = {"income": {-9: "refused", -8: "don't know"}, "q": {1: "a", 2: "b", 3: "c"}}
+    write = pyreadstat.write_sav if suffix == ".sav" else pyreadstat.write_dta
+    write(df, str(path), variable_value_labels=labels)
+    s = load_survey(path)
+    got = s.frame["income"]
+    assert got.dtype == np.float64 and got.isna().tolist() == [i in (2, 5, 7) for i in range(60)]
+    assert np.array_equal(got.dropna().to_numpy(), np.delete(income, [2, 5, 7]))
+    assert cats(s.frame["q"]) == ["a", "b", "c"]  # every value labelled: categorical
+    assert any("3 labelled answers (-9 'refused', -8" in n for n in s.notes), s.notes
+
 def test_stata_value_labels_and_unlabelled_codes(tmp_path):
     pyreadstat = pytest.importorskip("pyreadstat")
     df = pd.DataFrame({"q": [1.0, 2.0, 5.0, np.nan, 1.0], "x": [0.5, 1.5, 2.5, 3.5, 4.5]})

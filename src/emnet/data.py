@@ -616,6 +616,11 @@ def _survey_parquet(p: Path) -> Any:
     return _frame_of_cells(names, raw)
 
 
+NUMBERS_WITH_CODES = 10
+"""An SPSS/Stata column with more distinct unlabelled values than this is a measurement
+whose value labels mark special codes (-9 "refused"): its labelled answers are missing."""
+
+
 def _survey_labelled(p: Path, suffix: str, notes: list[str]) -> Any:
     """SPSS/Stata: value labels as categories in code order, user-missing codes missing."""
     import pandas as pd
@@ -661,6 +666,22 @@ def _survey_labelled(p: Path, suffix: str, notes: list[str]) -> Any:
             out[name] = x
             continue
         seen = x[~np.isnan(x)]
+        plain = np.unique(seen[~np.isin(seen, list(labels))])
+        if len(plain) > NUMBERS_WITH_CODES:  # a measurement whose labels mark special codes
+            coded = np.isin(x, list(labels))
+            if coded.any():
+                found = sorted({float(v) for v in x[coded]})
+                said = ", ".join(f"{_code_text(c)} {labels[c]!r}" for c in found[:5])
+                m = int(coded.sum())
+                notes.append(
+                    f"column {name!r}: numbers with {len(plain)} unlabelled values, so its "
+                    f"{m} labelled answer{'s' if m > 1 else ''} ({said}"
+                    f"{', ...' if len(found) > 5 else ''}) {'are' if m > 1 else 'is'} taken "
+                    "as missing-value codes"
+                )
+                x = np.where(coded, np.nan, x)
+            out[name] = x
+            continue
         codes = sorted(set(labels) | set(seen.tolist()))
         names_of = {}
         used: set[str] = set()
@@ -677,8 +698,9 @@ def _survey_labelled(p: Path, suffix: str, notes: list[str]) -> Any:
             names_of[c] = label
         if unlabelled:
             one = len(unlabelled) == 1
+            shown = ", ".join(unlabelled[:10]) + (", ..." if len(unlabelled) > 10 else "")
             notes.append(
-                f"column {name!r}: the code{'' if one else 's'} {', '.join(unlabelled)} "
+                f"column {name!r}: the code{'' if one else 's'} {shown} "
                 f"{'has' if one else 'have'} no value label; "
                 f"{'its number is its' if one else 'their numbers are their'} name"
             )
