@@ -26,6 +26,7 @@ FILES = {
     "profile.png",
     "bic.png",
     "model.npz",
+    "posteriors.csv",
     "report.html",
 }
 
@@ -280,6 +281,7 @@ COV_FILES = {
     "profile.png",
     "covariate_effect_gpa.png",
     "model.npz",
+    "posteriors.csv",
 }
 
 

@@ -233,3 +233,27 @@ def test_unconverged_starts_are_counted_out_of_every_start_run(tmp_path, capsys)
     found = re.findall(r"K = \d: (\d+) of (\d+) starts did not converge", err)
     assert code == 0 and found, err
     assert all(int(a) <= int(b) for a, b in found) and any(int(b) > 3 for _, b in found)
+
+
+def test_posteriors_csv_has_each_rows_classes_beside_its_id(tmp_path, capsys):
+    """posteriors.csv (Mplus's CPROB/MLCLASS, poLCA's posterior/predclass): one line per
+    fitted row with its data row and --exclude IDs; the posteriors average to the class
+    shares as printed (at the maximum the mean posterior is the share)."""
+    frame, path = _iris(tmp_path, id=[f"R{i:03d}" for i in range(150)])
+    frame.loc[[4, 9], ["sl", "sw", "pl", "pw"]] = np.nan  # rows without answers: left out
+    frame.to_csv(path, index=False)
+    argv = ["--data", str(path), "--k", "3", "--n-init", "3", "--exclude", "id"]
+    code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "o")])
+    assert code == 0, err
+    post = pd.read_csv(tmp_path / "o" / "posteriors.csv")
+    assert list(post.columns) == ["data_row", "id", "modal_class", "p_class_1", "p_class_2",
+                                  "p_class_3"]  # fmt: skip
+    assert len(post) == 148 and 5 not in post["data_row"].tolist()
+    assert post.loc[post["data_row"] == 7, "id"].item() == "R006"
+    p = post[["p_class_1", "p_class_2", "p_class_3"]].to_numpy()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    assert (post["modal_class"].to_numpy() == p.argmax(axis=1) + 1).all()
+    shares = json.loads((tmp_path / "o" / "selection.json").read_text())
+    classes = pd.read_csv(tmp_path / "o" / "classes.csv")
+    np.testing.assert_allclose(p.mean(axis=0), classes.iloc[:, 1].to_numpy(), atol=1e-6)
+    assert shares["best_k"] == 3

@@ -87,7 +87,6 @@ def test_spss_value_labels_and_user_missing_codes(tmp_path):
     assert "'often'" in text and "'agree'" in text and "user-missing" in text
 
 
-
 @pytest.mark.parametrize("suffix", [".sav", ".dta"])
 def test_a_measurement_with_labelled_special_codes_stays_numbers(tmp_path, suffix):
     """A numeric column with many unlabelled values and a few labelled codes (income;
@@ -110,6 +109,7 @@ def test_a_measurement_with_labelled_special_codes_stays_numbers(tmp_path, suffi
     assert np.array_equal(got.dropna().to_numpy(), np.delete(income, [2, 5, 7]))
     assert cats(s.frame["q"]) == ["a", "b", "c"]  # every value labelled: categorical
     assert any("3 labelled answers (-9 'refused', -8" in n for n in s.notes), s.notes
+
 
 def test_stata_value_labels_and_unlabelled_codes(tmp_path):
     pyreadstat = pytest.importorskip("pyreadstat")

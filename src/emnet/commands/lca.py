@@ -224,6 +224,8 @@ class Prepared(NamedTuple):
     n_dropped_empty: int  # rows with no answers, left out
     n_dropped_covariate: int  # rows with a missing covariate, left out
     measurement: dict[str, list[str]] | None = None  # {type: items} of a mixed model
+    rows: Any = None  # (n,) the 1-based data row of each row fitted
+    ids: Any = None  # DataFrame of the --exclude columns of those rows, or None
 
 
 def note(text: str) -> None:
@@ -640,7 +642,23 @@ def prepare(args: argparse.Namespace) -> Prepared:
             "count as frequency weights (n is their sum in the criteria and the standard "
             "errors); for sampling weights, rescale them to sum to the number of rows"
         )
-    return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement)
+    ids = _excluded(frame, has_header, getattr(args, "exclude", None))
+    rows = np.flatnonzero(keep) + 1
+    if ids is not None:
+        ids = ids[keep].reset_index(drop=True)
+    return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement, rows, ids)
+
+
+def _excluded(frame: Any, has_header: bool, exclude: list[str] | None) -> Any:
+    """The --exclude columns (IDs, names) of the table, to stand beside each row's
+    posterior probabilities in posteriors.csv; None without --exclude."""
+    if not exclude:
+        return None
+    columns = [str(c) for c in frame.columns]
+    idx = [_column_index(spec, columns, has_header, "--exclude") for spec in exclude]
+    ids = frame.iloc[:, idx].copy()
+    ids.columns = [columns[j] if has_header else f"column {j + 1}" for j in idx]
+    return ids
 
 
 def _check_design(Z: Any) -> None:
@@ -919,12 +937,33 @@ def _write_outputs(
     for name, path in (extra_figures or {}).items():
         written.append(path)
         figures[name] = path
+    written.append(write_text(out / "posteriors.csv", _posteriors(data, model).to_csv(index=False)))
     model.save(out / "model.npz")
     written.append(out / "model.npz")
     written.append(
         _write_page(args, data, out, result, table_text, summary_text, tables, figures, warned)
     )
     return written
+
+
+def _posteriors(data: Prepared, model: Any) -> Any:
+    """Each fitted row's posterior class probabilities and modal class under the chosen
+    model, classes as printed (Mplus's CPROB and MLCLASS, poLCA's posterior and
+    predclass): its data row, the --exclude columns (IDs), modal_class, p_class_1..K."""
+    import numpy as np
+    import pandas as pd
+
+    Z = data.covariates
+    proba = model.predict_proba(data.X) if Z is None else model.predict_proba(data.X, Z)
+    frame = pd.DataFrame({"data_row": data.rows if data.rows is not None else
+                          np.arange(1, len(proba) + 1)})  # fmt: skip
+    if data.ids is not None:
+        for name in data.ids.columns:
+            frame[name] = data.ids[name].to_numpy()
+    frame["modal_class"] = np.argmax(proba, axis=1) + 1
+    for k in range(proba.shape[1]):
+        frame[f"p_class_{k + 1}"] = proba[:, k]
+    return frame
 
 
 def _write_page(
