@@ -195,3 +195,24 @@ def test_argument_errors():
         load_survey("x.csv", sep=";;")
     with pytest.raises(ValueError, match="does not exist"):
         load_survey("/nonexistent/x.csv")
+
+
+def test_decimal_commas_in_a_semicolon_file_are_numbers(tmp_path):
+    """European exports (sep ';', decimal ','): a column whose every answer is a number,
+    some with a decimal comma, is numbers, with one note (it was a categorical item of
+    every value); a comma-delimited file is left alone, and text with commas stays text."""
+    path = tmp_path / "e.csv"
+    path.write_text("a;b;c\n5,1;1;x, y\n4;2;z\n-0,5;;x, y\n", encoding="utf-8")
+    s = load_survey(path)
+    assert s.frame["a"].tolist() == [5.1, 4.0, -0.5]
+    assert s.frame["b"].dtype == np.float64 and cats(s.frame["c"]) == ["x, y", "z"]
+    assert any("1 column holds numbers with a decimal comma ('a': '5,1' is 5.1)" in n
+               for n in s.notes), s.notes  # fmt: skip
+
+
+def test_a_given_delimiter_that_is_not_in_the_file_is_named(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 1 has no ';' but has ',': is the delimiter"):
+        load_survey(path, sep=";")
+    assert list(load_survey(path).frame.columns) == ["a", "b"]

@@ -507,11 +507,18 @@ def _survey_text(
 
     import pandas as pd
 
+    given = sep
     encoding, sep = _sniff_text(p, sep, notes)
     with p.open(encoding=encoding, errors="replace", newline="") as fh:
         first = next((row for row in csv.reader(fh, delimiter=sep) if row), None)
     if first is None:
         raise ValueError("holds no data")
+    others = [c for c in ",;\t|" if c != sep and c in first[0]]
+    if given is not None and len(first) == 1 and others:
+        raise ValueError(
+            f"line 1 has no {sep!r} but has {others[0]!r}: is the delimiter right? (say it "
+            "with sep= / --sep, or leave it out to have it sniffed)"
+        )
     if header is None:
         kinds = {_cell_kind(field) for field in first}
         if kinds == {"text"}:
@@ -553,7 +560,34 @@ def _survey_text(
         raw = raw.iloc[1:].reset_index(drop=True)
     else:
         names = [f"V{j + 1}" for j in range(width)]
+    if sep != ",":
+        raw = _decimal_commas(raw, names, notes)
     return _frame_of_cells(names, raw), bool(header)
+
+
+_DECIMAL_COMMA = r"\s*[+-]?(\d+|\d*,\d+)\s*"
+
+
+def _decimal_commas(raw: Any, names: list[str], notes: list[str]) -> Any:
+    """Columns of a file not delimited by commas whose every answer is a number written
+    with a decimal comma ("5,1", as European spreadsheets export them), at least one with
+    the comma: read as numbers, and one note names them."""
+    import re
+
+    found = []
+    for j, name in enumerate(names):
+        cells = [c for c in raw.iloc[:, j] if not _cell_is_missing(c)]
+        commas = [c for c in cells if "," in c]
+        if commas and all(re.fullmatch(_DECIMAL_COMMA, c) for c in cells):
+            raw.iloc[:, j] = [c.replace(",", ".") for c in raw.iloc[:, j]]
+            found.append((name, commas[0].strip()))
+    if found:
+        shown = ", ".join(repr(name) for name, _ in found[:5]) + (", ..." if len(found) > 5 else "")
+        notes.append(
+            f"{len(found)} column{'s hold' if len(found) > 1 else ' holds'} numbers with a "
+            f"decimal comma ({shown}: {found[0][1]!r} is {found[0][1].replace(',', '.')})"
+        )
+    return raw
 
 
 def _check_last_line(p: Path, encoding: str, sep: str, width: int) -> None:
