@@ -257,3 +257,36 @@ def test_posteriors_csv_has_each_rows_classes_beside_its_id(tmp_path, capsys):
     classes = pd.read_csv(tmp_path / "o" / "classes.csv")
     np.testing.assert_allclose(p.mean(axis=0), classes.iloc[:, 1].to_numpy(), atol=1e-6)
     assert shares["best_k"] == 3
+
+
+def test_missing_codes_are_missing_in_items_and_covariates(tmp_path, capsys):
+    """--missing -99 refused (Mplus's MISSING ARE): the codes are missing answers in
+    number and text columns, covariates too, with one note; the fit equals the one on
+    the file with those cells empty."""
+    frame, path = _iris(tmp_path, mood=np.where(np.arange(150) % 3 == 0, "low", "high"))
+    frame["age"] = np.linspace(20, 70, 150)
+    coded = frame.astype(object)
+    coded.loc[[3, 8], "pl"] = -99
+    coded.loc[5, "mood"] = "refused"
+    coded.loc[7, "age"] = -99
+    coded.to_csv(path, index=False)
+    blank = frame.astype(object)
+    blank.loc[[3, 8], "pl"] = np.nan
+    blank.loc[5, "mood"] = np.nan
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    base = ["--k", "2", "--n-init", "2", "--covariates", "age"]
+    code, out_a, err = _run(capsys, ["--data", str(path), *base, "--missing", "-99", "refused",
+                                     "--out", str(tmp_path / "a")])  # fmt: skip
+    assert code == 0, err
+    assert (
+        "answers taken as missing (--missing): pl: 2 × -99; mood: 1 × refused; age: 1 × -99" in err
+    )
+    assert "1 of 150 rows have a missing covariate" in err
+    blank.loc[7, "age"] = np.nan
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    code, out_b, err = _run(capsys, ["--data", str(tmp_path / "blank.csv"), *base,
+                                     "--out", str(tmp_path / "b")])  # fmt: skip
+    assert code == 0, err
+    a = json.loads((tmp_path / "a" / "selection.json").read_text())["table"]
+    b = json.loads((tmp_path / "b" / "selection.json").read_text())["table"]
+    assert a[0]["loglik"] == pytest.approx(b[0]["loglik"], abs=1e-8)

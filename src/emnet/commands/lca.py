@@ -148,6 +148,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "class regression); not items. Text columns are categorical",
     )
     p.add_argument(
+        "--missing",
+        nargs="+",
+        metavar="CODE",
+        help="answers that mean missing in every item and covariate (e.g. -99 -9, or a "
+        "text such as refused), as Mplus's MISSING ARE",
+    )
+    p.add_argument(
         "--exclude",
         nargs="+",
         metavar="COLUMN",
@@ -589,6 +596,14 @@ def prepare(args: argparse.Namespace) -> Prepared:
     X, weights, Z = split_columns(
         frame, has_header, args.weights, args.covariates, getattr(args, "exclude", None)
     )
+    codes = getattr(args, "missing", None)
+    if codes:
+        X, said = _missing_codes(X, codes)
+        if Z is not None:
+            Z, more = _missing_codes(Z, codes)
+            said += more
+        if said:
+            notes.append(f"answers taken as missing (--missing): {'; '.join(said)}")
     if Z is not None:
         _check_design(Z)
     empty = X.isna().all(axis=1).to_numpy()
@@ -649,6 +664,39 @@ def prepare(args: argparse.Namespace) -> Prepared:
     return Prepared(X, weights, Z, items, notes, n_read, n_empty, n_cov, measurement, rows, ids)
 
 
+def _missing_codes(frame: Any, codes: list[str]) -> tuple[Any, list[str]]:
+    """``frame`` with the --missing codes missing: a number column's values equal to a
+    code that is a number, a text column's answers equal to a code; and what was done,
+    per column ('sl: 2 × -99')."""
+    import numpy as np
+    import pandas as pd
+
+    numbers = []
+    for c in codes:
+        try:
+            numbers.append(float(c))
+        except ValueError:
+            continue
+    frame = frame.copy()
+    said = []
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            hit = col.isin([str(c) for c in codes]).to_numpy()
+            if hit.any():  # a removed category's answers become missing
+                gone = [c for c in col.cat.categories if str(c) in set(map(str, codes))]
+                frame[name] = col.cat.remove_categories(gone)
+        else:
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            hit = np.isin(v, numbers)
+            if hit.any():
+                frame[name] = np.where(hit, np.nan, v)
+        if hit.any():
+            found = sorted({x if isinstance(x, str) else _number_text(float(x)) for x in col[hit]})
+            said.append(f"{name}: {int(hit.sum())} × {', '.join(found)}")
+    return frame, said
+
+
 def _excluded(frame: Any, has_header: bool, exclude: list[str] | None) -> Any:
     """The --exclude columns (IDs, names) of the table, to stand beside each row's
     posterior probabilities in posteriors.csv; None without --exclude."""
@@ -697,7 +745,7 @@ def run_config(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "sep", None) is not None:
         config["sep"] = args.sep
-    for key in ("continuous", "counts", "exclude"):
+    for key in ("continuous", "counts", "exclude", "missing"):
         if getattr(args, key, None):
             config[key] = list(getattr(args, key))
     if getattr(args, "covariance", "VVI") != "VVI":
