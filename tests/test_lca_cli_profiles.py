@@ -290,3 +290,20 @@ def test_missing_codes_are_missing_in_items_and_covariates(tmp_path, capsys):
     a = json.loads((tmp_path / "a" / "selection.json").read_text())["table"]
     b = json.loads((tmp_path / "b" / "selection.json").read_text())["table"]
     assert a[0]["loglik"] == pytest.approx(b[0]["loglik"], abs=1e-8)
+
+
+def test_covariates_that_separate_the_classes_are_warned(tmp_path, capsys):
+    """A covariate that predicts the class perfectly (iris's setosa flag) drives the
+    logit coefficients toward infinity: a warning says so (the Wald table showed a
+    coefficient of -32 with p = 0.95); a covariate with a real but finite effect does not."""
+    target = load_iris().target
+    rng = np.random.default_rng(1)
+    _, path = _iris(tmp_path, grp=np.where(target == 0, "a", "b"),
+                    noisy=np.where((target == 0) ^ (rng.random(150) < 0.2), "a", "b"))  # fmt: skip
+    argv = ["--data", str(path), "--k", "2", "--n-init", "3", "--exclude"]
+    code, _, err = _run(capsys, [*argv, "noisy", "--covariates", "grp",
+                                 "--out", str(tmp_path / "a")])  # fmt: skip
+    assert code == 0 and "warning: the covariates separate the classes" in err, err
+    code, _, err = _run(capsys, [*argv, "grp", "--covariates", "noisy",
+                                 "--out", str(tmp_path / "b")])  # fmt: skip
+    assert code == 0 and "separate the classes" not in err, err

@@ -882,6 +882,28 @@ def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
     return out
 
 
+SEPARATION_PROBABILITY = 1e-6
+"""A fitted P(class | covariates) this close to 0 or 1 for some row: (quasi-)separation."""
+
+
+def separation_warnings(model: Any, Z: Any) -> list[str]:
+    """A latent class regression whose fitted class probabilities reach 0 or 1 for some
+    rows: the covariates separate the classes, the coefficients run off toward infinity
+    and their Wald tests mean nothing (R's glm warns the same way)."""
+
+    p = model.class_probabilities(Z)
+    edge = (p < SEPARATION_PROBABILITY) | (p > 1.0 - SEPARATION_PROBABILITY)
+    rows = int(edge.any(axis=1).sum())
+    if not rows:
+        return []
+    return [
+        f"the covariates separate the classes: fitted class probabilities are 0 or 1 "
+        f"(within {SEPARATION_PROBABILITY:g}) for {rows} of {len(p)} rows, so their "
+        "coefficients are not finite and their standard errors and Wald tests mean nothing "
+        "(fewer covariates, merged categories, or a distal-outcome analysis instead)"
+    ]
+
+
 def _warn(lines: list[str]) -> None:
     for line in lines:
         print(f"emnet lca: warning: {line}", file=sys.stderr)
@@ -1138,6 +1160,8 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     model, summary = models[best_k], summaries[best_k]
     regression = hasattr(model, "coef_")  # a one-class LatentClassModel has none
     warned = run_warnings(args, result)
+    if regression:
+        warned += separation_warnings(model, Z)
     _warn(warned)
     from emnet.mixture.covariates.logit import learn_design
 
