@@ -326,3 +326,14 @@ def test_selection_leaves_out_k_without_a_proper_maximum_or_identification():
     assert r.n_params.tolist() == [5, 11, 17]
     assert r.identified.tolist() == [True, False, False] and r.best_k == 1
     assert "† not identified (K = 2, 3): more free parameters than n;" in format_selection_table(r)
+
+
+def test_small_estimates_and_standard_errors_keep_their_digits():
+    """A variance of 6e-6 or an SE below 5e-5 printed as 0.0000 (0.0000) says nothing:
+    such cells print to 4 significant digits; others to 4 decimals, boundary zeros as 0."""
+    from emnet.mixture.inference.summary import _estimate_cell
+
+    assert _estimate_cell(2.679e-05, 2.19e-06) == "2.679e-05 (2.19e-06)"
+    assert _estimate_cell(0.0005123, 4.1e-05) == "5.123e-04 (4.10e-05)"
+    assert _estimate_cell(12.2407, 0.0939) == "12.2407 (0.0939)"
+    assert _estimate_cell(1e-10, 2e-8) == "0.0000 (0.0000)"

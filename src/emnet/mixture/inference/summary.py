@@ -494,6 +494,16 @@ def _coefficient_lines(coef: Any, style: str = "g") -> list[str]:
     return out
 
 
+def _estimate_cell(estimate: float, se: float) -> str:
+    """ "estimate (se)" to 4 decimals, or to 4 significant digits for an estimate too small
+    for them (a variance of 6e-6 printed as 0.0000 (0.0000) says nothing); an estimate
+    below 1e-8 is one held at the boundary and prints as 0."""
+    hidden_se = np.isfinite(se) and 0.0 < se < 5e-5  # it would print as 0.0000
+    if abs(estimate) > 1e-8 and (abs(estimate) < 5e-4 or hidden_se):
+        return f"{estimate:.3e} ({'   —  ' if not np.isfinite(se) else f'{se:.2e}'})"
+    return f"{estimate:.4f} ({_se(se)})"
+
+
 def _parameter_lines(rows: list[dict[str, Any]], K: int) -> list[str]:
     """Rows grouped by (parameter, item): one line each, the classes as columns."""
     groups: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
@@ -502,7 +512,7 @@ def _parameter_lines(rows: list[dict[str, Any]], K: int) -> list[str]:
     label = max([len(f"{p} {i}") for p, i in groups] + [10])
     cells = {
         key: [
-            f"{by[k]['estimate']:.4f} ({_se(by[k]['se'])})" if k in by else "—"
+            _estimate_cell(by[k]["estimate"], by[k]["se"]) if k in by else "—"
             for k in range(1, K + 1)
         ]
         for key, by in groups.items()
