@@ -199,3 +199,13 @@ def test_check_output_dir_names_bad_paths(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--out: cannot use .*File name too long"):
         check_output_dir(tmp_path / ("a" * 300), "em", {})
     assert (tmp_path / "file").read_text() == "x"
+
+
+def test_a_setting_left_at_its_default_is_named_so():
+    """A setting the configuration records only when it is not the default: the refusal
+    says 'not given (its default)', not 'was None' (emnet lca --covariance)."""
+    from emnet._io import _describe_difference
+
+    old = {"command": "lca", "config": {"k": 3}}
+    why = _describe_difference(old, "lca", {"k": 3, "covariance": "EEE"})
+    assert why == "covariance was not given (its default), now 'EEE'"

@@ -244,7 +244,9 @@ def _describe_difference(old: dict[str, Any], command: str, config: Any) -> str 
     if isinstance(new, dict) and isinstance(before, dict):
         for key in [*before, *(k for k in new if k not in before)]:
             if before.get(key) != new.get(key):
-                return f"{key} was {before.get(key)!r}, now {new.get(key)!r}"
+                was = repr(before[key]) if key in before else "not given (its default)"
+                now = repr(new[key]) if key in new else "not given (its default)"
+                return f"{key} was {was}, now {now}"
     return f"the configuration was {before!r}, now {new!r}"
 
 

@@ -407,8 +407,8 @@ class FamilySummary(ModelSummary):
             out += _parameter_lines(rows, K)
         if self.n_boundary:
             s = "s are" if self.n_boundary > 1 else " is"
-            out += ["", f"{self.n_boundary} estimate{s} on the boundary (a class share of 0): "
-                        "held fixed, standard error 0."]  # fmt: skip
+            out += ["", f"{self.n_boundary} estimate{s} on the boundary (a class with a share "
+                        "of 0, and its own parameters): held fixed, standard error 0."]  # fmt: skip
         out += [
             *self._fit_lines(),
             f"G^2({K}), X^2({K}), residual df: n/a (defined for categorical items only)",
