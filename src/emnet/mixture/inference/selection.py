@@ -220,7 +220,9 @@ def select_n_components(
         instance of one whose parameters are the defaults. A LatentClassModel is fitted
         once per K with ``n_init`` starts (its proper-maxima rule sets starts that end in
         a collapsed class aside: ``n_set_aside``; its BLRT refits keep to it too); the
-        table has no G², X² or df for it (they need a table of response patterns).
+        table has no G², X² or df for it (they need a table of response patterns). A K
+        whose every start collapsed (``all_set_aside``) or with more free parameters than
+        rows (``identified`` False) is left out of the choice of best K.
     criterion : 'bic' (default), 'aic', 'sabic' or 'caic'; the best K minimises it.
     sample_weight : per-row weights (survey weights), used in every fit and statistic.
     blrt : bootstrap samples of the likelihood-ratio test of K vs K − 1 for every K >= 2
