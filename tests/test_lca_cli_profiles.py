@@ -307,3 +307,29 @@ def test_covariates_that_separate_the_classes_are_warned(tmp_path, capsys):
     code, _, err = _run(capsys, [*argv, "grp", "--covariates", "noisy",
                                  "--out", str(tmp_path / "b")])  # fmt: skip
     assert code == 0 and "separate the classes" not in err, err
+
+
+def test_missing_codes_in_a_text_covariate_and_codes_that_match_nothing(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    frame, path = _iris(tmp_path, txt=rng.choice(["yes", "no"], 150), rid=np.arange(1001, 1151))
+    frame.loc[12, "txt"] = "refused"
+    frame.to_csv(path, index=False)
+    argv = ["--data", str(path), "--k", "2", "--n-init", "2", "--exclude", "rid"]
+    code, _, err = _run(capsys, [*argv, "--covariates", "txt", "--missing", "refused",
+                                 "--out", str(tmp_path / "a")])  # fmt: skip
+    assert code == 0 and "txt: 1 × refused" in err and "1 of 150 rows have a missing" in err
+    post = (tmp_path / "a" / "posteriors.csv").read_text().splitlines()
+    assert post[1].startswith("1,1001,") and len(post) == 150  # whole-number IDs as such
+    code, _, err = _run(capsys, [*argv, "--missing", "-77", "--out", str(tmp_path / "b")])
+    assert code == 0 and "--missing: no answer equals '-77'" in err
+
+
+def test_a_headerless_semicolon_file_with_decimal_commas_is_sniffed(tmp_path, capsys):
+    frame = load_iris(as_frame=True).data
+    path = tmp_path / "semi.csv"
+    frame.to_csv(path, sep=";", decimal=",", index=False, header=False)
+    for extra in ([], ["--sep", ";"]):
+        code, out, err = _run(capsys, ["--data", str(path), "--k", "2", "--n-init", "2",
+                                       *extra, "--out", str(tmp_path / f"o{len(extra)}")])  # fmt: skip
+        assert code == 0 and "150 rows x 4 items: 4 continuous" in out, (extra, err)
+        assert "decimal comma" in err and "read as the column names" not in err

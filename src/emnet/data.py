@@ -496,6 +496,9 @@ def _sniff_text(p: Path, sep: str | None, notes: list[str]) -> tuple[str, str]:
             sep = ","
         if sep != "," and not all(sep in ln for ln in lines[:2]):
             sep = ","
+        semis = {ln.count(";") for ln in lines}
+        if sep == "," and len(semis) == 1 and semis != {0}:  # ';' fields, decimal commas
+            sep = ";"
     return encoding, sep
 
 
@@ -520,6 +523,8 @@ def _survey_text(
             "with sep= / --sep, or leave it out to have it sniffed)"
         )
     if header is None:
+        if sep != ",":  # "5,1" is a number where commas are decimal marks
+            first = [f.replace(",", ".") if re.fullmatch(_DECIMAL_COMMA, f) else f for f in first]
         kinds = {_cell_kind(field) for field in first}
         if kinds == {"text"}:
             header = True

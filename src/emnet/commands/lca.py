@@ -604,6 +604,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
             said += more
         if said:
             notes.append(f"answers taken as missing (--missing): {'; '.join(said)}")
+        else:
+            notes.append(f"--missing: no answer equals {', '.join(map(repr, codes))}")
     if Z is not None:
         _check_design(Z)
     empty = X.isna().all(axis=1).to_numpy()
@@ -686,6 +688,10 @@ def _missing_codes(frame: Any, codes: list[str]) -> tuple[Any, list[str]]:
             if hit.any():  # a removed category's answers become missing
                 gone = [c for c in col.cat.categories if str(c) in set(map(str, codes))]
                 frame[name] = col.cat.remove_categories(gone)
+        elif not pd.api.types.is_numeric_dtype(col.dtype):  # text (a covariate's)
+            hit = (col.notna() & col.astype(str).isin([str(c) for c in codes])).to_numpy()
+            if hit.any():
+                frame[name] = col.where(~hit)
         else:
             v = col.to_numpy(dtype=np.float64, na_value=np.nan)
             hit = np.isin(v, numbers)
@@ -706,6 +712,10 @@ def _excluded(frame: Any, has_header: bool, exclude: list[str] | None) -> Any:
     idx = [_column_index(spec, columns, has_header, "--exclude") for spec in exclude]
     ids = frame.iloc[:, idx].copy()
     ids.columns = [columns[j] if has_header else f"column {j + 1}" for j in idx]
+    for name in ids.columns:  # whole-number IDs written as 1001, not 1001.0
+        col = ids[name]
+        if col.dtype.kind == "f" and bool((col.dropna() == col.dropna().round()).all()):
+            ids[name] = col.astype("Int64")
     return ids
 
 
@@ -843,6 +853,7 @@ def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
     out = []
     rows = result.table()
     none = all(row.get("identified") is False for row in rows)
+    no_proper = all(row.get("all_set_aside") for row in rows)
     chosen = (
         "it is left out of the choice of K"
         if not none
@@ -875,9 +886,14 @@ def run_warnings(args: argparse.Namespace, result: Any) -> list[str]:
         if row.get("all_set_aside"):
             out.append(
                 f"K = {k}: every start ended in a collapsed class (a class on a few rows or "
-                "without variance in some direction): no proper maximum, so it is left out "
-                "of the choice of K (fewer classes, --covariance EEE or EEI, or check the "
-                "data for wild values and missing-value codes)"
+                "without variance in some direction): no proper maximum, so "
+                + (
+                    "it is left out of the choice of K"
+                    if not no_proper
+                    else "no K has one and K is chosen among them all: its solution is collapsed"
+                )
+                + " (fewer classes, --covariance EEE or EEI, or check the data for wild "
+                "values and missing-value codes: --missing)"
             )
     return out
 
