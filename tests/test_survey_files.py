@@ -216,3 +216,13 @@ def test_a_given_delimiter_that_is_not_in_the_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="line 1 has no ';' but has ',': is the delimiter"):
         load_survey(path, sep=";")
     assert list(load_survey(path).frame.columns) == ["a", "b"]
+
+
+def test_a_data_line_taken_for_names_suggests_no_header(tmp_path):
+    """A headerless file whose first line mixes numbers and text is read as names; when
+    two of those 'names' are the same number the error asks whether line 1 is data."""
+    path = tmp_path / "h.csv"
+    path.write_text("1001,0,1,0,m\n1002,1,1,0,f\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"'0' appears twice .*say --no-header"):
+        load_survey(path)
+    assert len(load_survey(path, header=False).frame) == 2

@@ -371,9 +371,11 @@ def _unique_names(names: list[Any]) -> list[str]:
     seen: dict[str, int] = {}
     for j, name in enumerate(out):
         if name in seen:
+            data = _cell_kind(name) != "text"  # a number: line 1 is likely a data row
             raise ValueError(
                 f"the column name {name!r} appears twice (columns {seen[name] + 1} and {j + 1});"
                 " column names must be unique"
+                + ("; is line 1 data? say --no-header (header=False)" if data else "")
             )
         seen[name] = j
     return out
