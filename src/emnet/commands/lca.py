@@ -315,9 +315,11 @@ def split_columns(
     weights: str | None,
     covariates: list[str] | None,
     exclude: list[str] | None = None,
-) -> tuple[Any, Any, Any]:
-    """(items DataFrame, weights or None, covariates DataFrame or None) of the table; the
-    ``exclude`` columns are in none of them.
+) -> tuple[Any, Any, Any, Any]:
+    """(items DataFrame, weights or None, covariates DataFrame or None, the ``exclude``
+    columns as a DataFrame or None) of the table; the ``exclude`` columns are in none of
+    the first three (they stand beside each row's classes in posteriors.csv; whole-number
+    IDs as integers, 1001 rather than 1001.0).
 
     Without a header, items are named ``item j`` and the other columns ``column j`` (j the
     1-based column of the file)."""
@@ -361,6 +363,14 @@ def split_columns(
         )
     X = frame.iloc[:, rest].copy()
     X.columns = [names[j] for j in rest]
+    ids = None
+    if left_out:
+        ids = frame.iloc[:, left_out].copy()
+        ids.columns = [other[j] for j in left_out]
+        for name in ids.columns:
+            col = ids[name]
+            if col.dtype.kind == "f" and bool((col.dropna() == col.dropna().round()).all()):
+                ids[name] = col.astype("Int64")
     Z = None
     if idx:
         Z = frame.iloc[:, idx].copy()
@@ -372,7 +382,7 @@ def split_columns(
                 )
             if isinstance(Z[name].dtype, pd.CategoricalDtype):
                 Z[name] = Z[name].astype(object).where(Z[name].notna(), None)
-    return X, w, Z
+    return X, w, Z, ids
 
 
 def _item_label(name: str) -> str:
@@ -593,7 +603,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
 
     frame, has_header, notes = read_survey(args)
     n_read = len(frame)
-    X, weights, Z = split_columns(
+    X, weights, Z, ids = split_columns(
         frame, has_header, args.weights, args.covariates, getattr(args, "exclude", None)
     )
     codes = getattr(args, "missing", None)
@@ -659,7 +669,6 @@ def prepare(args: argparse.Namespace) -> Prepared:
             "count as frequency weights (n is their sum in the criteria and the standard "
             "errors); for sampling weights, rescale them to sum to the number of rows"
         )
-    ids = _excluded(frame, has_header, getattr(args, "exclude", None))
     rows = np.flatnonzero(keep) + 1
     if ids is not None:
         ids = ids[keep].reset_index(drop=True)
@@ -679,17 +688,18 @@ def _missing_codes(frame: Any, codes: list[str]) -> tuple[Any, list[str]]:
             numbers.append(float(c))
         except ValueError:
             continue
+    texts = [str(c) for c in codes]
     frame = frame.copy()
     said = []
     for name in frame.columns:
         col = frame[name]
         if isinstance(col.dtype, pd.CategoricalDtype):
-            hit = col.isin([str(c) for c in codes]).to_numpy()
+            hit = col.isin(texts).to_numpy()
             if hit.any():  # a removed category's answers become missing
-                gone = [c for c in col.cat.categories if str(c) in set(map(str, codes))]
+                gone = [c for c in col.cat.categories if str(c) in texts]
                 frame[name] = col.cat.remove_categories(gone)
         elif not pd.api.types.is_numeric_dtype(col.dtype):  # text (a covariate's)
-            hit = (col.notna() & col.astype(str).isin([str(c) for c in codes])).to_numpy()
+            hit = (col.notna() & col.astype(str).isin(texts)).to_numpy()
             if hit.any():
                 frame[name] = col.where(~hit)
         else:
@@ -701,22 +711,6 @@ def _missing_codes(frame: Any, codes: list[str]) -> tuple[Any, list[str]]:
             found = sorted({x if isinstance(x, str) else _number_text(float(x)) for x in col[hit]})
             said.append(f"{name}: {int(hit.sum())} × {', '.join(found)}")
     return frame, said
-
-
-def _excluded(frame: Any, has_header: bool, exclude: list[str] | None) -> Any:
-    """The --exclude columns (IDs, names) of the table, to stand beside each row's
-    posterior probabilities in posteriors.csv; None without --exclude."""
-    if not exclude:
-        return None
-    columns = [str(c) for c in frame.columns]
-    idx = [_column_index(spec, columns, has_header, "--exclude") for spec in exclude]
-    ids = frame.iloc[:, idx].copy()
-    ids.columns = [columns[j] if has_header else f"column {j + 1}" for j in idx]
-    for name in ids.columns:  # whole-number IDs written as 1001, not 1001.0
-        col = ids[name]
-        if col.dtype.kind == "f" and bool((col.dropna() == col.dropna().round()).all()):
-            ids[name] = col.astype("Int64")
-    return ids
 
 
 def _check_design(Z: Any) -> None:
@@ -1041,8 +1035,7 @@ def _posteriors(data: Prepared, model: Any) -> Any:
 
     Z = data.covariates
     proba = model.predict_proba(data.X) if Z is None else model.predict_proba(data.X, Z)
-    frame = pd.DataFrame({"data_row": data.rows if data.rows is not None else
-                          np.arange(1, len(proba) + 1)})  # fmt: skip
+    frame = pd.DataFrame({"data_row": data.rows})
     if data.ids is not None:
         for name in data.ids.columns:
             frame[name] = data.ids[name].to_numpy()
@@ -1112,7 +1105,12 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     from sklearn.exceptions import ConvergenceWarning
 
     from emnet.mixture import BernoulliMixture, CategoricalMixture, plot_covariate_effect
-    from emnet.mixture.inference.selection import SelectionResult, format_selection_table
+    from emnet.mixture.inference.selection import (
+        SelectionResult,
+        admissible_ks,
+        all_starts_set_aside,
+        format_selection_table,
+    )
 
     X, weights, Z = data.X, data.weights, data.covariates
     from emnet.mixture import LatentClassModel
@@ -1152,12 +1150,8 @@ def _fit_covariates_and_write(args: argparse.Namespace, data: Prepared, out: Pat
     n_obs = summaries[ks[0]].n_observations
     n_par = np.array([summaries[k].n_parameters for k in ks])
     identified = (df >= 0) | np.isnan(df) if coded else n_par <= n_obs
-    collapsed = np.array([not coded and models[k].n_degenerate_starts_ >= len(
-        models[k].init_lower_bounds_) for k in ks])  # fmt: skip
-    usable = identified & ~collapsed
-    if not usable.any():
-        usable = identified if identified.any() else np.ones(len(ks), dtype=bool)
-    scores = np.where(usable, crit[args.criterion], np.inf)
+    collapsed = np.array([not coded and all_starts_set_aside(models[k]) for k in ks])
+    scores = np.where(admissible_ks(identified, collapsed), crit[args.criterion], np.inf)
     best_k = ks[int(np.argmin(scores))]
     loglik = col("loglik")
     result = SelectionResult(

@@ -316,9 +316,7 @@ def select_n_components(
         extra["df"] = np.array([f.df for f in fits])
     if whole:
         extra["n_set_aside"] = np.array([models[k].n_degenerate_starts_ for k in k_values])
-        extra["all_set_aside"] = np.array(
-            [models[k].n_degenerate_starts_ >= len(models[k].init_lower_bounds_) for k in k_values]
-        )
+        extra["all_set_aside"] = np.array([all_starts_set_aside(models[k]) for k in k_values])
     if blrt:
         from emnet.mixture.inference.blrt import bootstrap_lrt
 
@@ -352,8 +350,8 @@ def select_n_components(
         extra["blrt_n_below"] = np.array(n_below, dtype=np.int64)
         extra["blrt_ratios"] = ratios
     identified = np.array([_identified(models[k], n, whole) for k in k_values])
-    admissible = identified & ~extra.get("all_set_aside", np.zeros(len(k_values), dtype=bool))
-    scores = np.where(admissible, crit[criterion], np.inf)
+    collapsed = extra.get("all_set_aside", np.zeros(len(k_values), dtype=bool))
+    scores = np.where(admissible_ks(identified, collapsed), crit[criterion], np.inf)
     if not identified.any():
         bound = "n" if whole else "min(n, number of response patterns - 1) (negative df)"
         warnings.warn(
@@ -363,8 +361,7 @@ def select_n_components(
             UserWarning,
             stacklevel=2,
         )
-        scores = crit[criterion]
-    elif not admissible.any():
+    elif not (identified & ~collapsed).any():
         warnings.warn(
             f"every start of every K in {k_values} ended in a collapsed class; the best K "
             f"by {criterion.upper()} is reported, but it is not a proper maximum (more "
@@ -372,7 +369,6 @@ def select_n_components(
             UserWarning,
             stacklevel=2,
         )
-        scores = np.where(identified, crit[criterion], np.inf)
     best_k = k_values[int(np.argmin(scores))]
     return SelectionResult(
         ks=np.array(k_values),
@@ -395,6 +391,20 @@ def select_n_components(
         n_unconverged=np.array([unconverged[k] for k in k_values]),
         **extra,
     )
+
+
+def admissible_ks(identified: np.ndarray, all_set_aside: np.ndarray) -> np.ndarray:
+    """(K,) bool: the K the best is chosen among — identified with a proper maximum; when
+    none is, the identified; when none is identified, all (the caller warns)."""
+    ok = identified & ~all_set_aside
+    if ok.any():
+        return ok
+    return identified if identified.any() else np.ones(len(identified), dtype=bool)
+
+
+def all_starts_set_aside(model: Any) -> bool:
+    """Whether every start of a fitted LatentClassModel ended in a collapsed class."""
+    return bool(model.n_degenerate_starts_ >= len(model.init_lower_bounds_))
 
 
 def _identified(model: Any, n: float, whole: bool = False) -> bool:

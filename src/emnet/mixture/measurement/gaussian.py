@@ -211,7 +211,7 @@ class Gaussian(MomentsMeasurement):
                 "continuous column cannot tell the classes apart: leave it out"
             )
         self.center = mean
-        self.scale = np.where(var > 0, var, 1.0)
+        self.scale = var  # every variance > 0 (the check above)
 
     def _shift(self, D: int) -> np.ndarray:
         return self.center if self.center is not None else np.zeros(D)
